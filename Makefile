@@ -1,0 +1,66 @@
+# quiesce: top-level build.
+#
+#   make                 build everything into build/
+#   make check           build and run the whole test suite (installs Debian packages it lacks)
+#   make check SANITIZE=1  the same under ASan+UBSan, built into build/sanitize/
+#   make demo            freeze two scratch filesystems through quiesced and show what happened
+#   make ci              what .ci/run runs: check, check SANITIZE=1, valgrind, fuzz replay
+#
+# Each area of the tree adds its programs and tests in a fragment under mk/ (see
+# docs/hacking.md); this file holds only the shared flags and rules.
+
+BUILD ?= build
+ifeq ($(SANITIZE),1)
+BUILD := build/sanitize
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CC      ?= cc
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CPPFLAGS += -Iinclude -Isrc
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(SAN_FLAGS) $(CPPFLAGS) -MMD -MP
+LDFLAGS += $(SAN_FLAGS)
+
+VERSION := 0.1.0
+
+# Filled in by the fragments.
+PROGRAMS :=
+LIBRARIES :=
+TEST_PROGRAMS :=
+
+.PHONY: all check demo ci deps clean
+all:
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
+
+# Position-independent objects for the shared library.
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
+
+include $(sort $(wildcard mk/*.mk))
+
+all: $(PROGRAMS) $(LIBRARIES)
+
+deps:
+	scripts/deps.sh
+
+# The suite: unit tests (TAP binaries) and integration tests (TAP scripts), run by prove.
+check: deps all $(TEST_PROGRAMS)
+	QUIESCE_BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) tests/run-suite
+
+demo: deps all
+	QUIESCE_BUILD=$(abspath $(BUILD)) scripts/demo.sh
+
+ci: deps
+	scripts/ci.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Install the Debian packages quiesce needs to build, test, benchmark and demo.
+# Idempotent and quick when everything is there: it asks dpkg first and calls
+# apt-get only for what is missing. Run as root on Debian 12.
+set -eu
+
+# Build: compiler, JSON (json-c), config (inih), unit tests (cmocka).
+BUILD_PKGS="gcc make pkg-config libjson-c-dev libinih-dev libcmocka-dev"
+# Tests: TAP runner, python, filesystems for the scratch mounts, sanitizer runtime
+# and fuzzing (clang), valgrind, the peers we compare with (qemu-ga, hv_vss_daemon).
+TEST_PKGS="perl python3 util-linux mount e2fsprogs xfsprogs btrfs-progs clang libclang-rt-14-dev \
+valgrind qemu-guest-agent hyperv-daemons"
+# VM test (tools/vm) and benchmark chart.
+VM_PKGS="qemu-system-x86 qemu-utils busybox-static xz-utils binutils gnuplot-nox"
+
+missing=
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run as root (or: sudo apt-get install$missing)" >&2
+	exit 1
+fi
+
+echo "deps: installing:$missing"
+# qemu-guest-agent and hyperv-daemons ship services. On a test machine they must not
+# start: hv_vss_daemon freezes every /dev mount it sees. Keep invoke-rc.d from
+# starting anything while we install, unless the admin already has a policy.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	own_policy=1
+fi
+cleanup() { [ -n "$own_policy" ] && rm -f "$policy"; }
+trap cleanup EXIT INT TERM
+
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -q --no-install-recommends $missing; then
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $missing
+fi

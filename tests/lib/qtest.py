@@ -1,0 +1,276 @@
+"""Shared helpers for quiesce's integration tests.
+
+Every test that freezes anything uses Scratch: loop-mounted images under a fresh
+temp dir, and a cleanup (atexit and on SIGTERM/SIGINT) that thaws and unmounts
+them even when the test fails. Tests emit TAP through Tap; prove runs them.
+
+Nothing here ever freezes a filesystem outside a Scratch directory.
+"""
+
+import atexit
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+FIFREEZE = 0xC0045877
+FITHAW = 0xC0045878
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("QUIESCE_BUILD", os.path.join(TOP, "build"))
+
+
+def bin_path(name):
+    """Path of a program built by make (build/ or build/sanitize/)."""
+    return os.path.join(BUILD, name)
+
+
+# ---------------------------------------------------------------- TAP
+
+
+class Tap:
+    """A minimal TAP producer: ok/eq/skip, plan printed at the end."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        atexit.register(self._finish)
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, name), flush=True)
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, name), flush=True)
+            if diag:
+                self.diag(diag)
+        return bool(cond)
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def skip(self, name, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, why), flush=True)
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line, flush=True)
+
+    def skip_all(self, why):
+        print("1..0 # SKIP %s" % why, flush=True)
+        self.n = -1
+        sys.exit(0)
+
+    def _finish(self):
+        if self.n >= 0:
+            print("1..%d" % self.n, flush=True)
+
+    def exit(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def require_root(tap):
+    if os.geteuid() != 0:
+        tap.skip_all("needs root (loop mounts and FIFREEZE)")
+
+
+# ---------------------------------------------------------------- scratch filesystems
+
+_live_scratch = []
+
+
+def _cleanup_all(*_):
+    for s in list(_live_scratch):
+        s.cleanup()
+
+
+def _on_signal(signum, _frame):
+    _cleanup_all()
+    os._exit(128 + signum)
+
+
+atexit.register(_cleanup_all)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def thaw_path(path):
+    """FITHAW until the kernel says it is not frozen. Returns how many thaws it took."""
+    n = 0
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return 0
+    try:
+        while n < 64:
+            try:
+                fcntl.ioctl(fd, FITHAW, 0)
+                n += 1
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+    return n
+
+
+def is_frozen(path):
+    """True if the filesystem at path is frozen now.
+
+    Probes with FIFREEZE: EBUSY means frozen; success means it was not, and we
+    thaw at once (util-linux's fsfreeze test relies on the same kernel rule)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.ioctl(fd, FIFREEZE, 0)
+        except OSError as e:
+            if e.errno == errno.EBUSY:
+                return True
+            raise
+        fcntl.ioctl(fd, FITHAW, 0)
+        return False
+    finally:
+        os.close(fd)
+
+
+def freeze_path(path):
+    """Freeze one scratch mount by hand (a 'foreign' freezer in tests)."""
+    assert "/quiesce-test-" in path, "refusing to freeze outside a scratch dir: " + path
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, FIFREEZE, 0)
+    finally:
+        os.close(fd)
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("text", True)
+    return subprocess.run(cmd, **kw)
+
+
+class Scratch:
+    """N loop-mounted scratch filesystems under a fresh temp dir.
+
+    Layout: <dir>/img is a tmpfs holding the images (so no backing file lives on a
+    freezable filesystem), <dir>/mnt/m<i> are the mountpoints. The daemon under
+    test gets --scope <dir>/mnt. cleanup() thaws, unmounts and detaches all of it.
+    """
+
+    def __init__(self, n=2, fstype="ext4", size_mb=32, prefix="quiesce-test-"):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        self.img = os.path.join(self.dir, "img")
+        self.mnt = os.path.join(self.dir, "mnt")
+        self.mounts = []
+        self.loops = []
+        self.fstype = fstype
+        self._tmpfs = False
+        _live_scratch.append(self)
+        os.makedirs(self.img)
+        os.makedirs(self.mnt)
+        run(["mount", "-t", "tmpfs", "-o", "size=%dm" % (n * size_mb + 64), "quiesce-img", self.img])
+        self._tmpfs = True
+        for i in range(n):
+            self.add(fstype, size_mb)
+
+    def add(self, fstype=None, size_mb=32, name=None):
+        fstype = fstype or self.fstype
+        i = len(self.mounts)
+        name = name or "m%d" % i
+        image = os.path.join(self.img, name + ".img")
+        with open(image, "wb") as f:
+            f.truncate(size_mb * 1024 * 1024)
+        mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
+                "btrfs": ["mkfs.btrfs", "-q", "-f"], "vfat": ["mkfs.vfat"]}[fstype]
+        run(mkfs + [image])
+        loop = run(["losetup", "--find", "--show", image]).stdout.strip()
+        self.loops.append(loop)
+        mp = os.path.join(self.mnt, name)
+        os.makedirs(mp, exist_ok=True)
+        run(["mount", "-t", fstype, loop, mp])
+        self.mounts.append(mp)
+        return mp
+
+    def cleanup(self):
+        if self not in _live_scratch:
+            return
+        _live_scratch.remove(self)
+        # Thaw first: unmounting a frozen filesystem would hang on its final sync.
+        for mp in reversed(self._all_mounts_under(self.mnt)):
+            thaw_path(mp)
+        for mp in reversed(self._all_mounts_under(self.mnt)):
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+        for loop in self.loops:
+            subprocess.run(["losetup", "-d", loop], stderr=subprocess.DEVNULL)
+        if self._tmpfs:
+            subprocess.run(["umount", "-l", self.img], stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @staticmethod
+    def _all_mounts_under(top):
+        out = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4].encode().decode("unicode_escape")
+                if mp == top or mp.startswith(top + "/"):
+                    out.append(mp)
+        return out
+
+    def frozen(self):
+        """The mountpoints that are frozen now."""
+        return [mp for mp in self.mounts if os.path.ismount(mp) and is_frozen(mp)]
+
+
+# ---------------------------------------------------------------- writers
+
+
+class Writer:
+    """A child process that writes one file on a mount and fsyncs it.
+
+    Used to show that writes block while frozen and finish after the thaw."""
+
+    def __init__(self, mountpoint, name="writer.dat", nbytes=4096):
+        path = os.path.join(mountpoint, name)
+        code = ("import os,sys\n"
+                "fd=os.open(%r,os.O_WRONLY|os.O_CREAT|os.O_TRUNC,0o644)\n"
+                "os.write(fd,b'x'*%d)\nos.fsync(fd)\nos.close(fd)\n" % (path, nbytes))
+        self.proc = subprocess.Popen([sys.executable, "-c", code])
+
+    def done_within(self, seconds):
+        try:
+            self.proc.wait(timeout=seconds)
+            return self.proc.returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+# ---------------------------------------------------------------- waiting
+
+
+def wait_for(pred, timeout=5.0, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def wait_for_socket(path, timeout=5.0):
+    return wait_for(lambda: os.path.exists(path), timeout)
