@@ -34,14 +34,23 @@ TEST_PROGRAMS :=
 .PHONY: all check demo ci deps clean
 all:
 
+# V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
 
 # Position-independent objects for the shared library.
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
+	@$(if $(Q),echo "  CC [pic] $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
 
 include $(sort $(wildcard mk/*.mk))
 

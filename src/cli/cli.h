@@ -1,0 +1,66 @@
+/* quiescectl: shared pieces of the verbs. */
+#ifndef QUIESCE_CLI_H
+#define QUIESCE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct json_object;
+
+/* Exit codes (documented in --help, README and docs/control.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,        /* the operation failed: veto, freeze error, busy, ... */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,   /* cannot talk to quiesced */
+	EXIT_DENIED = 4,        /* not allowed (not root) */
+	EXIT_LEASE = 5,         /* thaw: the lease had expired, writes were not held */
+	EXIT_SNAP_UNSAFE = 124, /* snapshot: CMD succeeded but the freeze did not hold */
+	EXIT_SNAP_NOFREEZE = 125, /* snapshot: the freeze failed, CMD did not run */
+	EXIT_SNAP_NOEXEC = 126,
+	EXIT_SNAP_NOTFOUND = 127,
+};
+
+struct cli {
+	const char *socket;
+	bool json;
+	int wait_ms;            /* longest wait for one answer */
+	int fd;
+	void *tok;              /* json_tokener */
+	char err[512];
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *synopsis;
+	const char *help;
+};
+
+extern const struct verb verbs[];
+extern const size_t n_verbs;
+
+/* client.c */
+int cli_connect(struct cli *cli);
+void cli_disconnect(struct cli *cli);
+/* Send {"execute": cmd, "arguments": args} (args consumed, may be NULL) and wait for
+ * its answer. Returns 0 and sets *ans (json_object_put it), or -1 with cli->err. */
+int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans);
+/* Exit code for an answer that is an error; prints it unless --json. */
+int cli_report_error(struct cli *cli, const char *verb, struct json_object *ans);
+/* The "return" member of an answer, or NULL if it is an error. */
+struct json_object *cli_return(struct json_object *ans);
+void cli_print_json(struct json_object *v);
+
+/* snapshot.c */
+int verb_snapshot(struct cli *cli, int argc, char **argv);
+
+/* output.c */
+void print_report(FILE *out, const char *verb, struct json_object *report);
+void print_status(FILE *out, struct json_object *st);
+
+/* Parse SECONDS (fractional ok) into *ms; -1 if invalid. */
+int cli_parse_seconds(const char *s, double *out);
+
+#endif

@@ -1,0 +1,95 @@
+/* quiescectl: talk to quiesced. A table of verbs; each verb lives in its own function. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define DEFAULT_SOCKET "/run/quiesce/control.sock"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: quiescectl [--socket PATH] [--json] [--wait SECONDS] VERB [ARG]...\n"
+		"Ask quiesced to check, freeze or thaw, or show what it is doing.\n\nVerbs:\n");
+	for (size_t i = 0; i < n_verbs; i++)
+		fprintf(out, "  %-44s %s\n", verbs[i].synopsis, verbs[i].help);
+	fprintf(out,
+		"\nOptions:\n"
+		"  --socket PATH     control socket (default $QUIESCE_CONTROL or " DEFAULT_SOCKET ")\n"
+		"  --json            machine-readable output: the daemon's JSON answer\n"
+		"  --wait SECONDS    longest wait for an answer (default 120)\n"
+		"  -h, --help        this help; 'quiescectl VERB --help' for one verb\n"
+		"  -V, --version     show the version\n"
+		"\nExit status:\n"
+		"  0 success; 1 the operation failed (veto, freeze error, busy, already frozen);\n"
+		"  2 bad usage; 3 quiesced cannot be reached; 4 permission denied (freeze, thaw\n"
+		"  and check need root); 5 thaw: the lease had expired before it, writes were not\n"
+		"  held until now. snapshot exits with CMD's status, or 125 if the freeze failed\n"
+		"  (CMD did not run), 126/127 if CMD could not be run or found, 124 if CMD\n"
+		"  succeeded but the freeze did not hold until the thaw (lease expired, thaw failed).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct cli cli = { .fd = -1, .wait_ms = 120000 };
+	double secs;
+	int c;
+
+	cli.socket = getenv("QUIESCE_CONTROL");
+	if (!cli.socket || !*cli.socket)
+		cli.socket = DEFAULT_SOCKET;
+	/* "+": stop at the verb, so verbs (and snapshot's command) get their own options. */
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cli.socket = optarg;
+			break;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'w':
+			if (cli_parse_seconds(optarg, &secs) < 0) {
+				fprintf(stderr, "quiescectl: --wait: expected seconds, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			cli.wait_ms = (int)(secs * 1000);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("quiescectl %s\n", QUIESCE_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'quiescectl --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n_verbs; i++) {
+		if (strcmp(argv[optind], verbs[i].name) == 0) {
+			int r;
+			argc -= optind;
+			argv += optind;
+			optind = 0; /* reset getopt for the verb's own parsing */
+			r = verbs[i].run(&cli, argc, argv);
+			cli_disconnect(&cli);
+			return r;
+		}
+	}
+	fprintf(stderr, "quiescectl: unknown verb '%s'\nTry 'quiescectl --help'.\n", argv[optind]);
+	return EXIT_USAGE;
+}

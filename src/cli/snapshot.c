@@ -1,0 +1,216 @@
+/* quiescectl snapshot: freeze, run a command, always thaw.
+ *
+ * The freeze is held by this connection: if quiescectl dies while the command runs,
+ * quiesced thaws at once instead of waiting for the lease. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/util.h"
+
+static volatile sig_atomic_t child_pid;
+
+static void forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill((pid_t)child_pid, sig);
+}
+
+/* QUIESCE_MOUNTPOINTS for the command: the frozen mountpoints, one per line. */
+static void export_mountpoints(struct json_object *report)
+{
+	struct json_object *phases, *fss;
+	char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+
+	if (!f)
+		return;
+	if (json_object_object_get_ex(report, "phases", &phases)) {
+		for (size_t i = 0; i < json_object_array_length(phases); i++) {
+			struct json_object *ph = json_object_array_get_idx(phases, i), *st, *mp;
+			if (!json_object_object_get_ex(ph, "filesystems", &fss))
+				continue;
+			for (size_t k = 0; k < json_object_array_length(fss); k++) {
+				struct json_object *fs = json_object_array_get_idx(fss, k);
+				if (json_object_object_get_ex(fs, "state", &st) &&
+				    !strcmp(json_object_get_string(st), "frozen") &&
+				    json_object_object_get_ex(fs, "mountpoint", &mp))
+					fprintf(f, "%s%s", len ? "\n" : "", json_object_get_string(mp));
+				fflush(f);
+			}
+		}
+	}
+	fclose(f);
+	setenv("QUIESCE_MOUNTPOINTS", list ? list : "", 1);
+	free(list);
+}
+
+static int run_command(char **cmd, uint64_t *ms)
+{
+	struct sigaction sa = { .sa_handler = forward_signal }, old_term, old_int, old_quit, old_hup;
+	uint64_t t0 = now_ms();
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "quiescectl snapshot: fork: %s\n", strerror(errno));
+		return EXIT_SNAP_NOEXEC;
+	}
+	if (pid == 0) {
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "quiescectl snapshot: %s: %s\n", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? EXIT_SNAP_NOTFOUND : EXIT_SNAP_NOEXEC);
+	}
+	/* The command decides what a signal means; we stay to thaw afterwards. */
+	child_pid = pid;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGQUIT, &sa, &old_quit);
+	sigaction(SIGHUP, &sa, &old_hup);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = EXIT_SNAP_NOEXEC << 8;
+			break;
+		}
+	}
+	child_pid = 0;
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	*ms = now_ms() - t0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SNAP_NOEXEC;
+}
+
+static const char *error_desc(struct json_object *ans)
+{
+	struct json_object *err, *desc;
+	if (json_object_object_get_ex(ans, "error", &err) &&
+	    json_object_object_get_ex(err, "desc", &desc))
+		return json_object_get_string(desc);
+	return "failed";
+}
+
+int verb_snapshot(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "lease", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct json_object *args = json_object_new_object(), *ans = NULL, *ret, *report = NULL;
+	double lease = 0;
+	uint64_t t_frozen, cmd_ms = 0;
+	int c, code, cmd_status;
+	FILE *out = stderr; /* stdout belongs to the command */
+
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			printf("Usage: quiescectl snapshot [--lease SECONDS] -- CMD [ARG]...\n"
+			       "Freeze, run CMD while frozen, and always thaw, even if CMD fails or\n"
+			       "quiescectl is killed (quiesced then thaws when the connection drops).\n"
+			       "CMD gets QUIESCE_MOUNTPOINTS: the frozen mountpoints, one per line.\n"
+			       "Exit: CMD's status; 125 the freeze failed and CMD did not run;\n"
+			       "126/127 CMD could not be run / found; 124 CMD succeeded but the freeze\n"
+			       "did not hold until the thaw (the lease expired, or the thaw failed).\n"
+			       "Root only.\n");
+			json_object_put(args);
+			return EXIT_OK;
+		}
+		if (c == 'l' && cli_parse_seconds(optarg, &lease) == 0)
+			continue;
+		fprintf(stderr, c == 'l' ? "quiescectl snapshot: --lease: expected seconds\n"
+					 : "Try 'quiescectl snapshot --help'.\n");
+		json_object_put(args);
+		return EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "quiescectl snapshot: no command given\n"
+				"Usage: quiescectl snapshot [--lease SECONDS] -- CMD [ARG]...\n");
+		json_object_put(args);
+		return EXIT_USAGE;
+	}
+	if (lease > 0)
+		json_object_object_add(args, "lease", json_object_new_double(lease));
+
+	if (cli_connect(cli) < 0) {
+		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, argv[optind]);
+		json_object_put(args);
+		return EXIT_SNAP_NOFREEZE;
+	}
+	if (cli_call(cli, "quiesce-snapshot", args, &ans) < 0) {
+		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, argv[optind]);
+		return EXIT_SNAP_NOFREEZE;
+	}
+	ret = cli_return(ans);
+	if (!ret) {
+		struct json_object *err;
+		if (cli->json)
+			fprintf(out, "%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN));
+		else
+			fprintf(out, "quiescectl snapshot: freeze failed: %s; %s not run\n",
+				error_desc(ans), argv[optind]);
+		if (!cli->json && json_object_object_get_ex(ans, "error", &err) &&
+		    json_object_object_get_ex(err, "report", &report))
+			print_report(out, "freeze", report);
+		json_object_put(ans);
+		return EXIT_SNAP_NOFREEZE;
+	}
+	t_frozen = now_ms();
+	if (json_object_object_get_ex(ret, "report", &report)) {
+		if (cli->json)
+			fprintf(out, "%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
+		else
+			print_report(out, "freeze", report);
+		export_mountpoints(report);
+	}
+	json_object_put(ans);
+	ans = NULL;
+
+	if (!cli->json)
+		fprintf(out, "running: %s\n", argv[optind]);
+	cmd_status = run_command(argv + optind, &cmd_ms);
+	if (!cli->json)
+		fprintf(out, "command exited with status %d after %.1f ms\n", cmd_status,
+			(double)cmd_ms);
+
+	/* Always thaw, whatever the command did. */
+	code = cmd_status;
+	if (cli_call(cli, "quiesce-thaw", NULL, &ans) < 0) {
+		fprintf(stderr, "quiescectl snapshot: thaw: %s (quiesced thaws when this connection "
+				"closes)\n", cli->err);
+		return cmd_status ? cmd_status : EXIT_SNAP_UNSAFE;
+	}
+	ret = cli_return(ans);
+	if (cli->json) {
+		fprintf(out, "%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN));
+	} else if (ret && json_object_object_get_ex(ret, "report", &report)) {
+		print_report(out, "thaw", report);
+		fprintf(out, "writes were held for %.1f ms\n", (double)(now_ms() - t_frozen));
+	}
+	if (!ret) {
+		fprintf(stderr, "quiescectl snapshot: thaw: %s\n", error_desc(ans));
+		if (cmd_status == 0) {
+			fprintf(stderr, "quiescectl snapshot: the command succeeded, but its snapshot "
+					"may not be consistent\n");
+			code = EXIT_SNAP_UNSAFE;
+		}
+	}
+	json_object_put(ans);
+	return code;
+}

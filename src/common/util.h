@@ -1,0 +1,32 @@
+/* Small helpers shared by the daemon, quiescectl and the tools. */
+#ifndef QUIESCE_UTIL_H
+#define QUIESCE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic clock: what every deadline and duration is measured with. */
+uint64_t now_ns(void);
+uint64_t now_ms(void);
+double ns_to_ms(uint64_t ns);
+
+/* Wall clock in ms since the epoch, for status output only. */
+uint64_t wall_ms(void);
+
+/* strlcpy: copy at most size-1 bytes, always terminate, return strlen(src). */
+size_t str_copy(char *dst, const char *src, size_t size);
+bool str_has_prefix(const char *s, const char *prefix);
+
+/* "1.5", "60", "250ms", "2s" -> milliseconds. Rejects negatives, garbage and values
+ * above max_ms. Returns 0 on success, -1 on error. */
+int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out);
+
+int fd_set_nonblock(int fd);
+
+/* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */
+bool path_is_under(const char *path, const char *dir);
+
+#endif

@@ -1,0 +1,377 @@
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define MAX_DURATION_MS (24ull * 3600 * 1000)
+
+enum opt_kind { OPT_FLAG, OPT_STRING, OPT_DURATION, OPT_LIST, OPT_ACTION };
+
+struct opt_def {
+	const char *name;      /* long option, and the key in the config file */
+	int short_opt;         /* 0: none */
+	enum opt_kind kind;
+	const char *section;   /* config file section; NULL: command line only */
+	size_t offset;         /* into struct config */
+	const char *arg;       /* argument name for --help */
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+/* The one table of settings. Keep --help, README and docs in step with it. */
+static const struct opt_def opts[] = {
+	{ "foreground", 'n', OPT_FLAG, NULL, OFF(foreground), NULL,
+	  "stay in the foreground and log to stderr (hv_vss_daemon: --no-daemon)" },
+	{ "no-daemon", 0, OPT_FLAG, NULL, OFF(foreground), NULL, NULL /* alias of -n */ },
+	{ "debug", 'd', OPT_FLAG, "daemon", OFF(debug), NULL, "debug logging" },
+	{ "config", 'c', OPT_STRING, NULL, OFF(config_file), "FILE",
+	  "config file (default " DEFAULT_CONFIG_FILE " if it exists)" },
+	{ "scope", 0, OPT_STRING, "daemon", OFF(scope), "DIR",
+	  "only filesystems mounted at or under DIR are candidates; loop-backed ones are then allowed" },
+	{ "run-dir", 0, OPT_STRING, "daemon", OFF(run_dir), "DIR",
+	  "runtime directory, a tmpfs (default " DEFAULT_RUN_DIR ")" },
+	{ "control", 0, OPT_STRING, "daemon", OFF(control_path), "PATH",
+	  "control socket for quiescectl (default RUN-DIR/control.sock)" },
+	{ "lease", 0, OPT_DURATION, "daemon", OFF(lease_ms), "SECONDS",
+	  "longest time writes are held before thawing on our own (default 60)" },
+	{ "timeout", 0, OPT_DURATION, "daemon", OFF(timeout_ms), "SECONDS",
+	  "per-phase bound for participants (default 15, as hv_vss(4))" },
+	{ "fs-timeout", 0, OPT_DURATION, "daemon", OFF(fs_timeout_ms), "SECONDS",
+	  "longest wait for one FIFREEZE before the freeze fails (default: --timeout)" },
+	{ "include", 0, OPT_LIST, "filesystems", OFF(include), "PATTERN",
+	  "only mountpoints matching this fnmatch(3) pattern (repeatable)" },
+	{ "exclude", 0, OPT_LIST, "filesystems", OFF(exclude), "PATTERN",
+	  "never mountpoints matching this pattern (repeatable)" },
+	{ "include-type", 0, OPT_LIST, "filesystems", OFF(include_types), "TYPE",
+	  "only filesystems of this type (repeatable; allows vfat if named)" },
+	{ "exclude-type", 0, OPT_LIST, "filesystems", OFF(exclude_types), "TYPE",
+	  "never filesystems of this type (repeatable)" },
+	{ "print-config", 0, OPT_ACTION, NULL, 0, NULL, "print the effective settings and exit" },
+	{ "help", 'h', OPT_ACTION, NULL, 0, NULL, "show this help and exit" },
+	{ "version", 'V', OPT_ACTION, NULL, 0, NULL, "show the version and exit" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: quiesced [OPTION]...\n"
+		     "Application-consistent freeze broker: asks registered applications to hold\n"
+		     "their writes, freezes filesystems (FIFREEZE) and thaws them, on request of\n"
+		     "quiescectl, the QEMU guest agent protocol or Hyper-V.\n\nOptions:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		char left[64];
+		const struct opt_def *o = &opts[i];
+		if (!o->help)
+			continue;
+		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_opt ? "-" : "",
+			 o->short_opt ? o->short_opt : ' ', o->short_opt ? ", " : "  ", o->name,
+			 o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
+	}
+	fprintf(out, "\nThe config file has the same settings: [daemon] and [filesystems] sections,\n"
+		     "key = value with the long option names; command line options win.\n"
+		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
+}
+
+static void list_add(struct strlist *l, const char *s)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v || !(v[l->n] = strdup(s))) {
+		fprintf(stderr, "quiesced: out of memory\n");
+		exit(1);
+	}
+	l->v = v;
+	l->n++;
+}
+
+static void list_clear(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+		*out = true;
+	else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+		 !strcasecmp(s, "off"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* Apply one setting. from_file: value comes from the config file. */
+static int apply(struct config *cfg, const struct opt_def *o, const char *val, bool from_file,
+		 const char *where)
+{
+	char *base = (char *)cfg;
+	switch (o->kind) {
+	case OPT_FLAG:
+		if (!from_file) {
+			*(bool *)(base + o->offset) = true;
+		} else if (parse_bool(val, (bool *)(base + o->offset)) < 0) {
+			fprintf(stderr, "quiesced: %s: %s: expected true or false, got '%s'\n", where,
+				o->name, val);
+			return -1;
+		}
+		return 0;
+	case OPT_STRING: {
+		char **p = (char **)(base + o->offset);
+		if (!*val) {
+			fprintf(stderr, "quiesced: %s: %s: empty value\n", where, o->name);
+			return -1;
+		}
+		free(*p);
+		*p = strdup(val);
+		return *p ? 0 : -1;
+	}
+	case OPT_DURATION:
+		if (parse_duration_ms(val, MAX_DURATION_MS, (uint64_t *)(base + o->offset)) < 0 ||
+		    *(uint64_t *)(base + o->offset) == 0) {
+			fprintf(stderr,
+				"quiesced: %s: %s: expected seconds (e.g. 15, 2.5 or 500ms; more than "
+				"0, at most a day), got '%s'\n",
+				where, o->name, val);
+			return -1;
+		}
+		return 0;
+	case OPT_LIST:
+		if (!*val) {
+			fprintf(stderr, "quiesced: %s: %s: empty value\n", where, o->name);
+			return -1;
+		}
+		list_add((struct strlist *)(base + o->offset), val);
+		return 0;
+	case OPT_ACTION:
+		return 0;
+	}
+	return -1;
+}
+
+struct ini_ctx {
+	struct config *cfg;
+	const char *path;
+	int err;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_ctx *c = user;
+	char where[512];
+	snprintf(where, sizeof(where), "%s: [%s]", c->path, section);
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		if (opts[i].section && !strcmp(opts[i].section, section) &&
+		    !strcmp(opts[i].name, name)) {
+			if (apply(c->cfg, &opts[i], value, true, where) < 0)
+				c->err = 1;
+			return 1;
+		}
+	}
+	fprintf(stderr, "quiesced: %s: unknown setting '%s'\n", where, name);
+	c->err = 1;
+	return 1;
+}
+
+static int load_file(struct config *cfg, const char *path)
+{
+	struct ini_ctx c = { cfg, path, 0 };
+	int r = ini_parse(path, on_ini, &c);
+	if (r < 0) {
+		fprintf(stderr, "quiesced: cannot read config file %s: %s\n", path,
+			r == -1 ? strerror(errno) : "out of memory");
+		return -1;
+	}
+	if (r > 0) {
+		fprintf(stderr, "quiesced: %s:%d: syntax error\n", path, r);
+		return -1;
+	}
+	return c.err ? -1 : 0;
+}
+
+static void defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->lease_ms = 60 * 1000;
+	cfg->timeout_ms = 15 * 1000;
+}
+
+int config_init(struct config *cfg, int argc, char **argv)
+{
+	struct option longopts[ARRAY_SIZE(opts) + 1];
+	char shortopts[64] = "+";
+	size_t ns = 1;
+	bool print = false, seen_list[ARRAY_SIZE(opts)] = { false };
+	int c, idx;
+
+	defaults(cfg);
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		bool has_arg = opts[i].kind != OPT_FLAG && opts[i].kind != OPT_ACTION;
+		longopts[i] = (struct option){ opts[i].name, has_arg ? required_argument : no_argument,
+					       NULL, 256 + (int)i };
+		if (opts[i].short_opt) {
+			shortopts[ns++] = (char)opts[i].short_opt;
+			if (has_arg)
+				shortopts[ns++] = ':';
+		}
+	}
+	longopts[ARRAY_SIZE(opts)] = (struct option){ 0 };
+	shortopts[ns] = '\0';
+
+	/* Pass 1: --help, --version and the config file name. */
+	opterr = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+		const struct opt_def *o = NULL;
+		if (c == '?') {
+			fprintf(stderr, "Try 'quiesced --help'.\n");
+			return -1;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+			if (c == 256 + (int)i || (opts[i].short_opt && c == opts[i].short_opt))
+				o = &opts[i];
+		if (!o)
+			continue;
+		if (!strcmp(o->name, "help")) {
+			usage(stdout);
+			return 1;
+		}
+		if (!strcmp(o->name, "version")) {
+			printf("quiesced %s\n", QUIESCE_VERSION);
+			return 1;
+		}
+		if (!strcmp(o->name, "print-config"))
+			print = true;
+		if (!strcmp(o->name, "config") && apply(cfg, o, optarg, false, "--config") < 0)
+			return -1;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "quiesced: unexpected argument '%s'\nTry 'quiesced --help'.\n",
+			argv[optind]);
+		return -1;
+	}
+	if (cfg->config_file) {
+		if (load_file(cfg, cfg->config_file) < 0)
+			return -1;
+	} else if (access(DEFAULT_CONFIG_FILE, F_OK) == 0) {
+		if (load_file(cfg, DEFAULT_CONFIG_FILE) < 0)
+			return -1;
+	}
+
+	/* Pass 2: the command line wins. A list given on the command line replaces
+	 * the config file's list rather than adding to it. */
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+		for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+			const struct opt_def *o = &opts[i];
+			char where[64];
+			if (c != 256 + (int)i && !(o->short_opt && c == o->short_opt))
+				continue;
+			if (o->kind == OPT_ACTION || !strcmp(o->name, "config"))
+				break;
+			if (o->kind == OPT_LIST && !seen_list[i]) {
+				list_clear((struct strlist *)((char *)cfg + o->offset));
+				seen_list[i] = true;
+			}
+			snprintf(where, sizeof(where), "--%s", o->name);
+			if (apply(cfg, o, optarg, false, where) < 0)
+				return -1;
+			break;
+		}
+	}
+	if (!cfg->fs_timeout_ms)
+		cfg->fs_timeout_ms = cfg->timeout_ms;
+	if (!cfg->run_dir)
+		cfg->run_dir = strdup(DEFAULT_RUN_DIR);
+	if (cfg->scope) {
+		/* Canonical, so it compares with mountinfo's paths. */
+		char *real = realpath(cfg->scope, NULL);
+		if (!real) {
+			fprintf(stderr, "quiesced: --scope %s: %s\n", cfg->scope, strerror(errno));
+			return -1;
+		}
+		free(cfg->scope);
+		cfg->scope = real;
+	}
+	if (print) {
+		config_print(cfg, stdout);
+		return 1;
+	}
+	return 0;
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	const char *section = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		const struct opt_def *o = &opts[i];
+		const char *base = (const char *)cfg;
+		if (!o->section)
+			continue;
+		if (!section || strcmp(section, o->section)) {
+			fprintf(out, "%s[%s]\n", section ? "\n" : "", o->section);
+			section = o->section;
+		}
+		switch (o->kind) {
+		case OPT_FLAG:
+			fprintf(out, "%s = %s\n", o->name, *(const bool *)(base + o->offset) ? "true" : "false");
+			break;
+		case OPT_STRING: {
+			const char *s = *(char *const *)(base + o->offset);
+			if (s)
+				fprintf(out, "%s = %s\n", o->name, s);
+			else
+				fprintf(out, "# %s =\n", o->name);
+			break;
+		}
+		case OPT_DURATION:
+			fprintf(out, "%s = %g\n", o->name,
+				(double)*(const uint64_t *)(base + o->offset) / 1000.0);
+			break;
+		case OPT_LIST: {
+			const struct strlist *l = (const struct strlist *)(base + o->offset);
+			if (!l->n)
+				fprintf(out, "# %s =\n", o->name);
+			for (size_t k = 0; k < l->n; k++)
+				fprintf(out, "%s = %s\n", o->name, l->v[k]);
+			break;
+		}
+		case OPT_ACTION:
+			break;
+		}
+	}
+}
+
+void config_free(struct config *cfg)
+{
+	free(cfg->config_file);
+	free(cfg->scope);
+	free(cfg->run_dir);
+	free(cfg->control_path);
+	list_clear(&cfg->include);
+	list_clear(&cfg->exclude);
+	list_clear(&cfg->include_types);
+	list_clear(&cfg->exclude_types);
+}
+
+char *config_run_path(const struct config *cfg, const char *explicit_path, const char *name)
+{
+	char *p;
+	if (explicit_path)
+		return strdup(explicit_path);
+	if (asprintf(&p, "%s/%s", cfg->run_dir, name) < 0)
+		return NULL;
+	return p;
+}

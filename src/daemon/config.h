@@ -1,0 +1,45 @@
+/* quiesced's settings: defaults, then the config file, then the command line.
+ *
+ * Every setting is one row of the table in config.c, which drives getopt_long, the
+ * config file parser (inih) and --help alike, so the three cannot disagree. */
+#ifndef QUIESCE_CONFIG_H
+#define QUIESCE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct config {
+	bool foreground;
+	bool debug;
+	char *config_file;
+	char *scope;
+	char *run_dir;
+	char *control_path;
+	uint64_t lease_ms;
+	uint64_t timeout_ms;
+	uint64_t fs_timeout_ms;
+	struct strlist include, exclude, include_types, exclude_types;
+};
+
+#define DEFAULT_CONFIG_FILE "/etc/quiesce/quiesced.conf"
+#define DEFAULT_RUN_DIR "/run/quiesce"
+
+/* Parses argv (and the config file it names, or the default one if it exists).
+ * Returns 0 to run, 1 if it already did its job (--help, --version: exit 0),
+ * -1 on error (message printed to stderr: exit 2). */
+int config_init(struct config *cfg, int argc, char **argv);
+void config_free(struct config *cfg);
+/* The effective settings, in config file syntax. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* The path of a file in the run dir, or the explicit path if one was given. */
+char *config_run_path(const struct config *cfg, const char *explicit_path, const char *name);
+
+#endif

@@ -1,0 +1,163 @@
+/* quiesced: wiring only. Options, logging, the run dir, the engine and its stages, the
+ * transports, then the event loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/quiesced.h"
+#include "daemon/txn.h"
+#include "fs/fs_stage.h"
+#include "host/cmd.h"
+#include "host/control.h"
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	if (str_copy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void policy_from_config(struct fs_policy *p, const struct config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->scope = cfg->scope;
+	p->include = cfg->include.v;
+	p->n_include = cfg->include.n;
+	p->exclude = cfg->exclude.v;
+	p->n_exclude = cfg->exclude.n;
+	p->include_types = cfg->include_types.v;
+	p->n_include_types = cfg->include_types.n;
+	p->exclude_types = cfg->exclude_types.v;
+	p->n_exclude_types = cfg->exclude_types.n;
+}
+
+static void on_shutdown_done(void *arg)
+{
+	struct quiesced *q = arg;
+	loop_stop(q->loop, 0);
+}
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct quiesced *q = arg;
+	struct signalfd_siginfo si;
+	(void)loop;
+	(void)events;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			/* Unlike qemu-ga and hv_vss_daemon, never exit frozen: thaw first. */
+			log_notice("signal %d: shutting down", (int)si.ssi_signo);
+			engine_shutdown(q->engine, on_shutdown_done, q);
+			break;
+		case SIGHUP:
+			log_info("SIGHUP ignored (restart quiesced to reload its settings)");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int setup_signals(struct quiesced *q)
+{
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	return loop_add_fd(q->loop, fd, EPOLLIN, on_signal, q);
+}
+
+int main(int argc, char **argv)
+{
+	static struct quiesced q;
+	struct engine_config ecfg;
+	char *control_path;
+	int r, code;
+
+	r = config_init(&q.cfg, argc, argv);
+	if (r != 0) {
+		config_free(&q.cfg);
+		return r > 0 ? 0 : 2;
+	}
+	/* The test suite's safety net: never run unscoped where tests run. */
+	if (getenv("QUIESCE_REQUIRE_SCOPE") && !q.cfg.scope) {
+		fprintf(stderr, "quiesced: QUIESCE_REQUIRE_SCOPE is set: refusing to run without --scope\n");
+		return 2;
+	}
+	log_init("quiesced", q.cfg.foreground, q.cfg.debug);
+	q.started_at = wall_ms();
+	policy_from_config(&q.policy, &q.cfg);
+
+	if (mkdir_p(q.cfg.run_dir, 0755) < 0)
+		fatal("cannot create the run dir %s", q.cfg.run_dir);
+	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
+	if (!control_path)
+		fatal("out of memory");
+
+	q.loop = loop_new();
+	if (!q.loop || setup_signals(&q) < 0)
+		fatal("cannot set up the event loop");
+	ecfg.lease_ms = q.cfg.lease_ms;
+	ecfg.timeout_ms = q.cfg.timeout_ms;
+	q.engine = engine_new(q.loop, &ecfg);
+	q.fs = q.engine ? fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms) : NULL;
+	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
+		fatal("cannot set up the engine");
+	if (cmd_control_register() < 0)
+		fatal("cannot register commands");
+	q.control = control_open(&q, control_path);
+	if (!q.control)
+		fatalx("cannot open the control socket %s", control_path);
+
+	if (!q.cfg.foreground && daemon(0, 0) < 0)
+		fatal("daemon");
+	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
+		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
+		   control_path);
+
+	code = loop_run(q.loop);
+
+	log_notice("quiesced stopped");
+	control_close(q.control);
+	fs_stage_free(q.fs);
+	engine_free(q.engine);
+	loop_free(q.loop);
+	free(control_path);
+	config_free(&q.cfg);
+	return code;
+}

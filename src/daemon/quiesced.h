@@ -1,0 +1,25 @@
+/* The daemon's parts, wired together in main.c and reached by the command handlers. */
+#ifndef QUIESCE_QUIESCED_H
+#define QUIESCE_QUIESCED_H
+
+#include <stdint.h>
+
+#include "daemon/config.h"
+#include "fs/policy.h"
+
+struct loop;
+struct engine;
+struct fs_stage;
+struct control;
+
+struct quiesced {
+	struct loop *loop;
+	struct config cfg;
+	struct fs_policy policy;
+	struct engine *engine;
+	struct fs_stage *fs;
+	struct control *control;
+	uint64_t started_at;        /* wall clock ms */
+};
+
+#endif

@@ -1,0 +1,110 @@
+/* The transaction engine: one CHECK, FREEZE or THAW at a time, an explicit state
+ * machine, and the lease.
+ *
+ *            CHECK                 FREEZE ok                  THAW / lease / owner gone
+ *   IDLE ──────────► CHECKING    IDLE ──► FREEZING ──► FROZEN ──────────► THAWING ──► IDLE
+ *     ▲                 │                    │ any failure: thaw what froze     │
+ *     └─────────────────┘                    └──────────────► IDLE ◄────────────┘
+ *
+ * The work is done by stages, run in order on FREEZE (apps, hooks, filesystems) and
+ * in reverse on THAW; each stage thaws only the members it froze. A failure in the
+ * middle of a FREEZE thaws the failed stage and every earlier one, so nothing stays
+ * frozen. Once FROZEN, the lease bounds how long writes are held: when it passes,
+ * the engine thaws on its own and the next THAW reports that the lease expired. */
+#ifndef QUIESCE_TXN_H
+#define QUIESCE_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct loop;
+struct engine;
+
+enum txn_state { TXN_IDLE, TXN_CHECKING, TXN_FREEZING, TXN_FROZEN, TXN_THAWING };
+enum txn_op { TXN_CHECK, TXN_FREEZE, TXN_THAW };
+
+enum txn_err {
+	TXN_OK,
+	TXN_E_BUSY,          /* another transaction is under way */
+	TXN_E_FROZEN,        /* FREEZE while frozen */
+	TXN_E_VETO,          /* a participant said no, or did not answer in time */
+	TXN_E_FS,            /* a filesystem could not be frozen or thawed */
+	TXN_E_LEASE,         /* THAW after the lease passed: we had thawed on our own */
+	TXN_E_ABORTED,       /* FREEZE overtaken by a THAW or by its client going away */
+	TXN_E_INTERNAL,      /* out of memory and the like */
+};
+
+const char *txn_state_name(enum txn_state s);
+const char *txn_op_name(enum txn_op op);
+const char *txn_err_name(enum txn_err e);
+
+struct txn_request {
+	enum txn_op op;
+	const char *origin;           /* "control", "qga", "hyperv", ...: for logs and status */
+	const void *owner;            /* FREEZE: a session whose end thaws (NULL: the lease) */
+	char *const *mountpoints;     /* FREEZE: only these (exact mountpoints) */
+	size_t n_mountpoints;
+	bool mountpoints_set;
+	bool apps_only;               /* FREEZE: apps and hooks only (qemu-ga hook mode) */
+	bool undo_if_none;            /* FREEZE: no filesystem frozen -> undo, report 0 */
+	uint64_t lease_ms;            /* FREEZE: 0 = the daemon's --lease */
+	bool reply_after_fs;          /* THAW: answer once filesystems are thawed */
+};
+
+struct txn_result {
+	enum txn_op op;
+	enum txn_err err;
+	const char *message;          /* "" on success */
+	unsigned count;               /* filesystems frozen / thawed by this call */
+	struct json_object *report;   /* details; valid during the callback only */
+};
+
+/* May be called before engine_submit() returns (e.g. for BUSY). */
+typedef void (*txn_done_fn)(void *arg, const struct txn_result *res);
+
+/* ---- stages */
+
+enum stage_rc { STAGE_DONE, STAGE_PENDING };
+
+struct stage_ops {
+	const char *name;             /* "apps", "hooks", "filesystems" */
+	bool filesystems;             /* skipped by apps-only transactions; counted */
+	/* Begin op. STAGE_DONE: finished, *ok and msg set. STAGE_PENDING: the stage calls
+	 * engine_stage_done() later, from the loop, never from inside start(). For THAW
+	 * the stage thaws only what it froze. */
+	enum stage_rc (*start)(void *self, enum txn_op op, const struct txn_request *req,
+			       bool *ok, char *msg, size_t msglen);
+	/* The engine gave up waiting (watchdog, or a THAW overtook a FREEZE): finish
+	 * soon, as a failure. May be NULL if the stage bounds itself. */
+	void (*cancel)(void *self);
+	/* Details of the current or last op, added to a JSON object. */
+	void (*report)(void *self, struct json_object *out);
+	/* Members frozen (FREEZE) or thawed (THAW) by the last op. */
+	unsigned (*count)(void *self, enum txn_op op);
+	/* Anything of this stage frozen right now. */
+	bool (*active)(void *self);
+};
+
+struct engine_config {
+	uint64_t lease_ms;            /* default longest hold before thawing on our own */
+	uint64_t timeout_ms;          /* per-phase bound for participants */
+};
+
+struct engine *engine_new(struct loop *loop, const struct engine_config *cfg);
+void engine_free(struct engine *e);
+/* Stages run in the order added on FREEZE. */
+int engine_add_stage(struct engine *e, const struct stage_ops *ops, void *self);
+void engine_stage_done(struct engine *e, bool ok, const char *msg);
+
+void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg);
+/* The session that owns the freeze went away: thaw now (or abort the freeze). */
+void engine_owner_gone(struct engine *e, const void *owner);
+/* Shutting down: thaw if anything is frozen; done when idle (at once if it is). */
+void engine_shutdown(struct engine *e, void (*done)(void *arg), void *arg);
+
+enum txn_state engine_state(const struct engine *e);
+void engine_status(struct engine *e, struct json_object *out);
+
+#endif

@@ -1,0 +1,660 @@
+#include "fs/freezer.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "fs/mountid.h"
+
+/* Threads are created on demand and kept: a stuck FIFREEZE holds its thread, so the
+ * pool grows rather than queueing a thaw behind it. */
+#define MAX_WORKERS 64
+#define WORKER_STACK (128 * 1024)
+
+void (*freezer_test_before_freeze)(const char *mountpoint);
+
+/* JOB_LATE_THAW: thaw of an abandoned FIFREEZE that came back frozen; its node is
+ * no longer tracked, the job carries the fd and path. */
+enum job_kind { JOB_FREEZE, JOB_THAW, JOB_LATE_THAW };
+
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	size_t node;
+	unsigned epoch;        /* which freeze the node belongs to */
+	/* in */
+	char *path;
+	int mount_id;
+	int fd;
+	/* out */
+	int err;
+	const char *step;
+	uint64_t ns;
+};
+
+struct freezer {
+	struct loop *loop;
+	int efd;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct job *todo, **todo_tail;
+	struct job *finished;   /* back from the workers, for the loop to collect */
+	unsigned idle, threads;
+	pthread_t tids[MAX_WORKERS];
+	bool shutdown;
+
+	/* Owned by the loop thread. */
+	unsigned epoch;
+	struct fs_plan plan;
+	struct fs_node *nodes;
+	size_t n;
+	enum { OP_NONE, OP_FREEZE, OP_THAW } op;
+	bool stopping;          /* the freeze failed: issue no more FIFREEZE */
+	size_t inflight;        /* jobs of the current op not back yet */
+	size_t stragglers;      /* abandoned FIFREEZEs still in the kernel */
+	bool holding_log;
+	bool unwinding;         /* a failed freeze is thawing what it froze */
+	char error[512];
+	struct loop_timer deadline;
+	struct loop_timer notify;
+	uint64_t timeout_ms;
+	freezer_done_fn done;
+	void *done_arg;
+};
+
+const char *fs_state_name(enum fs_state s)
+{
+	static const char *const names[] = {
+		[FS_PENDING] = "pending",   [FS_FREEZING] = "freezing", [FS_FROZEN] = "frozen",
+		[FS_THAWING] = "thawing",   [FS_THAWED] = "thawed",     [FS_FAILED] = "failed",
+		[FS_SKIPPED] = "skipped",   [FS_FOREIGN] = "frozen by someone else",
+		[FS_THAW_FAILED] = "thaw failed",
+	};
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void run_job(struct job *j)
+{
+	uint64_t t0;
+
+	if (j->kind == JOB_FREEZE) {
+		int id;
+		j->fd = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+		if (j->fd < 0) {
+			j->err = errno;
+			j->step = "open";
+			return;
+		}
+		/* The path must still lead to the planned mount: it may have been
+		 * unmounted, or something mounted over it, since the plan was made. */
+		if (fd_mount_id(j->fd, &id) == 0 && id != j->mount_id) {
+			j->err = ESTALE;
+			j->step = "mount check";
+			return;
+		}
+		if (freezer_test_before_freeze)
+			freezer_test_before_freeze(j->path);
+		t0 = now_ns();
+		if (ioctl(j->fd, FIFREEZE, 0) < 0) {
+			j->err = errno;
+			j->step = "freeze";
+		}
+		j->ns = now_ns() - t0;
+	} else {
+		t0 = now_ns();
+		if (ioctl(j->fd, FITHAW, 0) < 0) {
+			j->err = errno;
+			j->step = "thaw";
+		}
+		j->ns = now_ns() - t0;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct freezer *fz = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&fz->mu);
+	for (;;) {
+		struct job *j;
+		while (!fz->todo && !fz->shutdown)
+			pthread_cond_wait(&fz->cond, &fz->mu);
+		if (fz->shutdown)
+			break;
+		j = fz->todo;
+		fz->todo = j->next;
+		if (!fz->todo)
+			fz->todo_tail = &fz->todo;
+		fz->idle--;
+		pthread_mutex_unlock(&fz->mu);
+
+		run_job(j);
+
+		pthread_mutex_lock(&fz->mu);
+		j->next = fz->finished;
+		fz->finished = j;
+		fz->idle++;
+		/* The eventfd write cannot block: the counter is far from overflowing. */
+		if (write(fz->efd, &one, sizeof(one)) < 0)
+			abort();
+	}
+	pthread_mutex_unlock(&fz->mu);
+	return NULL;
+}
+
+static int submit(struct freezer *fz, struct job *j)
+{
+	int ret = 0;
+	pthread_mutex_lock(&fz->mu);
+	if (fz->idle == 0 && fz->threads < MAX_WORKERS) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, WORKER_STACK);
+		if (pthread_create(&fz->tids[fz->threads], &attr, worker_main, fz) == 0) {
+			fz->threads++;
+			fz->idle++;
+		} else if (fz->threads == 0) {
+			ret = -1;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	if (ret == 0) {
+		j->next = NULL;
+		*fz->todo_tail = j;
+		fz->todo_tail = &j->next;
+		pthread_cond_signal(&fz->cond);
+	}
+	pthread_mutex_unlock(&fz->mu);
+	return ret;
+}
+
+/* ------------------------------------------------------------ scheduling */
+
+static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg);
+static void finish_op(struct freezer *fz);
+static void start_unwind(struct freezer *fz);
+
+static void set_error(struct freezer *fz, const char *fmt, ...) LOG_PRINTF(2, 3);
+
+static void set_error(struct freezer *fz, const char *fmt, ...)
+{
+	va_list ap;
+	if (fz->error[0])
+		return; /* keep the first failure: it is the cause */
+	va_start(ap, fmt);
+	vsnprintf(fz->error, sizeof(fz->error), fmt, ap);
+	va_end(ap);
+}
+
+static void update_log_hold(struct freezer *fz)
+{
+	bool need = fz->stragglers > 0;
+	for (size_t i = 0; i < fz->n && !need; i++) {
+		enum fs_state s = fz->nodes[i].state;
+		need = s == FS_FREEZING || s == FS_FROZEN || s == FS_THAWING || s == FS_THAW_FAILED;
+	}
+	if (need != fz->holding_log) {
+		fz->holding_log = need;
+		log_hold(need);
+	}
+}
+
+static int dispatch(struct freezer *fz, size_t i, enum job_kind kind)
+{
+	struct fs_node *nd = &fz->nodes[i];
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		goto fail;
+	j->kind = kind;
+	j->node = i;
+	j->epoch = fz->epoch;
+	j->fd = nd->fd;
+	j->mount_id = nd->cand->mount_id;
+	if (kind == JOB_FREEZE) {
+		j->path = strdup(nd->cand->mountpoint);
+		if (!j->path)
+			goto fail;
+	}
+	/* State first: the log is held before the first FIFREEZE can start. */
+	nd->state = kind == JOB_FREEZE ? FS_FREEZING : FS_THAWING;
+	update_log_hold(fz);
+	if (submit(fz, j) < 0) {
+		nd->state = kind == JOB_FREEZE ? FS_PENDING : FS_FROZEN;
+		goto fail;
+	}
+	fz->inflight++;
+	return 0;
+fail:
+	if (j)
+		free(j->path);
+	free(j);
+	nd->err = ENOMEM;
+	nd->failed_step = kind == JOB_FREEZE ? "freeze" : "thaw";
+	return -1;
+}
+
+/* Freeze whatever is ready: every filesystem whose dependents are all frozen. */
+static void freeze_ready(struct freezer *fz)
+{
+	for (size_t i = 0; i < fz->n && !fz->stopping; i++) {
+		struct fs_node *nd = &fz->nodes[i];
+		if (nd->state != FS_PENDING || nd->waiting)
+			continue;
+		if (dispatch(fz, i, JOB_FREEZE) < 0) {
+			nd->state = FS_FAILED;
+			set_error(fz, "failed to freeze %s: %s", nd->cand->mountpoint,
+				  strerror(ENOMEM));
+			fz->stopping = true;
+		}
+	}
+}
+
+/* Thaw whatever is ready: every frozen filesystem whose holders are all thawed. */
+static void thaw_ready(struct freezer *fz)
+{
+	for (size_t i = 0; i < fz->n; i++) {
+		struct fs_node *nd = &fz->nodes[i];
+		if ((nd->state != FS_FROZEN && nd->state != FS_THAW_FAILED) || nd->waiting ||
+		    nd->abandoned)
+			continue;
+		if (dispatch(fz, i, JOB_THAW) < 0) {
+			nd->state = FS_THAW_FAILED;
+			set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint,
+				  strerror(ENOMEM));
+		}
+	}
+}
+
+/* For a thaw: each node waits for its holders that are frozen. */
+static void count_thaw_waits(struct freezer *fz)
+{
+	for (size_t i = 0; i < fz->n; i++)
+		fz->nodes[i].waiting = 0;
+	for (size_t i = 0; i < fz->n; i++) {
+		const struct fs_candidate *c = fz->nodes[i].cand;
+		for (size_t h = 0; h < c->n_holders; h++) {
+			enum fs_state s = fz->nodes[c->holders[h]].state;
+			if (s == FS_FROZEN || s == FS_THAW_FAILED)
+				fz->nodes[i].waiting++;
+		}
+	}
+}
+
+static void start_thaw_pass(struct freezer *fz)
+{
+	count_thaw_waits(fz);
+	thaw_ready(fz);
+}
+
+static void on_deadline(struct loop *loop, void *arg)
+{
+	struct freezer *fz = arg;
+	(void)loop;
+	if (fz->op != OP_FREEZE || fz->unwinding)
+		return;
+	for (size_t i = 0; i < fz->n; i++) {
+		struct fs_node *nd = &fz->nodes[i];
+		if (nd->state != FS_FREEZING)
+			continue;
+		set_error(fz, "timed out freezing %s after %llu ms", nd->cand->mountpoint,
+			  (unsigned long long)fz->timeout_ms);
+		/* Its FIFREEZE may never return. Stop waiting for it; if it does return
+		 * and succeeded, it is thawed at once (see straggler_returned). */
+		nd->abandoned = true;
+		nd->state = FS_FAILED;
+		nd->err = ETIMEDOUT;
+		nd->failed_step = "freeze";
+		fz->inflight--;
+		fz->stragglers++;
+	}
+	fz->stopping = true;
+	for (size_t i = 0; i < fz->n; i++)
+		if (fz->nodes[i].state == FS_PENDING)
+			fz->nodes[i].state = FS_SKIPPED;
+	start_unwind(fz);
+}
+
+static void start_unwind(struct freezer *fz)
+{
+	if (fz->inflight)
+		return; /* wait for the FIFREEZEs under way */
+	fz->unwinding = true;
+	start_thaw_pass(fz);
+	if (!fz->inflight)
+		finish_op(fz);
+}
+
+static bool any_failed(const struct freezer *fz)
+{
+	return fz->error[0] != '\0';
+}
+
+static void notify_done(struct loop *loop, void *arg)
+{
+	struct freezer *fz = arg;
+	freezer_done_fn done = fz->done;
+	(void)loop;
+	fz->done = NULL;
+	if (done)
+		done(fz->done_arg, !any_failed(fz));
+}
+
+static void finish_op(struct freezer *fz)
+{
+	loop_timer_disarm(fz->loop, &fz->deadline);
+	fz->op = OP_NONE;
+	fz->unwinding = false;
+	update_log_hold(fz);
+	/* Always from the loop, never from inside freezer_freeze/thaw: the caller may
+	 * not be ready for its callback yet. The next loop turn costs microseconds. */
+	loop_timer_arm(fz->loop, &fz->notify, 0, notify_done, fz);
+}
+
+/* An abandoned FIFREEZE came back. If it froze the filesystem nobody else will thaw
+ * it, so thaw it now on the same fd, in a worker like every other ioctl.
+ * Returns true if the job was reused for that. */
+static bool straggler_returned(struct freezer *fz, struct job *j)
+{
+	if (j->kind == JOB_FREEZE && !j->err) {
+		log_warnx("%s froze after its deadline; thawing it", j->path);
+		j->kind = JOB_LATE_THAW;
+		if (submit(fz, j) == 0)
+			return true;
+		/* No worker to be had: FITHAW here rather than leave it frozen. */
+		if (ioctl(j->fd, FITHAW, 0) < 0)
+			log_warn("thawing %s", j->path);
+	} else if (j->kind == JOB_LATE_THAW) {
+		if (j->err && j->err != EINVAL)
+			log_warnx("failed to thaw %s after its late freeze: %s", j->path,
+				  strerror(j->err));
+		else
+			log_notice("%s thawed after its late freeze", j->path);
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	fz->stragglers--;
+	return false;
+}
+
+static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
+{
+	nd->freeze_ns = j->ns;
+	if (!j->err) {
+		nd->fd = j->fd;
+		nd->state = FS_FROZEN;
+		/* The filesystems it holds may go next. */
+		for (size_t h = 0; h < nd->cand->n_holders; h++)
+			fz->nodes[nd->cand->holders[h]].waiting--;
+		return;
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	nd->err = j->err;
+	nd->failed_step = j->step;
+	if (j->err == EBUSY && strcmp(j->step, "freeze") == 0) {
+		nd->state = FS_FOREIGN;
+		set_error(fz, "%s is already frozen by another freezer (busy)",
+			  nd->cand->mountpoint);
+	} else if (j->err == ESTALE && strcmp(j->step, "mount check") == 0) {
+		nd->state = FS_FAILED;
+		set_error(fz, "%s changed since it was planned (unmounted or mounted over)",
+			  nd->cand->mountpoint);
+	} else {
+		nd->state = FS_FAILED;
+		set_error(fz, "failed to %s %s: %s", j->step, nd->cand->mountpoint,
+			  strerror(j->err));
+	}
+	fz->stopping = true;
+}
+
+static void thaw_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
+{
+	nd->thaw_ns = j->ns;
+	if (j->err && j->err != EINVAL) {
+		nd->state = FS_THAW_FAILED;
+		nd->err = j->err;
+		nd->failed_step = "thaw";
+		set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint, strerror(j->err));
+	} else {
+		/* EINVAL: not frozen any more; someone else thawed it. Ours is done. */
+		nd->thawed_by_other = j->err == EINVAL;
+		nd->state = FS_THAWED;
+		close(nd->fd);
+		nd->fd = -1;
+	}
+	/* Whatever it holds may thaw now (even after a failure: never stop half way). */
+	for (size_t i = 0; i < fz->n; i++) {
+		const struct fs_candidate *c = fz->nodes[i].cand;
+		for (size_t h = 0; h < c->n_holders; h++)
+			if (&fz->nodes[c->holders[h]] == nd && fz->nodes[i].waiting)
+				fz->nodes[i].waiting--;
+	}
+}
+
+static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct freezer *fz = arg;
+	struct job *list, *j;
+	uint64_t cnt;
+	(void)loop;
+	(void)events;
+
+	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		log_warn("freezer eventfd");
+	pthread_mutex_lock(&fz->mu);
+	list = fz->finished;
+	fz->finished = NULL;
+	pthread_mutex_unlock(&fz->mu);
+
+	while ((j = list)) {
+		list = j->next;
+		if (j->kind == JOB_LATE_THAW ||
+		    (j->kind == JOB_FREEZE &&
+		     (j->epoch != fz->epoch || fz->nodes[j->node].abandoned))) {
+			if (straggler_returned(fz, j))
+				continue;
+		} else {
+			struct fs_node *nd = &fz->nodes[j->node];
+			fz->inflight--;
+			if (j->kind == JOB_FREEZE)
+				freeze_job_done(fz, nd, j);
+			else
+				thaw_job_done(fz, nd, j);
+		}
+		free(j->path);
+		free(j);
+	}
+
+	if (fz->op == OP_FREEZE && !fz->unwinding) {
+		if (!fz->stopping)
+			freeze_ready(fz);
+		if (fz->stopping) {
+			for (size_t i = 0; i < fz->n; i++)
+				if (fz->nodes[i].state == FS_PENDING)
+					fz->nodes[i].state = FS_SKIPPED;
+			start_unwind(fz);
+		} else if (!fz->inflight) {
+			finish_op(fz);
+		}
+	} else if (fz->op == OP_FREEZE || fz->op == OP_THAW) {
+		thaw_ready(fz);
+		if (!fz->inflight)
+			finish_op(fz);
+	}
+	update_log_hold(fz);
+}
+
+/* ------------------------------------------------------------ API */
+
+struct freezer *freezer_new(struct loop *loop)
+{
+	struct freezer *fz = calloc(1, sizeof(*fz));
+	if (!fz)
+		return NULL;
+	fz->loop = loop;
+	fz->todo_tail = &fz->todo;
+	pthread_mutex_init(&fz->mu, NULL);
+	pthread_cond_init(&fz->cond, NULL);
+	fz->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fz->efd < 0 || loop_add_fd(loop, fz->efd, EPOLLIN, on_jobs_done, fz) < 0) {
+		if (fz->efd >= 0)
+			close(fz->efd);
+		free(fz);
+		return NULL;
+	}
+	return fz;
+}
+
+static void drop_set(struct freezer *fz)
+{
+	for (size_t i = 0; i < fz->n; i++)
+		if (fz->nodes[i].fd >= 0 && !fz->nodes[i].abandoned)
+			close(fz->nodes[i].fd);
+	free(fz->nodes);
+	fz->nodes = NULL;
+	fz->n = 0;
+	fs_plan_free(&fz->plan);
+}
+
+void freezer_free(struct freezer *fz)
+{
+	bool busy;
+	if (!fz)
+		return;
+	loop_timer_disarm(fz->loop, &fz->deadline);
+	loop_timer_disarm(fz->loop, &fz->notify);
+	loop_del_fd(fz->loop, fz->efd);
+	pthread_mutex_lock(&fz->mu);
+	fz->shutdown = true;
+	busy = fz->idle != fz->threads;
+	pthread_cond_broadcast(&fz->cond);
+	pthread_mutex_unlock(&fz->mu);
+	if (busy)
+		return; /* a worker is stuck in the kernel: leave it all to process exit */
+	for (unsigned i = 0; i < fz->threads; i++)
+		pthread_join(fz->tids[i], NULL);
+	while (fz->finished) {
+		struct job *j = fz->finished;
+		fz->finished = j->next;
+		free(j->path);
+		free(j);
+	}
+	drop_set(fz);
+	close(fz->efd);
+	pthread_mutex_destroy(&fz->mu);
+	pthread_cond_destroy(&fz->cond);
+	free(fz);
+}
+
+int freezer_freeze(struct freezer *fz, struct fs_plan *plan, uint64_t timeout_ms,
+		   freezer_done_fn done, void *arg)
+{
+	if (fz->op != OP_NONE || loop_timer_armed(&fz->notify) || fz->stragglers ||
+	    freezer_active(fz)) {
+		fs_plan_free(plan);
+		errno = EBUSY;
+		return -1;
+	}
+	drop_set(fz);
+	fz->plan = *plan;
+	memset(plan, 0, sizeof(*plan));
+	fz->n = fz->plan.n;
+	fz->nodes = calloc(fz->n ? fz->n : 1, sizeof(*fz->nodes));
+	if (!fz->nodes) {
+		fs_plan_free(&fz->plan);
+		fz->n = 0;
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < fz->n; i++) {
+		fz->nodes[i].cand = &fz->plan.v[i];
+		fz->nodes[i].fd = -1;
+		fz->nodes[i].state = FS_PENDING;
+	}
+	/* A holder waits for everything it holds. */
+	for (size_t i = 0; i < fz->n; i++)
+		for (size_t h = 0; h < fz->plan.v[i].n_holders; h++)
+			fz->nodes[fz->plan.v[i].holders[h]].waiting++;
+	fz->epoch++;
+	fz->error[0] = '\0';
+	fz->stopping = false;
+	fz->unwinding = false;
+	fz->inflight = 0;
+	if (fz->n == 0)
+		return 1;
+	fz->op = OP_FREEZE;
+	fz->done = done;
+	fz->done_arg = arg;
+	fz->timeout_ms = timeout_ms;
+	if (timeout_ms)
+		loop_timer_arm(fz->loop, &fz->deadline, timeout_ms, on_deadline, fz);
+	freeze_ready(fz);
+	if (fz->stopping)
+		start_unwind(fz);
+	return 0;
+}
+
+int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg)
+{
+	if (fz->op != OP_NONE || loop_timer_armed(&fz->notify)) {
+		errno = EBUSY;
+		return -1;
+	}
+	fz->error[0] = '\0';
+	if (freezer_count(fz, FS_FROZEN) + freezer_count(fz, FS_THAW_FAILED) == 0)
+		return 1;
+	fz->op = OP_THAW;
+	fz->done = done;
+	fz->done_arg = arg;
+	start_thaw_pass(fz);
+	if (!fz->inflight)
+		finish_op(fz); /* every dispatch failed (out of memory) */
+	return 0;
+}
+
+const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n)
+{
+	*n = fz->n;
+	return fz->nodes;
+}
+
+size_t freezer_count(const struct freezer *fz, enum fs_state s)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < fz->n; i++)
+		c += fz->nodes[i].state == s;
+	return c;
+}
+
+bool freezer_active(const struct freezer *fz)
+{
+	if (fz->stragglers)
+		return true;
+	for (size_t i = 0; i < fz->n; i++) {
+		enum fs_state s = fz->nodes[i].state;
+		if (s == FS_FREEZING || s == FS_FROZEN || s == FS_THAWING || s == FS_THAW_FAILED)
+			return true;
+	}
+	return false;
+}
+
+const char *freezer_error(const struct freezer *fz)
+{
+	return fz->error;
+}

@@ -1,0 +1,76 @@
+/* Freezing and thawing a planned set of filesystems, in parallel, off the loop.
+ *
+ * A cold FIFREEZE waits for RCU grace periods (~25-40 ms here) and a stuck one can
+ * block in the kernel for good, so the ioctls run in worker threads and report back
+ * through an eventfd; the event loop keeps answering meanwhile. Independent
+ * filesystems are frozen at the same time; one that holds another (see policy.h) is
+ * frozen only after it, and thawed before it.
+ *
+ * The freezer keeps the fd of every filesystem it froze until it is thawed, so FITHAW
+ * reaches the same superblock even if paths change, and it thaws exactly that set.
+ * Any failure while freezing stops the freeze and thaws everything that froze. */
+#ifndef QUIESCE_FREEZER_H
+#define QUIESCE_FREEZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/policy.h"
+
+struct loop;
+struct freezer;
+
+enum fs_state {
+	FS_PENDING,      /* waiting for the filesystems it holds to freeze first */
+	FS_FREEZING,     /* FIFREEZE in a worker */
+	FS_FROZEN,
+	FS_THAWING,      /* FITHAW in a worker */
+	FS_THAWED,
+	FS_FAILED,       /* open/check/FIFREEZE failed: not frozen by us */
+	FS_SKIPPED,      /* not tried: the freeze had already failed */
+	FS_FOREIGN,      /* FIFREEZE said EBUSY: someone else froze it; not ours to thaw */
+	FS_THAW_FAILED,  /* FITHAW failed with something other than EINVAL: may be frozen */
+};
+
+const char *fs_state_name(enum fs_state s);
+
+struct fs_node {
+	const struct fs_candidate *cand;
+	enum fs_state state;
+	int fd;
+	int err;                 /* errno of the failed step */
+	const char *failed_step; /* "open", "mount check", "freeze", "thaw" */
+	bool abandoned;          /* its FIFREEZE outlived the deadline: thaw on return */
+	bool thawed_by_other;    /* FITHAW said EINVAL: already thawed when we got there */
+	uint64_t freeze_ns;      /* time spent in FIFREEZE */
+	uint64_t thaw_ns;
+	size_t waiting;          /* scheduling: how many must go before this one */
+};
+
+/* Called from the loop when an operation has finished. ok: nothing failed. */
+typedef void (*freezer_done_fn)(void *arg, bool ok);
+
+struct freezer *freezer_new(struct loop *loop);
+void freezer_free(struct freezer *fz);
+
+/* Freeze every candidate of plan (the freezer takes it over). Returns 1 when
+ * finished at once (empty plan; done is not called), 0 when done will be called,
+ * -1 with errno (EBUSY: an operation or a stuck FIFREEZE is still under way). */
+int freezer_freeze(struct freezer *fz, struct fs_plan *plan, uint64_t timeout_ms,
+		   freezer_done_fn done, void *arg);
+/* Thaw what the last freeze froze. Same return convention. */
+int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg);
+
+/* The set of the last freeze, for status and reports. */
+const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n);
+size_t freezer_count(const struct freezer *fz, enum fs_state s);
+/* Something is frozen, or an ioctl is under way. */
+bool freezer_active(const struct freezer *fz);
+/* First failure of the last operation, human readable ("" if none). */
+const char *freezer_error(const struct freezer *fz);
+
+/* Test hook: called in the worker just before FIFREEZE, with the mountpoint. */
+extern void (*freezer_test_before_freeze)(const char *mountpoint);
+
+#endif

@@ -1,0 +1,247 @@
+#include "fs/fs_stage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/log.h"
+#include "fs/freezer.h"
+#include "fs/mountid.h"
+
+const char *fs_stage_mountinfo_path = "/proc/self/mountinfo";
+
+struct fs_stage {
+	struct engine *engine;
+	struct freezer *fz;
+	const struct fs_policy *policy;
+	uint64_t timeout_ms;
+	struct fs_plan check_plan;     /* what the last CHECK looked at */
+	enum txn_op last_op;
+};
+
+struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
+			      const struct fs_policy *policy, uint64_t timeout_ms)
+{
+	struct fs_stage *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return NULL;
+	fs->fz = freezer_new(loop);
+	if (!fs->fz) {
+		free(fs);
+		return NULL;
+	}
+	fs->engine = engine;
+	fs->policy = policy;
+	fs->timeout_ms = timeout_ms;
+	return fs;
+}
+
+void fs_stage_free(struct fs_stage *fs)
+{
+	if (!fs)
+		return;
+	freezer_free(fs->fz);
+	fs_plan_free(&fs->check_plan);
+	free(fs);
+}
+
+static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct fs_plan *plan,
+		     char *msg, size_t msglen)
+{
+	struct mount_table mt;
+	struct fs_policy pol = *fs->policy;
+	size_t bad = 0;
+
+	if (mountinfo_read(fs_stage_mountinfo_path, &mt, &bad) < 0) {
+		snprintf(msg, msglen, "cannot read %s: %s", fs_stage_mountinfo_path, strerror(errno));
+		return -1;
+	}
+	if (bad)
+		log_warnx("%zu lines of %s did not parse; ignored", bad, fs_stage_mountinfo_path);
+	if (req && req->mountpoints_set) {
+		pol.select = req->mountpoints;
+		pol.n_select = req->n_mountpoints;
+		pol.select_set = true;
+	}
+	if (policy_plan(&mt, &pol, &sysfs_probe, plan) < 0) {
+		snprintf(msg, msglen, "cannot plan the freeze: %s", strerror(errno));
+		mount_table_free(&mt);
+		return -1;
+	}
+	mount_table_free(&mt);
+	if (plan->cycle)
+		log_warnx("filesystem dependencies form a cycle; freezing in best-effort order");
+	for (size_t i = 0; i < plan->n; i++)
+		log_debug("candidate %s (%s on %s)%s", plan->v[i].mountpoint, plan->v[i].fstype,
+			  plan->v[i].source, plan->v[i].n_holders ? " before its holders" : "");
+	return 0;
+}
+
+/* CHECK: everything short of freezing. Each candidate must open as the mount we
+ * planned, and be of a type the kernel can freeze. */
+static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fs_candidate *c = &plan->v[i];
+		int fd, id;
+		if (policy_type_unfreezable(c->fstype)) {
+			snprintf(msg, msglen, "%s cannot be frozen: %s does not support it",
+				 c->mountpoint, c->fstype);
+			return false;
+		}
+		fd = open(c->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			snprintf(msg, msglen, "failed to open %s: %s", c->mountpoint, strerror(errno));
+			return false;
+		}
+		if (fd_mount_id(fd, &id) == 0 && id != c->mount_id) {
+			snprintf(msg, msglen, "%s changed while it was checked", c->mountpoint);
+			close(fd);
+			return false;
+		}
+		close(fd);
+	}
+	return true;
+}
+
+static void on_freezer_done(void *arg, bool ok)
+{
+	struct fs_stage *fs = arg;
+	engine_stage_done(fs->engine, ok, ok ? "" : freezer_error(fs->fz));
+}
+
+static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_request *req, bool *ok,
+			      char *msg, size_t msglen)
+{
+	struct fs_stage *fs = self;
+	struct fs_plan plan;
+	int r;
+
+	fs->last_op = op;
+	*ok = false;
+	switch (op) {
+	case TXN_CHECK:
+		fs_plan_free(&fs->check_plan);
+		if (make_plan(fs, req, &fs->check_plan, msg, msglen) < 0)
+			return STAGE_DONE;
+		*ok = check_plan(&fs->check_plan, msg, msglen);
+		return STAGE_DONE;
+	case TXN_FREEZE:
+		/* The plan is made now, after apps and hooks have run (as qemu-ga does):
+		 * they may have mounted or unmounted something. */
+		if (make_plan(fs, req, &plan, msg, msglen) < 0)
+			return STAGE_DONE;
+		r = freezer_freeze(fs->fz, &plan, fs->timeout_ms, on_freezer_done, fs);
+		break;
+	case TXN_THAW:
+		r = freezer_thaw(fs->fz, on_freezer_done, fs);
+		break;
+	default:
+		abort();
+	}
+	if (r == 0)
+		return STAGE_PENDING;
+	if (r < 0) {
+		if (errno == EBUSY)
+			snprintf(msg, msglen, "busy: an earlier freeze is still stuck in the kernel");
+		else
+			snprintf(msg, msglen, "cannot %s: %s", txn_op_name(op), strerror(errno));
+		return STAGE_DONE;
+	}
+	*ok = true;
+	return STAGE_DONE;
+}
+
+static void add_fs_array(struct json_object *out, const struct fs_node *nodes, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct fs_node *nd = &nodes[i];
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "mountpoint", json_object_new_string(nd->cand->mountpoint));
+		json_object_object_add(o, "source", json_object_new_string(nd->cand->source));
+		json_object_object_add(o, "type", json_object_new_string(nd->cand->fstype));
+		json_object_object_add(o, "state", json_object_new_string(fs_state_name(nd->state)));
+		if (nd->freeze_ns)
+			json_object_object_add(o, "freeze_ms",
+					       json_object_new_double(ns_to_ms(nd->freeze_ns)));
+		if (nd->thaw_ns)
+			json_object_object_add(o, "thaw_ms",
+					       json_object_new_double(ns_to_ms(nd->thaw_ns)));
+		if (nd->failed_step) {
+			char err[256];
+			snprintf(err, sizeof(err), "%s: %s", nd->failed_step, strerror(nd->err));
+			json_object_object_add(o, "error", json_object_new_string(err));
+		}
+		if (nd->thawed_by_other)
+			json_object_object_add(o, "thawed_by_other", json_object_new_boolean(true));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(out, "filesystems", arr);
+}
+
+static void fs_report(void *self, struct json_object *out)
+{
+	struct fs_stage *fs = self;
+	size_t n;
+	const struct fs_node *nodes = freezer_nodes(fs->fz, &n);
+
+	if (fs->last_op == TXN_CHECK) {
+		struct json_object *arr = json_object_new_array(), *sk = json_object_new_array();
+		for (size_t i = 0; i < fs->check_plan.n; i++) {
+			struct json_object *o = json_object_new_object();
+			const struct fs_candidate *c = &fs->check_plan.v[i];
+			json_object_object_add(o, "mountpoint", json_object_new_string(c->mountpoint));
+			json_object_object_add(o, "source", json_object_new_string(c->source));
+			json_object_object_add(o, "type", json_object_new_string(c->fstype));
+			json_object_array_add(arr, o);
+		}
+		for (size_t i = 0; i < fs->check_plan.n_skipped; i++) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "mountpoint",
+					       json_object_new_string(fs->check_plan.skipped[i].mountpoint));
+			json_object_object_add(o, "reason",
+					       json_object_new_string(fs->check_plan.skipped[i].reason));
+			json_object_array_add(sk, o);
+		}
+		json_object_object_add(out, "filesystems", arr);
+		json_object_object_add(out, "skipped", sk);
+		return;
+	}
+	add_fs_array(out, nodes, n);
+}
+
+static unsigned fs_count(void *self, enum txn_op op)
+{
+	struct fs_stage *fs = self;
+	size_t n, c = 0;
+	const struct fs_node *nodes = freezer_nodes(fs->fz, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (op == TXN_FREEZE && nodes[i].state == FS_FROZEN)
+			c++;
+		/* qemu-ga counts a thaw only if its FITHAW succeeded. */
+		if (op == TXN_THAW && nodes[i].state == FS_THAWED && !nodes[i].thawed_by_other)
+			c++;
+	}
+	return (unsigned)c;
+}
+
+static bool fs_active(void *self)
+{
+	return freezer_active(((struct fs_stage *)self)->fz);
+}
+
+const struct stage_ops fs_stage_ops = {
+	.name = "filesystems",
+	.filesystems = true,
+	.start = fs_start,
+	.cancel = NULL, /* the freezer bounds itself with its deadline */
+	.report = fs_report,
+	.count = fs_count,
+	.active = fs_active,
+};

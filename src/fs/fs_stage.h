@@ -1,0 +1,24 @@
+/* The filesystems as a stage of the transaction engine: plan with the policy, freeze
+ * and thaw with the freezer, check what can be checked without freezing. */
+#ifndef QUIESCE_FS_STAGE_H
+#define QUIESCE_FS_STAGE_H
+
+#include <stdint.h>
+
+#include "daemon/txn.h"
+#include "fs/policy.h"
+
+struct loop;
+struct fs_stage;
+
+extern const struct stage_ops fs_stage_ops;
+
+/* policy must outlive the stage. timeout_ms bounds one FIFREEZE. */
+struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
+			      const struct fs_policy *policy, uint64_t timeout_ms);
+void fs_stage_free(struct fs_stage *fs);
+
+/* Where the mount table is read from (tests may point it elsewhere). */
+extern const char *fs_stage_mountinfo_path;
+
+#endif

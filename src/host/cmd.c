@@ -1,0 +1,285 @@
+#include "host/cmd.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "host/jsonconn.h"
+
+#define MAX_COMMANDS 64
+
+static const struct cmd_def *commands[MAX_COMMANDS];
+static size_t n_commands;
+static struct cmd_def flat[MAX_COMMANDS];
+
+int cmd_register(const struct cmd_def *defs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (n_commands == MAX_COMMANDS || cmd_lookup(defs[i].name)) {
+			errno = n_commands == MAX_COMMANDS ? ENOSPC : EEXIST;
+			return -1;
+		}
+		commands[n_commands] = &defs[i];
+		flat[n_commands] = defs[i];
+		n_commands++;
+	}
+	return 0;
+}
+
+const struct cmd_def *cmd_lookup(const char *name)
+{
+	for (size_t i = 0; i < n_commands; i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	return NULL;
+}
+
+const struct cmd_def *cmd_table(size_t *n)
+{
+	*n = n_commands;
+	return flat;
+}
+
+static void session_unref(struct cmd_session *s)
+{
+	if (s->closed && s->pending == 0 && s->release)
+		s->release(s);
+}
+
+static void send_answer(struct cmd_call *call, struct json_object *ans)
+{
+	struct cmd_session *s = call->s;
+	if (call->id)
+		json_object_object_add(ans, "id", json_object_get(call->id));
+	if (s->conn)
+		jsonconn_send(s->conn, ans, call->ff_prefix);
+	json_object_put(ans);
+	json_object_put(call->id);
+	json_object_put(call->args);
+	free(call);
+	s->pending--;
+	session_unref(s);
+}
+
+void cmd_return(struct cmd_call *call, struct json_object *ret)
+{
+	struct json_object *ans = json_object_new_object();
+	json_object_object_add(ans, "return", ret ? ret : json_object_new_object());
+	send_answer(call, ans);
+}
+
+static struct json_object *error_object(const char *klass, const char *desc)
+{
+	struct json_object *err = json_object_new_object();
+	json_object_object_add(err, "class", json_object_new_string(klass));
+	json_object_object_add(err, "desc", json_object_new_string(desc));
+	return err;
+}
+
+static void verror(struct cmd_call *call, const char *klass, struct json_object *extra,
+		   const char *fmt, va_list ap)
+{
+	char desc[1024];
+	struct json_object *ans = json_object_new_object(), *err;
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	err = error_object(klass, desc);
+	if (extra) {
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(err, k, json_object_get(v));
+		json_object_put(extra);
+	}
+	json_object_object_add(ans, "error", err);
+	send_answer(call, ans);
+}
+
+void cmd_error(struct cmd_call *call, const char *klass, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(call, klass, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void cmd_error_with(struct cmd_call *call, const char *klass, struct json_object *extra,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(call, klass, extra, fmt, ap);
+	va_end(ap);
+}
+
+void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc)
+{
+	struct json_object *ans = json_object_new_object();
+	json_object_object_add(ans, "error", error_object(klass, desc));
+	if (s->conn)
+		jsonconn_send(s->conn, ans, false);
+	json_object_put(ans);
+}
+
+void cmd_dispatch(struct cmd_session *s, struct json_object *req)
+{
+	struct json_object *exec = NULL, *args = NULL, *id = NULL;
+	const struct cmd_def *def;
+	struct cmd_call *call;
+	const char *klass;
+	char desc[256];
+
+	if (!json_object_is_type(req, json_type_object)) {
+		cmd_send_error(s, "GenericError", "QMP input must be a JSON object");
+		return;
+	}
+	json_object_object_get_ex(req, "id", &id);
+	if (!json_object_object_get_ex(req, "execute", &exec) ||
+	    !json_object_is_type(exec, json_type_string)) {
+		cmd_send_error(s, "GenericError", "QMP input lacks member 'execute'");
+		return;
+	}
+	call = calloc(1, sizeof(*call));
+	if (!call) {
+		cmd_send_error(s, "GenericError", "out of memory");
+		return;
+	}
+	call->s = s;
+	call->id = id ? json_object_get(id) : NULL;
+	s->pending++;
+	if (str_copy(call->name, json_object_get_string(exec), sizeof(call->name)) >=
+	    sizeof(call->name)) {
+		cmd_error(call, "CommandNotFound", "The command %s has not been found",
+			  json_object_get_string(exec));
+		return;
+	}
+	def = cmd_lookup(call->name);
+	if (!def || !(def->flags & s->transport)) {
+		cmd_error(call, "CommandNotFound", "The command %s has not been found", call->name);
+		return;
+	}
+	if (json_object_object_get_ex(req, "arguments", &args)) {
+		if (!json_object_is_type(args, json_type_object)) {
+			cmd_error(call, "GenericError", "QMP input member 'arguments' must be an object");
+			return;
+		}
+		call->args = json_object_get(args);
+	}
+	if (s->gate && !s->gate(s, def->name, def->flags, &klass, desc, sizeof(desc))) {
+		cmd_error(call, klass, "%s", desc);
+		return;
+	}
+	if ((def->flags & CMD_ROOT) && !s->root) {
+		cmd_error(call, "PermissionDenied", "permission denied: %s needs root (you are uid %u)",
+			  def->name, (unsigned)s->uid);
+		return;
+	}
+	log_debug("%s: %s (uid %u)", s->transport_name, def->name, (unsigned)s->uid);
+	def->fn(call);
+}
+
+void cmd_session_closed(struct cmd_session *s)
+{
+	s->conn = NULL;
+	s->closed = true;
+	session_unref(s);
+}
+
+/* ------------------------------------------------------------ arguments */
+
+static struct json_object *arg(struct cmd_call *call, const char *key)
+{
+	struct json_object *v = NULL;
+	if (call->args)
+		json_object_object_get_ex(call->args, key, &v);
+	return v;
+}
+
+int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out)
+{
+	struct json_object *v = arg(call, key);
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: boolean",
+			  key);
+		return -1;
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+int cmd_arg_seconds(struct cmd_call *call, const char *key, uint64_t *ms)
+{
+	struct json_object *v = arg(call, key);
+	double d;
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: number",
+			  key);
+		return -1;
+	}
+	d = json_object_get_double(v);
+	if (!isfinite(d) || d <= 0 || d > 86400) {
+		cmd_error(call, "GenericError", "Parameter '%s' must be between 0 and 86400 seconds",
+			  key);
+		return -1;
+	}
+	*ms = (uint64_t)llround(d * 1000.0);
+	if (*ms == 0)
+		*ms = 1;
+	return 0;
+}
+
+void cmd_free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int cmd_arg_strings(struct cmd_call *call, const char *key, char ***out, size_t *n, bool *set)
+{
+	struct json_object *v = arg(call, key);
+	size_t len;
+	char **list;
+
+	*out = NULL;
+	*n = 0;
+	*set = false;
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: array",
+			  key);
+		return -1;
+	}
+	len = json_object_array_length(v);
+	list = calloc(len ? len : 1, sizeof(*list));
+	if (!list) {
+		cmd_error(call, "GenericError", "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string)) {
+			cmd_free_strings(list, i);
+			cmd_error(call, "GenericError",
+				  "Invalid parameter type for '%s[%zu]', expected: string", key, i);
+			return -1;
+		}
+		list[i] = strdup(json_object_get_string(e));
+		if (!list[i]) {
+			cmd_free_strings(list, i);
+			cmd_error(call, "GenericError", "out of memory");
+			return -1;
+		}
+	}
+	*out = list;
+	*n = len;
+	*set = true;
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* quiesce's own commands on the control socket (quiescectl). */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/quiesced.h"
+#include "daemon/txn.h"
+#include "host/cmd.h"
+#include "host/control.h"
+
+/* Error classes quiescectl maps to its exit codes (docs/control.md). */
+static const char *err_class(enum txn_err e)
+{
+	switch (e) {
+	case TXN_E_BUSY: return "Busy";
+	case TXN_E_FROZEN: return "AlreadyFrozen";
+	case TXN_E_VETO: return "Vetoed";
+	case TXN_E_FS: return "FilesystemError";
+	case TXN_E_LEASE: return "LeaseExpired";
+	case TXN_E_ABORTED: return "Aborted";
+	default: return "GenericError";
+	}
+}
+
+static void on_txn_done(void *arg, const struct txn_result *res)
+{
+	struct cmd_call *call = arg;
+	struct json_object *extra = NULL;
+
+	if (res->report) {
+		extra = json_object_new_object();
+		json_object_object_add(extra, "report", json_object_get(res->report));
+	}
+	if (res->err == TXN_OK) {
+		struct json_object *ret = extra ? extra : json_object_new_object();
+		json_object_object_add(ret, "count", json_object_new_int((int)res->count));
+		cmd_return(call, ret);
+	} else {
+		cmd_error_with(call, err_class(res->err), extra, "%s", res->message);
+	}
+}
+
+static void do_status(struct cmd_call *call)
+{
+	struct quiesced *q = call->s->q;
+	struct json_object *ret = json_object_new_object();
+
+	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
+	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(ret, "uptime_ms",
+			       json_object_new_int64((int64_t)(wall_ms() - q->started_at)));
+	if (q->cfg.scope)
+		json_object_object_add(ret, "scope", json_object_new_string(q->cfg.scope));
+	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
+	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
+	engine_status(q->engine, ret);
+	cmd_return(call, ret);
+}
+
+static void do_check(struct cmd_call *call)
+{
+	struct txn_request req = { .op = TXN_CHECK, .origin = "control" };
+	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+}
+
+/* quiesce-freeze {"mountpoints": [...], "lease": S, "apps-only": B}
+ * quiesce-snapshot: the same, but the freeze ends (thaws) when this connection does. */
+static void freeze(struct cmd_call *call, bool held)
+{
+	struct txn_request req = { .op = TXN_FREEZE, .origin = "control" };
+	char **mounts = NULL;
+	size_t n = 0;
+	bool set = false;
+
+	if (cmd_arg_strings(call, "mountpoints", &mounts, &n, &set) < 0 ||
+	    cmd_arg_seconds(call, "lease", &req.lease_ms) < 0 ||
+	    cmd_arg_bool(call, "apps-only", &req.apps_only) < 0) {
+		cmd_free_strings(mounts, n);
+		return;
+	}
+	req.mountpoints = mounts;
+	req.n_mountpoints = n;
+	req.mountpoints_set = set;
+	if (held)
+		req.owner = call->s;
+	/* The engine copies what it keeps. */
+	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	cmd_free_strings(mounts, n);
+}
+
+static void do_freeze(struct cmd_call *call)
+{
+	freeze(call, false);
+}
+
+static void do_snapshot(struct cmd_call *call)
+{
+	freeze(call, true);
+}
+
+static void do_thaw(struct cmd_call *call)
+{
+	struct txn_request req = { .op = TXN_THAW, .origin = "control" };
+	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+}
+
+static const struct cmd_def control_cmds[] = {
+	{ "quiesce-status", do_status, CMD_CONTROL },
+	{ "quiesce-check", do_check, CMD_CONTROL | CMD_ROOT },
+	{ "quiesce-freeze", do_freeze, CMD_CONTROL | CMD_ROOT },
+	{ "quiesce-snapshot", do_snapshot, CMD_CONTROL | CMD_ROOT },
+	{ "quiesce-thaw", do_thaw, CMD_CONTROL | CMD_ROOT },
+};
+
+int cmd_control_register(void)
+{
+	return cmd_register(control_cmds, ARRAY_SIZE(control_cmds));
+}

@@ -1,0 +1,231 @@
+#include "host/control.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/quiesced.h"
+#include "daemon/txn.h"
+#include "host/cmd.h"
+#include "host/jsonconn.h"
+
+#define MAX_CLIENTS 64
+
+static const struct jsonconn_limits control_limits = {
+	.max_value = 64 * 1024,
+	.max_depth = 16,
+	.max_output = 4 * 1024 * 1024,
+};
+
+struct control_client {
+	struct cmd_session s;       /* first: the session is the client */
+	struct control *ctl;
+	struct control_client *prev, *next;
+};
+
+struct control {
+	struct quiesced *q;
+	int fd;
+	char *path;
+	unsigned clients;
+	struct control_client *list;
+};
+
+static void client_release(struct cmd_session *s)
+{
+	struct control_client *cl = (struct control_client *)s;
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		cl->ctl->list = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	cl->ctl->clients--;
+	free(cl);
+}
+
+static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
+{
+	struct control_client *cl = arg;
+	(void)c;
+	cmd_dispatch(&cl->s, v);
+	json_object_put(v);
+}
+
+static void on_parse_error(struct jsonconn *c, const char *why, void *arg)
+{
+	struct control_client *cl = arg;
+	char desc[256];
+	(void)c;
+	snprintf(desc, sizeof(desc), "JSON parse error, %s", why);
+	cmd_send_error(&cl->s, "GenericError", desc);
+}
+
+static void on_close(struct jsonconn *c, void *arg)
+{
+	struct control_client *cl = arg;
+	(void)c;
+	/* A freeze held by this client (quiescectl snapshot) ends with it. */
+	engine_owner_gone(cl->ctl->q->engine, &cl->s);
+	cmd_session_closed(&cl->s);
+}
+
+static const struct jsonconn_ops client_ops = {
+	.on_value = on_value,
+	.on_parse_error = on_parse_error,
+	.on_close = on_close,
+};
+
+static void refuse(int fd, const char *desc)
+{
+	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
+	const char *s;
+	json_object_object_add(err, "class", json_object_new_string("GenericError"));
+	json_object_object_add(err, "desc", json_object_new_string(desc));
+	json_object_object_add(ans, "error", err);
+	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
+	/* Best effort, never blocking: the client may not even read. */
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	json_object_put(ans);
+	close(fd);
+}
+
+static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct control *ctl = arg;
+	struct control_client *cl;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int cfd;
+	(void)events;
+
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control: accept");
+		return;
+	}
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("control: SO_PEERCRED");
+		close(cfd);
+		return;
+	}
+	if (ctl->clients >= MAX_CLIENTS) {
+		log_warnx("control: refusing uid %u: %u clients already connected", cred.uid,
+			  ctl->clients);
+		refuse(cfd, "too many clients connected to quiesced; try again later");
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(cfd);
+		return;
+	}
+	cl->ctl = ctl;
+	cl->s.q = ctl->q;
+	cl->s.transport = CMD_CONTROL;
+	cl->s.transport_name = "control";
+	cl->s.uid = cred.uid;
+	cl->s.pid = cred.pid;
+	cl->s.root = cred.uid == 0;
+	cl->s.release = client_release;
+	cl->s.conn = jsonconn_new(loop, cfd, &control_limits, &client_ops, cl);
+	if (!cl->s.conn) {
+		close(cfd);
+		free(cl);
+		return;
+	}
+	ctl->clients++;
+	cl->next = ctl->list;
+	if (ctl->list)
+		ctl->list->prev = cl;
+	ctl->list = cl;
+	log_debug("control: client pid %d uid %u", (int)cred.pid, cred.uid);
+}
+
+/* Another daemon answering on path means we must not steal its socket. */
+static bool someone_listens(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool yes;
+	if (fd < 0)
+		return false;
+	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	return yes;
+}
+
+struct control *control_open(struct quiesced *q, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_warnx("control socket path too long: %s", path);
+		return NULL;
+	}
+	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+	if (someone_listens(&sa)) {
+		log_warnx("another quiesced is already running (it answers on %s)", path);
+		errno = EADDRINUSE;
+		return NULL;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return NULL;
+	ctl->q = q;
+	ctl->path = strdup(path);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!ctl->path || ctl->fd < 0)
+		goto fail;
+	unlink(path); /* stale: nobody answered above */
+	old = umask(0111);
+	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		umask(old);
+		log_warn("control: bind %s", path);
+		goto fail;
+	}
+	umask(old);
+	/* Status is for everyone; the commands that freeze check the peer's uid. */
+	if (chmod(path, 0666) < 0 || listen(ctl->fd, 16) < 0 ||
+	    loop_add_fd(q->loop, ctl->fd, EPOLLIN, on_accept, ctl) < 0) {
+		log_warn("control: %s", path);
+		unlink(path);
+		goto fail;
+	}
+	return ctl;
+fail:
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	free(ctl->path);
+	free(ctl);
+	return NULL;
+}
+
+void control_close(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	/* Closing a client releases it once no call of its is pending; calls still
+	 * pending at shutdown are answered (to nobody) when the engine finishes. */
+	for (struct control_client *cl = ctl->list, *next; cl; cl = next) {
+		next = cl->next;
+		if (cl->s.conn)
+			jsonconn_close(cl->s.conn);
+	}
+	loop_del_fd(ctl->q->loop, ctl->fd);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}

@@ -1,0 +1,17 @@
+/* The control socket: a Unix stream socket that quiescectl talks JSON to.
+ * Anyone who can connect may read status (the socket is mode 0666); freeze, thaw
+ * and check need root, checked with SO_PEERCRED on each connection. */
+#ifndef QUIESCE_CONTROL_H
+#define QUIESCE_CONTROL_H
+
+struct quiesced;
+struct control;
+
+/* Binds path. Fails if another quiesced answers there; a stale socket is replaced. */
+struct control *control_open(struct quiesced *q, const char *path);
+void control_close(struct control *c);
+
+/* The command table of quiesce's own commands (cmd_control.c). */
+int cmd_control_register(void);
+
+#endif

@@ -1,0 +1,273 @@
+#include "host/jsonconn.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+
+struct jsonconn {
+	struct loop *loop;
+	int fd;
+	struct jsonconn_limits lim;
+	const struct jsonconn_ops *ops;
+	void *arg;
+	struct json_tokener *tok;
+	size_t value_bytes;      /* fed to the tokener since the last complete value */
+	char *out;
+	size_t out_len, out_cap;
+	bool closing;            /* close once out is written */
+	bool dead;               /* closed; freed when the current callback returns */
+	int in_callback;
+	struct loop_timer close_timer;
+};
+
+static void conn_free(struct jsonconn *c)
+{
+	loop_timer_disarm(c->loop, &c->close_timer);
+	json_tokener_free(c->tok);
+	free(c->out);
+	free(c);
+}
+
+void jsonconn_close(struct jsonconn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	loop_del_fd(c->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	c->in_callback++;
+	if (c->ops->on_close)
+		c->ops->on_close(c, c->arg);
+	c->in_callback--;
+	if (!c->in_callback)
+		conn_free(c);
+}
+
+static void reset_parser(struct jsonconn *c)
+{
+	json_tokener_reset(c->tok);
+	c->value_bytes = 0;
+}
+
+static void flush_out(struct jsonconn *c)
+{
+	while (c->out_len) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(c->fd, c->out, c->out_len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_debug("connection write: %s", strerror(errno));
+			jsonconn_close(c);
+			return;
+		}
+		memmove(c->out, c->out + n, c->out_len - (size_t)n);
+		c->out_len -= (size_t)n;
+	}
+	if (c->out_len == 0 && c->closing) {
+		jsonconn_close(c);
+		return;
+	}
+	loop_mod_fd(c->loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0));
+}
+
+static void feed(struct jsonconn *c, const char *buf, size_t len)
+{
+	while (len && !c->dead && !c->closing) {
+		struct json_object *v;
+		enum json_tokener_error err;
+		size_t used;
+
+		if (c->lim.ff_resync) {
+			const char *ff = memchr(buf, 0xff, len);
+			if (ff == buf) {
+				/* The client asks us to drop whatever partial input we hold. */
+				reset_parser(c);
+				buf++;
+				len--;
+				continue;
+			}
+			if (ff) {
+				feed(c, buf, (size_t)(ff - buf));
+				len -= (size_t)(ff - buf);
+				buf = ff;
+				continue;
+			}
+		}
+		/* Skip whitespace between values: it must not count against a value's size. */
+		if (c->value_bytes == 0) {
+			while (len && (*buf == ' ' || *buf == '\n' || *buf == '\r' || *buf == '\t')) {
+				buf++;
+				len--;
+			}
+			if (!len)
+				break;
+		}
+		{
+			size_t chunk = len;
+			if (chunk > c->lim.max_value - c->value_bytes + 1)
+				chunk = c->lim.max_value - c->value_bytes + 1;
+			v = json_tokener_parse_ex(c->tok, buf, (int)chunk);
+			err = json_tokener_get_error(c->tok);
+			used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
+		}
+		if (used == 0 && err != json_tokener_success && err != json_tokener_continue)
+			used = 1;
+		if (used > len)
+			used = len;
+		buf += used;
+		len -= used;
+		c->value_bytes += used;
+		if (err == json_tokener_continue) {
+			if (c->value_bytes > c->lim.max_value) {
+				reset_parser(c);
+				c->in_callback++;
+				if (c->ops->on_parse_error)
+					c->ops->on_parse_error(c, "input too long", c->arg);
+				c->in_callback--;
+				/* The rest of an oversized value cannot be resynchronised with. */
+				if (!c->dead)
+					jsonconn_close_after_flush(c);
+				return;
+			}
+			continue;
+		}
+		reset_parser(c);
+		c->in_callback++;
+		if (err == json_tokener_success) {
+			if (c->ops->on_value)
+				c->ops->on_value(c, v, c->arg);
+			else
+				json_object_put(v);
+		} else if (c->ops->on_parse_error) {
+			c->ops->on_parse_error(c, json_tokener_error_desc(err), c->arg);
+		}
+		c->in_callback--;
+	}
+}
+
+static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct jsonconn *c = arg;
+	char buf[4096];
+	(void)loop;
+
+	c->in_callback++;
+	if (events & EPOLLOUT)
+		flush_out(c);
+	if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR))) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			feed(c, buf, (size_t)n);
+		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			if (n == 0 && c->lim.keep_on_hup) {
+				/* virtio-serial with no host attached reads 0: not an error. */
+			} else {
+				jsonconn_close(c);
+			}
+		}
+	}
+	c->in_callback--;
+	if (c->dead && !c->in_callback)
+		conn_free(c);
+}
+
+struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_limits *lim,
+			      const struct jsonconn_ops *ops, void *arg)
+{
+	struct jsonconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->loop = loop;
+	c->fd = fd;
+	c->lim = *lim;
+	c->ops = ops;
+	c->arg = arg;
+	c->tok = json_tokener_new_ex(lim->max_depth);
+	if (!c->tok || fd_set_nonblock(fd) < 0 ||
+	    loop_add_fd(loop, fd, EPOLLIN | EPOLLRDHUP, on_io, c) < 0) {
+		if (c->tok)
+			json_tokener_free(c->tok);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix)
+{
+	const char *s;
+	size_t len, need;
+
+	if (c->dead || c->closing)
+		return -1;
+	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	len = strlen(s);
+	need = c->out_len + len + 2;
+	if (need > c->lim.max_output) {
+		log_warnx("client does not read its replies: dropping it");
+		jsonconn_close(c);
+		return -1;
+	}
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 1024;
+		char *o;
+		while (cap < need)
+			cap *= 2;
+		o = realloc(c->out, cap);
+		if (!o) {
+			jsonconn_close(c);
+			return -1;
+		}
+		c->out = o;
+		c->out_cap = cap;
+	}
+	if (ff_prefix)
+		c->out[c->out_len++] = (char)0xff;
+	memcpy(c->out + c->out_len, s, len);
+	c->out_len += len;
+	c->out[c->out_len++] = '\n';
+	c->in_callback++;
+	flush_out(c);
+	c->in_callback--;
+	if (c->dead) {
+		if (!c->in_callback)
+			conn_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_close_timer(struct loop *loop, void *arg)
+{
+	(void)loop;
+	jsonconn_close(arg);
+}
+
+void jsonconn_close_after_flush(struct jsonconn *c)
+{
+	if (c->dead)
+		return;
+	if (!c->out_len) {
+		jsonconn_close(c);
+		return;
+	}
+	c->closing = true;
+	loop_timer_arm(c->loop, &c->close_timer, 1000, on_close_timer, c);
+}
+
+int jsonconn_fd(const struct jsonconn *c)
+{
+	return c->fd;
+}

@@ -1,0 +1,44 @@
+/* A connection that carries a stream of JSON values: the control socket and the QEMU
+ * guest agent channel. Input is parsed incrementally with a bounded size and depth;
+ * output is queued (bounded) and written when the peer can take it. */
+#ifndef QUIESCE_JSONCONN_H
+#define QUIESCE_JSONCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct json_object;
+struct loop;
+struct jsonconn;
+
+struct jsonconn_limits {
+	size_t max_value;       /* bytes of one JSON value, whitespace included */
+	int max_depth;          /* nesting of arrays and objects */
+	size_t max_output;      /* bytes queued to a slow reader before it is dropped */
+	bool ff_resync;         /* a 0xFF byte resets the parser (QGA guest-sync-delimited) */
+	bool keep_on_hup;       /* a character device: EPOLLHUP means no host, not the end */
+};
+
+struct jsonconn_ops {
+	/* One complete value. The callee owns v (json_object_put it). */
+	void (*on_value)(struct jsonconn *c, struct json_object *v, void *arg);
+	/* Input that is not JSON (why says how). The parser has been reset; the
+	 * connection goes on unless the callee closes it. */
+	void (*on_parse_error)(struct jsonconn *c, const char *why, void *arg);
+	/* The connection is going away: the last callback; c is freed after it. */
+	void (*on_close)(struct jsonconn *c, void *arg);
+};
+
+/* Takes over fd (closed by jsonconn_close). */
+struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_limits *lim,
+			      const struct jsonconn_ops *ops, void *arg);
+/* Queue v followed by a newline; with ff_prefix a 0xFF byte goes first. Returns -1 if
+ * the connection is closed or its output limit is passed (it is then closed). */
+int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix);
+/* Close after the queued output is written (bounded: at most a second). */
+void jsonconn_close_after_flush(struct jsonconn *c);
+/* Close now; safe from inside any callback of this connection. */
+void jsonconn_close(struct jsonconn *c);
+int jsonconn_fd(const struct jsonconn *c);
+
+#endif
