@@ -21,6 +21,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mkdir -p /var /mnt/data /tmp && ln -s /run /var/run   # qemu-ga keeps its state in /var/run
+mkdir -p /run/quiesced                                 # quiesced's --run-dir in its preset
 
 log() { echo "vm-init: $*" > /dev/console; }
 

@@ -180,6 +180,7 @@ class Qmp(Channel):
 class Qga(Channel):
     def __init__(self, path, deadline):
         super().__init__(path, "QGA", deadline)
+        self.has_time = None
 
     def cmd(self, execute, timeout=CMD_TIMEOUT, **args):
         msg = {"execute": execute}
@@ -190,6 +191,20 @@ class Qga(Channel):
         if "error" in reply:
             raise Failed("QGA %s: %s" % (execute, reply["error"].get("desc", reply["error"])))
         return reply.get("return")
+
+    def get_time(self):
+        """guest-get-time (ns), or None if the agent lacks it. Asked once: after an
+        error or no answer it resyncs and does not ask again."""
+        if self.has_time is False:
+            return None
+        try:
+            t = self.cmd("guest-get-time", timeout=5)
+            self.has_time = True
+            return t
+        except Failed:
+            self.has_time = False
+            self.sync()
+            return None
 
     def sync(self, timeout=CMD_TIMEOUT):
         """guest-sync-delimited: drop anything stale, then expect our id back.
@@ -456,10 +471,7 @@ def scenario(tap, args, run_dir, timings):
 
         # Guest clock around the freeze, for the order of the app's records. Optional:
         # an agent may not implement guest-get-time.
-        try:
-            t_guest_before = qga.cmd("guest-get-time")
-        except Failed:
-            t_guest_before = None
+        t_guest_before = qga.get_time()
 
         size = json.loads(run(["qemu-img", "info", "-U", "--output=json",
                                vm.path("disk.qcow2")], check=True).stdout)["virtual-size"]
@@ -503,10 +515,7 @@ def scenario(tap, args, run_dir, timings):
         tap.ok(n == 1, "guest thawed 1 filesystem", "got %r" % n)
         status = qga.cmd("guest-fsfreeze-status")
         tap.ok(status == "thawed", "guest-fsfreeze-status is thawed", "got %r" % status)
-        try:
-            t_guest_after = qga.cmd("guest-get-time") if t_guest_before is not None else None
-        except Failed:
-            t_guest_after = None
+        t_guest_after = qga.get_time()
 
         if backup_ok:
             ev = qmp.wait_event("BLOCK_JOB_COMPLETED", lambda d: d.get("device") == "bk", JOB_TIMEOUT)
@@ -515,10 +524,7 @@ def scenario(tap, args, run_dir, timings):
 
         # Control copy: the same backup with no freeze, after the app wrote a while.
         time.sleep(args.write_time / 2)
-        try:
-            t_control = qga.cmd("guest-get-time")
-        except Failed:
-            t_control = None
+        t_control = qga.get_time()
         run(["qemu-img", "create", "-q", "-f", "qcow2", vm.path("control.qcow2"), str(size)], check=True)
         qmp.cmd("blockdev-add", driver="qcow2", **{"node-name": "ctl0"},
                 file={"driver": "file", "filename": vm.path("control.qcow2")})
@@ -608,6 +614,7 @@ def main():
     keep = args.keep
 
     def on_signal(signum, _frame):
+        tap.ok(False, "not interrupted", "got %s" % signal.Signals(signum).name)
         raise SystemExit(128 + signum)  # unwinds through scenario's finally: QEMU is stopped
 
     signal.signal(signal.SIGTERM, on_signal)
