@@ -25,10 +25,12 @@ VM_BUILD_ARGS ?= --agent-bin /usr/sbin/qemu-ga --extra-bin $(VM_RECWRITER) \
 	--app 'recwriter -s /run/recwriter.sock /mnt/data/records.bin' \
 	--app-ready '[ -S /run/recwriter.sock ]'
 VMTEST_ARGS ?=
+# One kernel download for build/ and build/sanitize/ alike.
+VM_KERNEL_CACHE ?= build/vm-kernel
 
 .PHONY: vm vmtest
 vm: $(VM_BUILD_PREREQS)
-	tools/vm/build-vm.sh $(VM_DIR) $(VM_BUILD_ARGS)
+	tools/vm/build-vm.sh $(VM_DIR) --kernel-cache $(VM_KERNEL_CACHE) $(VM_BUILD_ARGS)
 
 vmtest: deps vm
 	tools/vm/vmtest.py --vm-dir $(VM_DIR) --recwriter $(VM_RECWRITER) $(VMTEST_ARGS)

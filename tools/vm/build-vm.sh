@@ -3,11 +3,13 @@
 #
 #   tools/vm/build-vm.sh OUTDIR [--agent-bin PATH]... [--extra-bin PATH]...
 #                               [--agent CMD] [--app CMD] [--app-ready TEST]
-#                               [--file SRC:DEST]...
+#                               [--file SRC:DEST]... [--kernel-cache DIR]
 #
 # OUTDIR gets (see tools/vm/README.md):
-#   kernel/<pkg>_<version>/   the kernel .deb, vmlinuz, vmlinux and the 12 modules (cached)
-#   vmlinux                   symlink to the cached uncompressed kernel (PVH direct boot)
+#   kernel/<pkg>_<version>/   the kernel .deb, vmlinuz, vmlinux and the 12 modules (cached;
+#                             --kernel-cache DIR puts them in DIR/<pkg>_<version>/ instead,
+#                             so several OUTDIRs share one download)
+#   vmlinux                   the cached uncompressed kernel (PVH direct boot; a symlink)
 #   initrd.cpio               busybox-static, modules, /init, the binaries and their libraries
 #   disk.qcow2                pristine ext4 data disk (mkfs.ext4 -d), copied per test run
 #   vm.conf                   copy of the guest's /etc/vm/vm.conf (what the guest runs)
@@ -46,6 +48,7 @@ OUT=$1; shift
 AGENT_BINS=()
 EXTRA_BINS=()
 FILES=()
+KCACHE=
 AGENT_CMD=
 APP_CMD=
 APP_READY=
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--app) APP_CMD=$2; shift 2 ;;
 	--app-ready) APP_READY=$2; shift 2 ;;
 	--file) FILES+=("$2"); shift 2 ;;
+	--kernel-cache) KCACHE=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) die "unknown option: $1 (see --help)" ;;
 	esac
@@ -87,6 +91,9 @@ ldd "$BUSYBOX" > /dev/null 2>&1 && die "$BUSYBOX is not static (apt-get install 
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+[ -n "$KCACHE" ] || KCACHE=$OUT/kernel
+mkdir -p "$KCACHE"
+KCACHE=$(cd "$KCACHE" && pwd)
 
 # ---------------------------------------------------------------- kernel (cached)
 
@@ -95,7 +102,7 @@ kernel() {
 	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 	[ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel package"
 	ver=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
-	dir=$OUT/kernel/${pkg}_$ver
+	dir=$KCACHE/${pkg}_$ver
 	if [ -f "$dir/.done" ]; then
 		KDIR=$dir
 		return
@@ -110,7 +117,7 @@ kernel() {
 			cat "$dir/download.log" >&2
 			# Offline: fall back to any kernel built earlier.
 			local old
-			old=$(ls -d "$OUT"/kernel/*/.done 2>/dev/null | tail -1 || true)
+			old=$(ls -d "$KCACHE"/*/.done 2>/dev/null | tail -1 || true)
 			[ -n "$old" ] || die "apt-get download $pkg failed"
 			rm -rf "$dir"
 			KDIR=$(dirname "$old")
@@ -246,7 +253,11 @@ disk() {
 }
 
 kernel
-ln -sfn "${KDIR#"$OUT"/}/vmlinux" "$OUT/vmlinux"
+# A relative link when the cache is inside OUTDIR, so the tree can be moved.
+case "$KDIR" in
+"$OUT"/*) ln -sfn "${KDIR#"$OUT"/}/vmlinux" "$OUT/vmlinux" ;;
+*) ln -sfn "$KDIR/vmlinux" "$OUT/vmlinux" ;;
+esac
 initramfs
 disk
 say "ready in $OUT: vmlinux -> $(readlink "$OUT/vmlinux"), initrd.cpio, disk.qcow2"
