@@ -22,8 +22,6 @@
 #define MAX_WORKERS 64
 #define WORKER_STACK (128 * 1024)
 
-void (*freezer_test_before_freeze)(const char *mountpoint);
-
 /* JOB_LATE_THAW: thaw of an abandoned FIFREEZE that came back frozen; its node is
  * no longer tracked, the job carries the fd and path. */
 enum job_kind { JOB_FREEZE, JOB_THAW, JOB_LATE_THAW };
@@ -106,8 +104,6 @@ static void run_job(struct job *j)
 			j->step = "mount check";
 			return;
 		}
-		if (freezer_test_before_freeze)
-			freezer_test_before_freeze(j->path);
 		t0 = now_ns();
 		if (ioctl(j->fd, FIFREEZE, 0) < 0) {
 			j->err = errno;

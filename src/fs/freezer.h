@@ -70,7 +70,4 @@ bool freezer_active(const struct freezer *fz);
 /* First failure of the last operation, human readable ("" if none). */
 const char *freezer_error(const struct freezer *fz);
 
-/* Test hook: called in the worker just before FIFREEZE, with the mountpoint. */
-extern void (*freezer_test_before_freeze)(const char *mountpoint);
-
 #endif

@@ -274,3 +274,153 @@ def wait_for(pred, timeout=5.0, step=0.01):
 
 def wait_for_socket(path, timeout=5.0):
     return wait_for(lambda: os.path.exists(path), timeout)
+
+
+# ---------------------------------------------------------------- the daemon under test
+
+VALGRIND = os.environ.get("QUIESCE_VALGRIND") == "1"
+SANITIZE = os.environ.get("SANITIZE") == "1"
+# Slow runners (valgrind) get longer bounds on waits that detect hangs.
+SLOW = 8.0 if VALGRIND else (2.0 if SANITIZE else 1.0)
+
+
+class Client:
+    """A JSON client for the control socket (or any QMP-style stream socket)."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout * SLOW)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 1
+        self.last_ff = False
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv(self):
+        """The next answer (quiesced ends each with a newline), or None if the peer
+        closed. A leading 0xFF sentinel is removed and noted in self.last_ff."""
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line, self.buf = self.buf[:nl], self.buf[nl + 1:]
+                self.last_ff = line.startswith(b"\xff")
+                line = line.lstrip(b"\xff").strip()
+                if line:
+                    return json.loads(line)
+                continue
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def call(self, cmd, args=None):
+        req = {"execute": cmd, "id": self.next_id}
+        self.next_id += 1
+        if args is not None:
+            req["arguments"] = args
+        self.send_raw(json.dumps(req).encode() + b"\n")
+        while True:
+            ans = self.recv()
+            if ans is None or ans.get("id") == req["id"] or "id" not in ans:
+                return ans
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """quiesced in the foreground, scoped to a Scratch, with its log in the scratch dir.
+
+    stop() sends SIGTERM and returns the exit status; under SANITIZE or valgrind a
+    non-zero status is how memory errors and leaks show."""
+
+    def __init__(self, scratch, *extra, lease=None, timeout=None, scope=None, wait=True,
+                 env=None):
+        self.scratch = scratch
+        self.run_dir = os.path.join(scratch.dir, "run")
+        self.control = os.path.join(self.run_dir, "control.sock")
+        self.log_path = os.path.join(scratch.dir, "quiesced.log")
+        cmd = [bin_path("quiesced"), "-n", "-d", "--scope", scope or scratch.mnt,
+               "--run-dir", self.run_dir]
+        if lease is not None:
+            cmd += ["--lease", str(lease)]
+        if timeout is not None:
+            cmd += ["--timeout", str(timeout)]
+        cmd += list(extra)
+        if VALGRIND:
+            cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
+                   "--track-fds=no"] + cmd
+        full_env = dict(os.environ, QUIESCE_REQUIRE_SCOPE="1")
+        full_env.update(env or {})
+        self.cmd = cmd
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=full_env)
+        self.returncode = None
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("quiesced exited %s:\n%s" % (self.proc.returncode, self.log_text()))
+            try:
+                Client(self.control, timeout=1).close()
+                return True
+            except OSError:
+                return False
+        if not wait_for(ready, timeout * SLOW, 0.02):
+            raise RuntimeError("quiesced did not come up:\n" + self.log_text())
+
+    def client(self):
+        return Client(self.control)
+
+    def call(self, cmd, args=None):
+        c = self.client()
+        try:
+            return c.call(cmd, args)
+        finally:
+            c.close()
+
+    def ctl(self, *args, user=None, timeout=60.0, env=None):
+        """Run quiescectl against this daemon; returns the CompletedProcess."""
+        cmd = [bin_path("quiescectl"), "--socket", self.control] + list(args)
+        if user is not None:
+            cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout * SLOW, env=env)
+
+    def state(self):
+        return self.call("quiesce-status")["return"]["state"]
+
+    def log_text(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.returncode is not None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.returncode = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.returncode = self.proc.wait()
+        self.log.close()
+        return self.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+
+def stop_clean(tap, daemon, name="quiesced exits cleanly (no sanitizer or leak report)"):
+    """Stop the daemon and check its exit status; shows the log tail on failure."""
+    rc = daemon.stop()
+    tap.ok(rc == 0, name, "exit status %s; log:\n%s" % (rc, daemon.log_text()[-4000:]))
+    return rc
