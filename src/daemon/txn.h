@@ -47,6 +47,8 @@ struct txn_request {
 	char *const *mountpoints;     /* FREEZE: only these (exact mountpoints) */
 	size_t n_mountpoints;
 	bool mountpoints_set;
+	bool strict_mountpoints;      /* FREEZE: a listed mountpoint that is not a candidate
+				       * fails the freeze (qemu-ga ignores them) */
 	bool apps_only;               /* FREEZE: apps and hooks only (qemu-ga hook mode) */
 	bool undo_if_none;            /* FREEZE: no filesystem frozen -> undo, report 0 */
 	uint64_t lease_ms;            /* FREEZE: 0 = the daemon's --lease */

@@ -38,7 +38,7 @@ struct job {
 	/* out */
 	int err;
 	const char *step;
-	uint64_t ns;
+	uint64_t t_start, t_end; /* monotonic ns around the ioctl */
 };
 
 struct freezer {
@@ -63,6 +63,7 @@ struct freezer {
 	size_t inflight;        /* jobs of the current op not back yet */
 	size_t stragglers;      /* abandoned FIFREEZEs still in the kernel */
 	bool holding_log;
+	uint64_t op_t0;         /* monotonic ns when the current op began */
 	bool unwinding;         /* a failed freeze is thawing what it froze */
 	char error[512];
 	struct loop_timer deadline;
@@ -87,8 +88,6 @@ const char *fs_state_name(enum fs_state s)
 
 static void run_job(struct job *j)
 {
-	uint64_t t0;
-
 	if (j->kind == JOB_FREEZE) {
 		int id;
 		j->fd = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
@@ -104,19 +103,19 @@ static void run_job(struct job *j)
 			j->step = "mount check";
 			return;
 		}
-		t0 = now_ns();
+		j->t_start = now_ns();
 		if (ioctl(j->fd, FIFREEZE, 0) < 0) {
 			j->err = errno;
 			j->step = "freeze";
 		}
-		j->ns = now_ns() - t0;
+		j->t_end = now_ns();
 	} else {
-		t0 = now_ns();
+		j->t_start = now_ns();
 		if (ioctl(j->fd, FITHAW, 0) < 0) {
 			j->err = errno;
 			j->step = "thaw";
 		}
-		j->ns = now_ns() - t0;
+		j->t_end = now_ns();
 	}
 }
 
@@ -388,9 +387,18 @@ static bool straggler_returned(struct freezer *fz, struct job *j)
 	return false;
 }
 
+static uint64_t since(uint64_t t0, uint64_t t)
+{
+	return t > t0 ? t - t0 : 0;
+}
+
 static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
 {
-	nd->freeze_ns = j->ns;
+	if (j->t_end) {
+		nd->freeze_ns = j->t_end - j->t_start;
+		nd->freeze_start_ns = since(fz->op_t0, j->t_start);
+		nd->freeze_end_ns = since(fz->op_t0, j->t_end);
+	}
 	if (!j->err) {
 		nd->fd = j->fd;
 		nd->state = FS_FROZEN;
@@ -421,7 +429,9 @@ static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *
 
 static void thaw_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
 {
-	nd->thaw_ns = j->ns;
+	nd->thaw_ns = j->t_end - j->t_start;
+	nd->thaw_start_ns = since(fz->op_t0, j->t_start);
+	nd->thaw_end_ns = since(fz->op_t0, j->t_end);
 	if (j->err && j->err != EINVAL) {
 		nd->state = FS_THAW_FAILED;
 		nd->err = j->err;
@@ -595,6 +605,7 @@ int freezer_freeze(struct freezer *fz, struct fs_plan *plan, uint64_t timeout_ms
 	if (fz->n == 0)
 		return 1;
 	fz->op = OP_FREEZE;
+	fz->op_t0 = now_ns();
 	fz->done = done;
 	fz->done_arg = arg;
 	fz->timeout_ms = timeout_ms;
@@ -616,6 +627,7 @@ int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg)
 	if (freezer_count(fz, FS_FROZEN) + freezer_count(fz, FS_THAW_FAILED) == 0)
 		return 1;
 	fz->op = OP_THAW;
+	fz->op_t0 = now_ns();
 	fz->done = done;
 	fz->done_arg = arg;
 	start_thaw_pass(fz);

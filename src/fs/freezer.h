@@ -45,6 +45,10 @@ struct fs_node {
 	bool thawed_by_other;    /* FITHAW said EINVAL: already thawed when we got there */
 	uint64_t freeze_ns;      /* time spent in FIFREEZE */
 	uint64_t thaw_ns;
+	/* When its ioctl started and ended, from the start of the freeze (or thaw): shows
+	 * the order and the overlap of parallel freezes in reports. */
+	uint64_t freeze_start_ns, freeze_end_ns;
+	uint64_t thaw_start_ns, thaw_end_ns;
 	size_t waiting;          /* scheduling: how many must go before this one */
 };
 

@@ -109,6 +109,27 @@ static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)
 	return true;
 }
 
+/* Every requested mountpoint must be a candidate; say why one is not. */
+static bool check_selection(const struct fs_plan *plan, const struct txn_request *req, char *msg,
+			    size_t msglen)
+{
+	for (size_t k = 0; k < req->n_mountpoints; k++) {
+		const char *mp = req->mountpoints[k];
+		const char *why = "not a mountpoint, or outside the scope";
+		bool found = false;
+		for (size_t i = 0; i < plan->n && !found; i++)
+			found = strcmp(plan->v[i].mountpoint, mp) == 0;
+		if (found)
+			continue;
+		for (size_t i = 0; i < plan->n_skipped; i++)
+			if (strcmp(plan->skipped[i].mountpoint, mp) == 0)
+				why = plan->skipped[i].reason;
+		snprintf(msg, msglen, "%s is not a filesystem quiesced can freeze: %s", mp, why);
+		return false;
+	}
+	return true;
+}
+
 static void on_freezer_done(void *arg, bool ok)
 {
 	struct fs_stage *fs = arg;
@@ -136,6 +157,11 @@ static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_reque
 		 * they may have mounted or unmounted something. */
 		if (make_plan(fs, req, &plan, msg, msglen) < 0)
 			return STAGE_DONE;
+		if (req->mountpoints_set && req->strict_mountpoints &&
+		    !check_selection(&plan, req, msg, msglen)) {
+			fs_plan_free(&plan);
+			return STAGE_DONE;
+		}
 		r = freezer_freeze(fs->fz, &plan, fs->timeout_ms, on_freezer_done, fs);
 		break;
 	case TXN_THAW:
@@ -167,12 +193,22 @@ static void add_fs_array(struct json_object *out, const struct fs_node *nodes, s
 		json_object_object_add(o, "source", json_object_new_string(nd->cand->source));
 		json_object_object_add(o, "type", json_object_new_string(nd->cand->fstype));
 		json_object_object_add(o, "state", json_object_new_string(fs_state_name(nd->state)));
-		if (nd->freeze_ns)
+		if (nd->freeze_ns) {
 			json_object_object_add(o, "freeze_ms",
 					       json_object_new_double(ns_to_ms(nd->freeze_ns)));
-		if (nd->thaw_ns)
+			json_object_object_add(o, "freeze_start_ms",
+					       json_object_new_double(ns_to_ms(nd->freeze_start_ns)));
+			json_object_object_add(o, "freeze_end_ms",
+					       json_object_new_double(ns_to_ms(nd->freeze_end_ns)));
+		}
+		if (nd->thaw_ns) {
 			json_object_object_add(o, "thaw_ms",
 					       json_object_new_double(ns_to_ms(nd->thaw_ns)));
+			json_object_object_add(o, "thaw_start_ms",
+					       json_object_new_double(ns_to_ms(nd->thaw_start_ns)));
+			json_object_object_add(o, "thaw_end_ms",
+					       json_object_new_double(ns_to_ms(nd->thaw_end_ns)));
+		}
 		if (nd->failed_step) {
 			char err[256];
 			snprintf(err, sizeof(err), "%s: %s", nd->failed_step, strerror(nd->err));

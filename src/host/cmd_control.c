@@ -83,6 +83,7 @@ static void freeze(struct cmd_call *call, bool held)
 	req.mountpoints = mounts;
 	req.n_mountpoints = n;
 	req.mountpoints_set = set;
+	req.strict_mountpoints = true;
 	if (held)
 		req.owner = call->s;
 	/* The engine copies what it keeps. */

@@ -184,11 +184,14 @@ class Scratch:
         for i in range(n):
             self.add(fstype, size_mb)
 
-    def add(self, fstype=None, size_mb=32, name=None):
+    def add(self, fstype=None, size_mb=32, name=None, image=None, mountpoint=None):
+        """Make, loop-attach and mount one more filesystem. image: where the image
+        file lives (default: the tmpfs); mountpoint: default <mnt>/<name>. The loop
+        device is detached by cleanup() whatever holds the image."""
         fstype = fstype or self.fstype
         i = len(self.mounts)
         name = name or "m%d" % i
-        image = os.path.join(self.img, name + ".img")
+        image = image or os.path.join(self.img, name + ".img")
         with open(image, "wb") as f:
             f.truncate(size_mb * 1024 * 1024)
         mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
@@ -196,7 +199,7 @@ class Scratch:
         run(mkfs + [image])
         loop = run(["losetup", "--find", "--show", image]).stdout.strip()
         self.loops.append(loop)
-        mp = os.path.join(self.mnt, name)
+        mp = mountpoint or os.path.join(self.mnt, name)
         os.makedirs(mp, exist_ok=True)
         run(["mount", "-t", fstype, loop, mp])
         self.mounts.append(mp)
