@@ -64,7 +64,7 @@ check: deps all $(TEST_PROGRAMS)
 	QUIESCE_BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) tests/run-suite
 
 demo: deps all
-	QUIESCE_BUILD=$(abspath $(BUILD)) scripts/demo.sh
+	QUIESCE_BUILD=$(abspath $(BUILD)) scripts/demo.py
 
 ci: deps
 	scripts/ci.sh

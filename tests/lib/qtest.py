@@ -26,6 +26,8 @@ FITHAW = 0xC0045878
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("QUIESCE_BUILD", os.path.join(TOP, "build"))
+# Whatever runs a test (run-suite, prove by hand), quiesced refuses to start unscoped.
+os.environ["QUIESCE_REQUIRE_SCOPE"] = "1"
 
 
 def bin_path(name):
