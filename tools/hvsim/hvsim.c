@@ -561,7 +561,7 @@ static void send_op(struct req *r)
 	jl_begin(&j, "event", "request");
 	jl_int(&j, "conn", g.conn_id);
 	jl_int(&j, "seq", r->seq);
-	jl_str(&j, "op", op_name(r->op, tmp, sizeof(tmp)));
+	jl_str(&j, "name", op_name(r->op, tmp, sizeof(tmp)));
 	jl_str(&j, "hex", hx);
 	jl_end(&j);
 	if (r->close_after == 0) {
