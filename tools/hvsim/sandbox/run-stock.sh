@@ -80,7 +80,7 @@ mkdir -p "$root"/{bin,lib,dev,mnt,proc,oldroot}
 
 # The daemon, its loader and libs at their usual paths, the shim and the static helper.
 cp "$DAEMON" "$root/bin/hv_vss_daemon"
-for lib in $(ldd "$DAEMON" "$build/hvshim.so" | grep -o '/[^ ]*' | sort -u); do
+for lib in $( (ldd "$DAEMON"; ldd "$build/hvshim.so") | grep -o '/[^ ]*' | sort -u); do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done

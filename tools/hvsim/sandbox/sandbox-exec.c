@@ -5,8 +5,8 @@
  *
  *   sandbox-exec --allow /dev/loopN=/mnt/mK [...] -- /bin/hv_vss_daemon -n
  *
- * 1. refuses unless its mount namespace differs from PID 1's (pivot_root in the host
- *    namespace would move every process's root) and cwd is a tmpfs;
+ * 1. refuses unless its mount namespace differs from PID 1's and its parent's (pivot_root
+ *    in the host namespace would move every process's root) and cwd is a tmpfs;
  * 2. pivot_root(".", "oldroot"), detaches the old root;
  * 3. re-reads /proc/mounts and refuses unless "/" is tmpfs and every /dev/... entry is an
  *    allowlisted /dev/loop* on its allowlisted /mnt/... mountpoint (and each of them is
@@ -142,20 +142,42 @@ static void verify_fence(void)
 		refuse("HVSHIM_ALLOW_DEV is empty");
 }
 
+static bool read_ns(const char *link, char *out, size_t n)
+{
+	ssize_t k = readlink(link, out, n - 1);
+
+	if (k <= 0)
+		return false;
+	out[k] = 0;
+	return true;
+}
+
+/*
+ * Our mount namespace must differ from PID 1's and from our parent's (the caller, outside
+ * unshare). PID 1 may be unreadable in a container, the parent is ours; at least one of
+ * them must be readable.
+ */
 static void verify_namespace(void)
 {
-	char self[64] = "", init[64] = "";
+	char self[64], other[64], link[64];
+	bool compared = false;
 	struct statfs sf;
-	ssize_t n;
 
-	n = readlink("/proc/self/ns/mnt", self, sizeof(self) - 1);
-	if (n > 0)
-		self[n] = 0;
-	n = readlink("/proc/1/ns/mnt", init, sizeof(init) - 1);
-	if (n > 0)
-		init[n] = 0;
-	if (!self[0] || !init[0] || strcmp(self, init) == 0)
-		refuse("not in a private mount namespace (%s vs init %s)", self, init);
+	if (!read_ns("/proc/self/ns/mnt", self, sizeof(self)))
+		refuse("cannot read /proc/self/ns/mnt");
+	if (read_ns("/proc/1/ns/mnt", other, sizeof(other))) {
+		if (strcmp(self, other) == 0)
+			refuse("not in a private mount namespace (same as PID 1: %s)", self);
+		compared = true;
+	}
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)getppid());
+	if (read_ns(link, other, sizeof(other))) {
+		if (strcmp(self, other) == 0)
+			refuse("not in a private mount namespace (same as parent: %s)", self);
+		compared = true;
+	}
+	if (!compared)
+		refuse("cannot compare mount namespaces");
 	if (statfs(".", &sf) < 0 || sf.f_type != TMPFS_MAGIC_)
 		refuse("cwd is not a tmpfs");
 }
@@ -215,8 +237,17 @@ int main(int argc, char **argv)
 	verify_mounts("/proc/mounts", true);
 	verify_fence();
 	fprintf(stderr, "sandbox-exec: mount table verified (%d allowlisted loop mounts)\n", nallow);
-	if (check_only)
+	if (check_only) {
+		/* Show what the daemon would see. */
+		FILE *f = fopen("/proc/mounts", "r");
+		char line[512];
+
+		while (f && fgets(line, sizeof(line), f))
+			fprintf(stderr, "sandbox-exec: mounts: %s", line);
+		if (f)
+			fclose(f);
 		return 0;
+	}
 	execv(argv[i], argv + i);
 	perror("sandbox-exec: exec");
 	return EXIT_SETUP;
