@@ -95,6 +95,15 @@ for name, code in (("get_dm_info", 3), ("create", 0), ("delete", 1), ("bu_comple
     t.eq((st(r), r.get("by"), r.get("code")), ("0x00000000", "kernel", code),
          "%s is answered HV_S_OK by the kernel" % name)
 t.eq(d.recv(0.3), None, "none of them reached the daemon")
+r_cmd = sim.cmd("send direct 99")
+t.eq((r_cmd.get("ok"), r_cmd.get("cmd")), (False, "send"), "'send direct' is not a command")
+sim.send("direct 99")
+msg = d.recv(2)
+t.eq(msg, zeros_but(99), "direct 99 bypasses the kernel's op filter and reaches the daemon")
+d.reply(msg, 0x80004005)
+r = sim.wait_line(lambda l: l.get("op") == "OP_99" and l.get("direct"), 5)
+t.eq((st(r), r.get("by")), ("0x80004005", "daemon"), "direct op: the daemon's reply goes to the host")
+sim.wait_line(lambda l: l.get("cmd") == "direct", 5)
 
 # ------------------------------------------------------------ one message at a time
 

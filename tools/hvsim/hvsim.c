@@ -76,6 +76,7 @@ struct req {
 	double t_submit;   /* host put it in the ring */
 	double t_dispatch; /* kernel took it from the ring */
 	long close_after;  /* close_mid_request: ms after sending, -1 = no */
+	bool direct;       /* "direct": to the daemon even if the kernel would answer it */
 	struct req *next;
 };
 
@@ -330,6 +331,8 @@ static void req_result(struct req *r, const char *by, int64_t host_status, const
 		jl_str(&j, "host_status", tmp);
 	}
 	jl_str(&j, "by", by);
+	if (r->direct)
+		jl_bool(&j, "direct", true);
 	if (reply) {
 		hexstr(hx, reply, VSS_MSG_SIZE);
 		jl_str(&j, "reply_hex", hx);
@@ -585,7 +588,7 @@ static void pump(void)
 			g.ring_tail = NULL;
 		r->next = NULL;
 		r->t_dispatch = now_ms();
-		switch (r->op) {
+		switch (r->direct ? VSS_OP_HOT_BACKUP : r->op) {
 		case VSS_OP_FREEZE:
 		case VSS_OP_THAW:
 		case VSS_OP_HOT_BACKUP:
@@ -607,7 +610,7 @@ static void pump(void)
 	}
 }
 
-static unsigned host_submit(int op, long close_after)
+static unsigned host_submit(int op, long close_after, bool direct)
 {
 	struct req *r = calloc(1, sizeof(*r));
 
@@ -619,6 +622,7 @@ static unsigned host_submit(int op, long close_after)
 	r->op = op;
 	r->t_submit = now_ms();
 	r->close_after = close_after;
+	r->direct = direct;
 	if (g.ring_tail)
 		g.ring_tail->next = r;
 	else
@@ -760,17 +764,18 @@ static void run_command(char *line)
 		return;
 	cmd = argv[0];
 
-	if (strcmp(cmd, "op") == 0 || strcmp(cmd, "send") == 0 || parse_op(cmd) >= 0) {
+	if (strcmp(cmd, "op") == 0 || strcmp(cmd, "send") == 0 || strcmp(cmd, "direct") == 0 || parse_op(cmd) >= 0) {
 		bool async = strcmp(cmd, "send") == 0;
-		const char *ops = (strcmp(cmd, "op") == 0 || async) ? (argc > 1 ? argv[1] : NULL) : cmd;
+		bool direct = strcmp(cmd, "direct") == 0;
+		const char *ops = (strcmp(cmd, "op") == 0 || async || direct) ? (argc > 1 ? argv[1] : NULL) : cmd;
 		int op = parse_op(ops);
 		unsigned seq;
 
 		if (op < 0 || (ops == cmd && isdigit((unsigned char)cmd[0]))) {
-			cmd_done(cmd, false, "usage: op N | send OP | hot_backup | freeze | thaw | ...");
+			cmd_done(cmd, false, "usage: op N | send OP | direct OP | hot_backup | freeze | thaw | ...");
 			return;
 		}
-		seq = host_submit(op, -1);
+		seq = host_submit(op, -1, direct);
 		if (async) {
 			struct jl j;
 
@@ -795,7 +800,7 @@ static void run_command(char *line)
 			return;
 		}
 		block_on(B_REQ, cmd, -1);
-		g.block_seq = host_submit(op, (long)delay);
+		g.block_seq = host_submit(op, (long)delay, false);
 		pump();
 		return;
 	}

@@ -11,6 +11,7 @@
  *   ioctl(FIFREEZE/FITHAW)     -> FENCE: -1/EPERM unless fstat(fd).st_dev is listed in
  *                                 HVSHIM_ALLOW_DEV ("maj:min,maj:min"); unset = refuse all
  *
+ * HVSHIM_TRACE=1: log every FIFREEZE/FITHAW that passed the fence, with its result.
  * HVSHIM_INJECT_FILE=FILE: before each FIFREEZE the shim reads FILE (if it exists); a line
  * "eio PATH" makes the FIFREEZE of PATH fail with EIO without reaching the kernel, logged as
  * INJECTED. The test arms and disarms it between steps (for the sandboxed daemon through
@@ -351,9 +352,25 @@ int ioctl(int fd, unsigned long request, ...)
 		}
 		if (request == FIFREEZE && inject_eio(path)) {
 			shimlog("INJECTED EIO (simulated failure) on FIFREEZE of %s", path);
+			if (getenv("HVSHIM_TRACE"))
+				shimlog("TRACE FIFREEZE %s -> EIO (injected)", path);
 			errno = EIO;
 			return -1;
 		}
+	}
+	if (request == FIFREEZE || request == FITHAW) {
+		int rc = io(fd, request, arg);
+		int e = errno;
+
+		if (getenv("HVSHIM_TRACE")) {
+			char path[512];
+
+			fd_path(fd, path, sizeof(path));
+			shimlog("TRACE %s %s -> %s", request == FIFREEZE ? "FIFREEZE" : "FITHAW", path,
+				rc == 0 ? "ok" : strerrorname_np(e));
+		}
+		errno = e;
+		return rc;
 	}
 	return io(fd, request, arg);
 }

@@ -2,7 +2,7 @@
 # Run the stock hv_vss_daemon (Debian hyperv-daemons) against hvsim, sandboxed so that the
 # only filesystems it can see, and so freeze, are the given scratch loop mounts.
 #
-#   run-stock.sh -s SOCKNAME -w WORKDIR [-b BUILD] [-i INJECT_FILE] [-k N] [-c] MOUNTPOINT...
+#   run-stock.sh -s SOCKNAME -w WORKDIR [-b BUILD] [-i INJECT_FILE] [-k N] [-t] [-c] MOUNTPOINT...
 #
 #   -s NAME   hvsim's abstract socket name (without the leading @)
 #   -w DIR    the test's scratch dir (/tmp/quiesce-test-*); every MOUNTPOINT must be a
@@ -12,6 +12,7 @@
 #             through /proc/<daemon pid>/root/FILE
 #   -k N      put only the first N mounts in sandbox-exec's allowlist (a refusal test:
 #             sandbox-exec must then refuse to exec)
+#   -t        HVSHIM_TRACE=1: the shim logs every FIFREEZE/FITHAW and its result
 #   -c        check only: build the sandbox, verify, exit 0 without running the daemon
 #
 # Layers (tools/hvsim/README.md): private mount namespace; tmpfs root with only the daemon,
@@ -38,14 +39,15 @@ if [ "${HVSIM_SANDBOX_INNER:-}" != 1 ]; then
 fi
 
 # ---- from here on we are inside the private mount namespace
-sock= work= build="${QUIESCE_BUILD:-$TOP/build}" inject= keep= check=
-while getopts "s:w:b:i:k:c" o; do
+sock= work= build="${QUIESCE_BUILD:-$TOP/build}" inject= keep= check= trace=
+while getopts "s:w:b:i:k:tc" o; do
 	case $o in
 	s) sock=$OPTARG ;;
 	w) work=$OPTARG ;;
 	b) build=$OPTARG ;;
 	i) inject=$OPTARG ;;
 	k) keep=$OPTARG ;;
+	t) trace=1 ;;
 	c) check=1 ;;
 	*) die "bad option" ;;
 	esac
@@ -107,6 +109,7 @@ cd "$root"
 alldevs=$(IFS=,; echo "${devs[*]}")
 envs=(PATH=/bin HVSHIM_SOCK="@$sock" HVSHIM_ALLOW_DEV="$alldevs" LD_PRELOAD=/lib/hvshim.so)
 [ -n "$inject" ] && envs+=(HVSHIM_INJECT_FILE="$inject")
+[ -n "$trace" ] && envs+=(HVSHIM_TRACE=1)
 if [ -n "$check" ]; then
 	exec env -i "${envs[@]}" ./bin/sandbox-exec --check-only "${allow[@]}"
 fi
