@@ -132,7 +132,7 @@ sim.cmd("set timeout 200ms")
 sim.cmd("set freeze_timeout 600ms")
 r = sim.request("thaw")
 late = d.recv(2)
-t.eq((st(r), r.get("timeout"), r.get("by")), ("0x80004005", True, "daemon"), "THAW unanswered -> HV_E_FAIL, timeout")
+t.eq((st(r), r.get("timeout"), r.get("by")), ("0x80004005", True, "kernel"), "THAW unanswered -> HV_E_FAIL from the kernel, timeout")
 t.ok(0.19 <= r["ms"] / 1000 < 0.55, "THAW used the THAW/HOT_BACKUP timeout (200 ms): %.0f ms" % r["ms"])
 r = sim.request("freeze")
 msg = d.recv(2)
@@ -317,6 +317,17 @@ d = FakeDaemon(sim.sock)
 sim.cmd("wait_daemon 5s")
 r = sim.request("close_mid_request thaw 300ms")
 t.ok(st(r) == "0x80004005" and r["ms"] >= 290, "close_mid_request thaw 300ms closes after 300 ms (%.0f ms)" % r["ms"])
+d.close()
+
+# ------------------------------------------------------------ mark / wait_event
+
+sim.cmd("mark")
+t.eq(sim.cmd("wait_event ready 200ms").get("ok"), False, "wait_event: no new 'ready' since the mark -> times out")
+d = FakeDaemon(sim.sock)
+t.eq(sim.cmd("wait_event ready 5s").get("ok"), True, "wait_event: a 'ready' after the mark counts, even if it came first")
+t.eq(sim.cmd("wait_event ready 200ms").get("ok"), True, "... and keeps counting until the next mark")
+sim.cmd("mark")
+t.eq(sim.cmd("wait_event ready 200ms").get("ok"), False, "a new mark resets it")
 d.close()
 
 # ------------------------------------------------------------ raw bytes, bad commands

@@ -81,7 +81,7 @@ struct req {
 };
 
 /* What the command executor is blocked on. */
-enum block_kind { B_NONE, B_REQ, B_WAIT_ALL, B_WAIT_DAEMON, B_WAIT_GONE, B_WAIT_DISCONNECT, B_SLEEP };
+enum block_kind { B_NONE, B_REQ, B_WAIT_ALL, B_WAIT_DAEMON, B_WAIT_GONE, B_WAIT_DISCONNECT, B_SLEEP, B_WAIT_EVENT };
 
 struct cmdline {
 	char *text;
@@ -128,6 +128,7 @@ static struct {
 	/* executor */
 	enum block_kind block;
 	char block_cmd[32];
+	char block_event[24];
 	unsigned block_seq;
 	bool block_seq_valid;
 	unsigned block_conn;
@@ -196,8 +197,34 @@ static void jl_raw(struct jl *j, const char *fmt, ...)
 		j->len = sizeof(j->buf) - 1;
 }
 
+/* How many events of each name were printed, and the counts at the last "mark". */
+#define MAX_EVNAMES 24
+static struct evcount {
+	char name[24];
+	unsigned long n, marked;
+} evcounts[MAX_EVNAMES];
+
+static struct evcount *evcount(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_EVNAMES && evcounts[i].name[0]; i++)
+		if (strcmp(evcounts[i].name, name) == 0)
+			return &evcounts[i];
+	if (i == MAX_EVNAMES || strlen(name) >= sizeof(evcounts[i].name))
+		return NULL;
+	strcpy(evcounts[i].name, name);
+	return &evcounts[i];
+}
+
 static void jl_begin(struct jl *j, const char *kind, const char *value)
 {
+	if (strcmp(kind, "event") == 0) {
+		struct evcount *c = evcount(value);
+
+		if (c)
+			c->n++;
+	}
 	j->len = 0;
 	jl_raw(j, "{\"%s\":\"%s\"", kind, value);
 }
@@ -355,14 +382,14 @@ static void req_result(struct req *r, const char *by, int64_t host_status, const
 }
 
 /* vss_respond_to_host() for the current transaction + vss_poll_wrapper(): state READY. */
-static void finish_cur(int64_t status, const unsigned char *reply, const char *reason, bool timeout,
-		       long long host_flags)
+static void finish_cur(const char *by, int64_t status, const unsigned char *reply, const char *reason,
+		       bool timeout, long long host_flags)
 {
 	struct req *r = g.cur;
 
 	g.cur = NULL;
 	g.state = ST_READY;
-	req_result(r, "daemon", status, reply, reason, timeout, host_flags);
+	req_result(r, by, status, reply, reason, timeout, host_flags);
 }
 
 /* vss_on_reset(): the device was released. */
@@ -468,7 +495,7 @@ static void on_daemon_msg(const unsigned char *msg, size_t len)
 		/* The kernel checks the reply's operation byte, which error overlays. */
 		if (g.cur->op == VSS_OP_HOT_BACKUP)
 			flags = op == VSS_OP_HOT_BACKUP ? VSS_HBU_NO_AUTO_RECOVERY : 0;
-		finish_cur((uint32_t)err, msg, NULL, false, flags);
+		finish_cur("daemon", (uint32_t)err, msg, NULL, false, flags);
 		pump();
 		return;
 	}
@@ -554,7 +581,7 @@ static void send_op(struct req *r)
 	rc = transport_send(msg, sizeof(msg));
 	if (rc) {
 		logmsg("VSS: failed to communicate to the daemon: %d", rc);
-		finish_cur(HV_E_FAIL, NULL,
+		finish_cur("kernel", HV_E_FAIL, NULL,
 			   rc == -EFAULT ? "send failed: previous message not read (EFAULT)"
 					 : "send failed: device not open (EINVAL)",
 			   false, -1);
@@ -815,6 +842,24 @@ static void run_command(char *line)
 			 cmd, d);
 		return;
 	}
+	if (strcmp(cmd, "mark") == 0) {
+		int i;
+
+		for (i = 0; i < MAX_EVNAMES && evcounts[i].name[0]; i++)
+			evcounts[i].marked = evcounts[i].n;
+		cmd_done(cmd, true, NULL);
+		return;
+	}
+	if (strcmp(cmd, "wait_event") == 0) {
+		d = argc > 2 ? parse_duration(argv[2]) : g.wait_timeout_ms;
+		if (argc < 2 || d < 0 || strlen(argv[1]) >= sizeof(g.block_event) || !evcount(argv[1])) {
+			cmd_done(cmd, false, "usage: wait_event NAME [TIMEOUT]");
+			return;
+		}
+		snprintf(g.block_event, sizeof(g.block_event), "%s", argv[1]);
+		block_on(B_WAIT_EVENT, cmd, d);
+		return;
+	}
 	if (strcmp(cmd, "sleep") == 0) {
 		d = argc > 1 ? parse_duration(argv[1]) : -1;
 		if (d < 0) {
@@ -933,6 +978,12 @@ static void check_block(void)
 	case B_SLEEP:
 		done = t >= g.block_deadline;
 		break;
+	case B_WAIT_EVENT: {
+		struct evcount *c = evcount(g.block_event);
+
+		done = c && c->n > c->marked;
+		break;
+	}
 	}
 	if (!done && g.block_deadline >= 0 && t >= g.block_deadline) {
 		done = true;
@@ -1034,7 +1085,7 @@ static void check_timers(void)
 	if (g.cur && t >= g.cur_deadline) {
 		/* vss_timeout_func(): the daemon is not told; its message stays queued. */
 		logmsg("VSS: timeout waiting for daemon to reply");
-		finish_cur(HV_E_FAIL, NULL, "timeout", true, -1);
+		finish_cur("kernel", HV_E_FAIL, NULL, "timeout", true, -1);
 		pump();
 	}
 }
