@@ -1277,6 +1277,21 @@ int main(int argc, char **argv)
 		jl_int(&j, "unanswered", pending);
 		jl_end(&j);
 	}
+	/* Unanswered requests and unread commands are dropped (the host side goes away). */
+	free(g.cur);
+	while (g.ring_head) {
+		struct req *r = g.ring_head;
+
+		g.ring_head = r->next;
+		free(r);
+	}
+	while (g.cq_head) {
+		struct cmdline *c = g.cq_head;
+
+		g.cq_head = c->next;
+		free(c->text);
+		free(c);
+	}
 	if (g.conn_fd >= 0)
 		close(g.conn_fd);
 	close(g.listen_fd);
