@@ -369,7 +369,7 @@ def transcript_table(records):
         if o.get("einval"):
             notes.append("EINVAL: %s (reply %s)" % (", ".join(o["einval"]), ", ".join(o["einval_hex"])))
         if o.get("reconnected"):
-            notes.append("reopened + re-registered")
+            notes.append("(re)connected + registered")
         if o.get("ioctls"):
             notes.append("ioctls: " + ", ".join(o["ioctls"]))
         if o.get("writer"):

@@ -128,16 +128,17 @@ t.eq(order, [a, b, c], "host replies come in order")
 
 # ------------------------------------------------------------ timeouts
 
+# Bounds only tell the two timers apart (and catch hangs); they measure no speed.
 sim.cmd("set timeout 200ms")
-sim.cmd("set freeze_timeout 600ms")
+sim.cmd("set freeze_timeout 1500ms")
 r = sim.request("thaw")
 late = d.recv(2)
 t.eq((st(r), r.get("timeout"), r.get("by")), ("0x80004005", True, "kernel"), "THAW unanswered -> HV_E_FAIL from the kernel, timeout")
-t.ok(0.19 <= r["ms"] / 1000 < 0.55, "THAW used the THAW/HOT_BACKUP timeout (200 ms): %.0f ms" % r["ms"])
+t.ok(0.195 <= r["ms"] / 1000 < 1.45, "THAW used the THAW/HOT_BACKUP timeout (200 ms): %.0f ms" % r["ms"])
 r = sim.request("freeze")
 msg = d.recv(2)
-t.ok(st(r) == "0x80004005" and r.get("timeout") and 0.59 <= r["ms"] / 1000 < 1.0,
-     "FREEZE used the FREEZE timeout (600 ms), not the THAW one: %.0f ms" % r["ms"])
+t.ok(st(r) == "0x80004005" and r.get("timeout") and 1.495 <= r["ms"] / 1000 < 10,
+     "FREEZE used the FREEZE timeout (1500 ms), not the THAW one: %.0f ms" % r["ms"])
 m = sim.mark()
 d.reply(msg, 0)  # late reply: the transaction is over
 ev = sim.wait_line(lambda l: l.get("event") == "einval", 3, since=m)
@@ -155,7 +156,7 @@ for name in ("freeze", "thaw", "hot_backup"):
     r = sim.request(name)
     t.eq((st(r), r.get("reason")), ("0x80004005", "not ready (no registered daemon)"),
          "%s with no daemon -> HV_E_FAIL" % name)
-t.ok(time.monotonic() - t0 < 2, "... at once, not after a timeout")
+t.ok(time.monotonic() - t0 < 10, "... at once, not after a (30 s) timeout")
 r = sim.request("get_dm_info")
 t.eq(st(r), "0x00000000", "GET_DM_INFO with no daemon is still answered by the kernel")
 d.close()
@@ -232,7 +233,7 @@ t0 = time.monotonic()
 d.close()
 r = sim.op_result(a, 5)
 t.eq((st(r), r.get("reason")), ("0x80004005", "daemon closed"), "daemon closes with FREEZE open -> HV_E_FAIL")
-t.ok(time.monotonic() - t0 < 2, "... at once (the FREEZE timeout is 900 s)")
+t.ok(time.monotonic() - t0 < 10, "... at once (the FREEZE timeout is 900 s)")
 
 # ------------------------------------------------------------ EBUSY for a second opener
 
@@ -253,10 +254,11 @@ d2.close()
 sim.cmd("set timeout 150ms")
 r = sim.request("thaw")           # d does not read it; it times out
 t.ok(r.get("timeout"), "THAW times out while still unread")
+sim.cmd("set timeout 5s")
 r = sim.request("hot_backup")     # the kernel cannot queue: previous message not read
 t.eq((st(r), r.get("reason")), ("0x80004005", "send failed: previous message not read (EFAULT)"),
      "next request while the old one is unread -> HV_E_FAIL at once (transport EFAULT)")
-t.ok(r["ms"] < 100, "... without waiting for a timeout")
+t.ok(r["ms"] < 2500, "... without waiting for the 5 s timeout")
 sim.cmd("set timeout 30s")
 d.close()
 
