@@ -133,10 +133,11 @@ static int verb_check(struct cli *cli, int argc, char **argv)
 	     "(default: quiesced's --lease) passes. Root only."
 static int verb_freeze(struct cli *cli, int argc, char **argv)
 {
-	struct json_object *ans = NULL, *ret, *report, *args = json_object_new_object();
+	struct json_object *ans = NULL, *ret, *report, *args;
 	double lease = 0;
 	int code;
 	OPTS(true, &lease);
+	args = json_object_new_object();
 	if (lease > 0)
 		json_object_object_add(args, "lease", json_object_new_double(lease));
 	if (first < argc) {
