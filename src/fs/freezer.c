@@ -88,6 +88,10 @@ const char *fs_state_name(enum fs_state s)
 
 static void run_job(struct job *j)
 {
+	/* FIFREEZE/FITHAW are declared _IOWR(..., int) though the kernel ignores the
+	 * argument; pass a real int so that memory checkers see a valid pointer. */
+	int unused = 0;
+
 	if (j->kind == JOB_FREEZE) {
 		int id;
 		j->fd = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
@@ -104,14 +108,14 @@ static void run_job(struct job *j)
 			return;
 		}
 		j->t_start = now_ns();
-		if (ioctl(j->fd, FIFREEZE, 0) < 0) {
+		if (ioctl(j->fd, FIFREEZE, &unused) < 0) {
 			j->err = errno;
 			j->step = "freeze";
 		}
 		j->t_end = now_ns();
 	} else {
 		j->t_start = now_ns();
-		if (ioctl(j->fd, FITHAW, 0) < 0) {
+		if (ioctl(j->fd, FITHAW, &unused) < 0) {
 			j->err = errno;
 			j->step = "thaw";
 		}
@@ -372,7 +376,8 @@ static bool straggler_returned(struct freezer *fz, struct job *j)
 		if (submit(fz, j) == 0)
 			return true;
 		/* No worker to be had: FITHAW here rather than leave it frozen. */
-		if (ioctl(j->fd, FITHAW, 0) < 0)
+		int unused = 0;
+		if (ioctl(j->fd, FITHAW, &unused) < 0)
 			log_warn("thawing %s", j->path);
 	} else if (j->kind == JOB_LATE_THAW) {
 		if (j->err && j->err != EINVAL)
