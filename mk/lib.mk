@@ -23,3 +23,12 @@ $(BUILD)/fuzz/fuzz_appwire: tests/fuzz/fuzz_appwire.c src/common/appwire.c src/c
 
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_appwire
+
+# Unit tests (cmocka, TAP).
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+$(BUILD)/tests/test_appwire: $(BUILD)/obj/tests/unit/test_appwire.o $(BUILD)/obj/src/common/appwire.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+TEST_PROGRAMS += $(BUILD)/tests/test_appwire
