@@ -47,6 +47,16 @@ $(BUILD)/quiesce-uninstalled.pc: mk/quiesce.pc.in mk/lib.mk
 LIBRARIES += $(LIBQ_SO) $(BUILD)/libquiesce.so $(LIBQ_A) $(BUILD)/quiesce.pc \
 	$(BUILD)/quiesce-uninstalled.pc
 
+# Sample apps. appvss-sim uses the shared library (found beside it through $ORIGIN),
+# recwriter the static one, so it can be copied alone into a test VM.
+$(BUILD)/appvss-sim: $(BUILD)/obj/examples/appvss-sim.o $(BUILD)/libquiesce.so
+	$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD) -lquiesce -Wl,-rpath,'$$ORIGIN'
+
+$(BUILD)/recwriter: $(BUILD)/obj/examples/recwriter.o $(LIBQ_A)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+PROGRAMS += $(BUILD)/appvss-sim $(BUILD)/recwriter
+
 # Fuzzing. The target replays its corpus in every test run (a TAP binary with its own
 # main); `make fuzz` builds the real libFuzzer binary with clang.
 $(BUILD)/obj/tests/fuzz/fuzz_appwire_replay.o: tests/fuzz/fuzz_appwire.c
