@@ -270,8 +270,9 @@ run(struct app *a)
 		last = 0;
 		say(a, LOG_INFO, "registered as app %u, timeout %u ms, %s", quiesce_app_id(q),
 		    quiesce_timeout_ms(q), quiesce_flags(q) & QUIESCE_OPTIONAL ? "optional" : "required");
-		event(a, "REGISTER ok name=%s id=%u timeout_ms=%u flags=%s", a->name, quiesce_app_id(q),
-		    quiesce_timeout_ms(q), quiesce_flags(q) & QUIESCE_OPTIONAL ? "optional" : "required");
+		event(a, "REGISTER ok name=%s id=%u timeout_ms=%u flags=%s pid=%d", a->name,
+		    quiesce_app_id(q), quiesce_timeout_ms(q),
+		    quiesce_flags(q) & QUIESCE_OPTIONAL ? "optional" : "required", (int)getpid());
 		publish(q);
 		r = serve(a, q);
 		publish(NULL);
