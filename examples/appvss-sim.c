@@ -35,6 +35,7 @@ struct app {
 	struct quiesce_options opt;
 	enum sim sim[4];		/* by enum quiesce_op */
 	unsigned int work_ms;		/* -S: time "spent" before each answer */
+	unsigned int late_ms;		/* -L: how long after the deadline a "timeout" answers */
 	int dir_fd;			/* -w, or -1 */
 	char dir[PATH_MAX];
 	int log_fd;			/* -l, or -1 */
@@ -164,10 +165,10 @@ simulate(struct app *a, const struct quiesce_request *req)
 		return QUIESCE_FAIL;
 	}
 	if (sim == SIM_TIMEOUT) {
-		/* Answer only once the daemon has stopped waiting (its timeout + 1 s). */
+		/* Answer only once the daemon has stopped waiting (by default 1 s after). */
 		say(a, LOG_INFO, "%s timeout simulation", op);
 		result = "timeout";
-		if (sleep_until(req->deadline_ns + 1000000000u) < 0) {
+		if (sleep_until(req->deadline_ns + a->late_ms * 1000000ull) < 0) {
 			event(a, "%s fail msgid=%llu interrupted", op, (unsigned long long)req->msgid);
 			return QUIESCE_FAIL;
 		}
@@ -234,10 +235,14 @@ serve(struct app *a, struct quiesce *q)
 	const struct quiesce_callbacks cb = { on_request, on_request, on_request };
 	int r;
 
+	/*
+	 * q is published before the first check of stop_signal: a signal before the check
+	 * is seen by it, one after it makes quiesce_run() return through quiesce_stop().
+	 */
 	for (;;) {
-		r = quiesce_run(q, &cb, a, -1);
 		if (stop_signal)
 			return 0;
+		r = quiesce_run(q, &cb, a, -1);
 		if (r == 0 || r == -EINTR)
 			continue;
 		say(a, LOG_WARNING, "connection lost: %s", quiesce_strerror(r));
@@ -256,6 +261,8 @@ run(struct app *a)
 		if (stop_signal)
 			return 0;
 		r = quiesce_open(a->socket, a->name, &a->opt, 5000, &q);
+		if (r == -EINTR && stop_signal)
+			return 0;
 		if (r < 0) {
 			if (r != last) {
 				say(a, LOG_WARNING, "register: %s", quiesce_strerror(r));
@@ -290,12 +297,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: appvss-sim [-dnorx] [-c N] [-f N] [-t N] [-N name] [-s socket] [-T ms]\n"
-	    "                  [-S ms] [-w dir] [-l file]\n"
+	    "                  [-S ms] [-L ms] [-w dir] [-l file]\n"
 	    "Answer quiesced's CHECK, FREEZE and THAW requests (the hv_vss(4) sample app).\n"
 	    "  -c N       simulate CHECK:  0 success, 1 timeout, 2 failure (default 0)\n"
 	    "  -f N       simulate FREEZE: 0 success, 1 timeout, 2 failure (default 0)\n"
 	    "  -t N       simulate THAW:   0 success, 1 timeout, 2 failure (default 0)\n"
-	    "             a timeout answers (success) 1 s after the daemon's timeout\n"
+	    "             a timeout answers (success) -L ms after the daemon's deadline\n"
 	    "  -n         stay in the foreground (default: daemon(3), messages to syslog)\n"
 	    "  -d         debug messages\n"
 	    "  -N name    register under this name (default appvss-sim)\n"
@@ -305,6 +312,7 @@ usage(FILE *f)
 	    "  -o         register as optional: a veto or timeout is only logged\n"
 	    "  -T ms      ask for this per-request timeout (default: the daemon's)\n"
 	    "  -S ms      spend this long on each request before answering (default 0)\n"
+	    "  -L ms      with 1: answer this long after the daemon's deadline (default 1000)\n"
 	    "  -w dir     on FREEZE and THAW write and fsync dir/NAME.freeze, dir/NAME.thaw\n"
 	    "             before answering\n"
 	    "  -l file    append a line per event: <monotonic ns> <EVENT> <ok|fail|timeout> k=v...\n"
@@ -327,14 +335,14 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
-	struct app a = { .name = "appvss-sim", .dir_fd = -1, .log_fd = -1 };
+	struct app a = { .name = "appvss-sim", .dir_fd = -1, .log_fd = -1, .late_ms = 1000 };
 	const char *dir = NULL, *logfile = NULL;
 	char sockbuf[PATH_MAX];
 	struct sigaction sa;
 	long v;
 	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "c:f:t:dnN:s:roT:S:w:l:xh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:f:t:dnN:s:roT:S:L:w:l:xh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 		case 'f':
@@ -366,14 +374,17 @@ main(int argc, char **argv)
 			break;
 		case 'T':
 		case 'S':
+		case 'L':
 			if (number(optarg, 0, INT_MAX, &v) < 0) {
 				fprintf(stderr, "appvss-sim: -%c wants milliseconds\n", ch);
 				return 2;
 			}
 			if (ch == 'T')
 				a.opt.timeout_ms = (unsigned int)v;
-			else
+			else if (ch == 'S')
 				a.work_ms = (unsigned int)v;
+			else
+				a.late_ms = (unsigned int)v;
 			break;
 		case 'w':
 			dir = optarg;

@@ -141,6 +141,17 @@ try:
         ev = [e for e in events(log) if e[1] == name]
         t.ok(len(ev) == 1 and ev[0][2] == "timeout", "%s 1: logged as timeout" % opt, ev)
 
+    # -L: how late the timeout answer comes
+    p = start("-f", "1", "-L", "100")
+    app = daemon.register(timeout_ms=300)
+    t0 = time.monotonic()
+    t.eq(app.ask(FREEZE, timeout=0.3), None, "-f 1 -L 100: no answer in time")
+    late = app.reply(timeout=3)
+    dt = time.monotonic() - t0
+    t.ok(late[:2] == (FREEZE, SUCCESS) and 0.35 <= dt < 1.0, "-L 100: answers ~100 ms after the deadline (%.2fs)" % dt)
+    stop(p)
+    app.close()
+
     # --- a timeout simulation is cut short by SIGTERM
     p = start("-f", "1")
     app = daemon.register(timeout_ms=30000)
