@@ -46,6 +46,10 @@ static const struct opt_def opts[] = {
 	  "per-phase bound for participants (default 15, as hv_vss(4))" },
 	{ "fs-timeout", 0, OPT_DURATION, "daemon", OFF(fs_timeout_ms), "SECONDS",
 	  "longest wait for one FIFREEZE before the freeze fails (default: --timeout)" },
+	{ "guardian", 0, OPT_STRING, "daemon", OFF(guardian), "PATH",
+	  "the thaw guardian program (default: quiesce-guardian beside quiesced)" },
+	{ "no-guardian", 0, OPT_FLAG, NULL, OFF(no_guardian), NULL,
+	  "run without a thaw guardian (unsafe: if quiesced dies while frozen, nothing thaws)" },
 	{ "include", 0, OPT_LIST, "filesystems", OFF(include), "PATTERN",
 	  "only mountpoints matching this fnmatch(3) pattern (repeatable)" },
 	{ "exclude", 0, OPT_LIST, "filesystems", OFF(exclude), "PATTERN",
@@ -360,6 +364,7 @@ void config_free(struct config *cfg)
 	free(cfg->scope);
 	free(cfg->run_dir);
 	free(cfg->control_path);
+	free(cfg->guardian);
 	list_clear(&cfg->include);
 	list_clear(&cfg->exclude);
 	list_clear(&cfg->include_types);

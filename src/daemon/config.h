@@ -25,6 +25,8 @@ struct config {
 	uint64_t lease_ms;
 	uint64_t timeout_ms;
 	uint64_t fs_timeout_ms;
+	char *guardian;
+	bool no_guardian;
 	struct strlist include, exclude, include_types, exclude_types;
 };
 

@@ -11,6 +11,7 @@ struct loop;
 struct engine;
 struct fs_stage;
 struct control;
+struct guard;
 
 struct quiesced {
 	struct loop *loop;
@@ -19,6 +20,7 @@ struct quiesced {
 	struct engine *engine;
 	struct fs_stage *fs;
 	struct control *control;
+	struct guard *guard;        /* NULL with --no-guardian */
 	uint64_t started_at;        /* wall clock ms */
 };
 
