@@ -703,6 +703,30 @@ static void test_read_too_big(void **state)
 	free(text);
 }
 
+/* mountinfo_read takes what mountinfo_parse takes: a file of exactly
+ * MOUNTINFO_MAX_BYTES is read and parsed, not refused as too big. */
+static void test_read_exactly_max(void **state)
+{
+	size_t len = MOUNTINFO_MAX_BYTES, bad = 99;
+	const char *line = "26 1 8:2 / / rw - ext4 /dev/sda2 rw\n";
+	char *text = malloc(len), *path;
+	struct mount_table mt;
+	(void)state;
+
+	assert_non_null(text);
+	memset(text, '\n', len);
+	memcpy(text, line, strlen(line));
+	path = write_temp(text, len);
+	assert_int_equal(mountinfo_read(path, &mt, &bad), 0);
+	assert_int_equal(mt.n, 1);
+	assert_int_equal(bad, 0);
+	assert_string_equal(mt.v[0].mountpoint, "/");
+	mount_table_free(&mt);
+	unlink(path);
+	free(path);
+	free(text);
+}
+
 /* The real thing: the kernel's own format parses without a bad line, and has "/". */
 static void test_read_proc(void **state)
 {
@@ -777,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_read_file_large),
 		cmocka_unit_test(test_read_missing),
 		cmocka_unit_test(test_read_too_big),
+		cmocka_unit_test(test_read_exactly_max),
 		cmocka_unit_test(test_read_proc),
 		cmocka_unit_test(test_mount_opts_has),
 	};
