@@ -4,7 +4,7 @@
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo
+UNIT_TESTS := mountinfo policy
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -13,7 +13,7 @@ UNIT_SRC_util      := src/common/util.c
 UNIT_SRC_loop      := src/daemon/loop.c src/daemon/log.c src/common/util.c
 
 UNIT_LIBS_mountinfo :=
-UNIT_LIBS_policy    :=
+UNIT_LIBS_policy    := -lm
 UNIT_LIBS_util      := -lm
 UNIT_LIBS_loop      := -lm
 
