@@ -400,6 +400,8 @@ static const struct {
 	{ "maj:min huge", LIT("36 35 99999999999:0 /mnt1 /mnt2 rw - ext3 /dev/root rw") },
 	{ "relative mountpoint", LIT("36 35 98:0 /mnt1 mnt2 rw - ext3 /dev/root rw") },
 	{ "embedded NUL", LIT("36 35 98:0 /mnt1 /mn\0t2 rw - ext3 /dev/root rw") },
+	/* cut at the NUL, what is left would be a valid line */
+	{ "NUL in the last field", LIT("36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root rw\0,junk") },
 	{ "only spaces", LIT("   ") },
 	{ "only a CR", LIT("\r") },
 };
@@ -449,6 +451,18 @@ static void test_too_many_fields(void **state)
 	for (int i = 0; i < 100; i++)
 		p += sprintf(p, " shared:%d", i + 1);
 	p += sprintf(p, " - ext3 /dev/root rw\n");
+	parse_ok(line, (size_t)(p - line), &mt, &bad);
+	assert_int_equal(mt.n, 0);
+	assert_int_equal(bad, 1);
+	mount_table_free(&mt);
+
+	/* 54 optional fields make a valid line of 64 fields; one more field after the
+	 * super options must make it bad, not be cut off at the bound. */
+	p = line;
+	p += sprintf(p, "36 35 98:0 /mnt1 /mnt2 rw");
+	for (int i = 0; i < 54; i++)
+		p += sprintf(p, " shared:%d", i + 1);
+	p += sprintf(p, " - ext3 /dev/root rw extra\n");
 	parse_ok(line, (size_t)(p - line), &mt, &bad);
 	assert_int_equal(mt.n, 0);
 	assert_int_equal(bad, 1);
