@@ -108,6 +108,24 @@ static void test_duration_invalid(void **state)
 	check_duration_bad("1e300", UINT64_MAX);
 }
 
+/* The whole uint64_t range of max_ms: results of 2^63 ms and more are right, not
+ * clipped to what a long long holds, and what does not fit is refused. */
+static void test_duration_large(void **state)
+{
+	(void)state;
+	check_duration("9223372036854775807ms", UINT64_MAX, 9223372036854775808ull); /* as a double */
+	check_duration("9223372036854775808ms", UINT64_MAX, 9223372036854775808ull);
+	check_duration("1e16", UINT64_MAX, 10000000000000000000ull);
+	check_duration("1.8e19ms", UINT64_MAX, 18000000000000000000ull);
+	/* 2^64 itself: (double)UINT64_MAX rounds up to it, a uint64_t cannot hold it. */
+	check_duration_bad("18446744073709551616ms", UINT64_MAX);
+	check_duration_bad("1e20ms", UINT64_MAX);
+	/* A max that a double cannot represent: 2^53 + 3 rounds up to 2^53 + 4, which
+	 * is above the max and must still be refused. */
+	check_duration("9007199254740994ms", 9007199254740995ull, 9007199254740994ull);
+	check_duration_bad("9007199254740996ms", 9007199254740995ull);
+}
+
 /* ------------------------------------------------------------ path_is_under */
 
 static void check_under(const char *path, const char *dir, bool want)
@@ -250,6 +268,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid),
+		cmocka_unit_test(test_duration_large),
 		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_str_copy),
 		cmocka_unit_test(test_str_has_prefix),
