@@ -4,7 +4,7 @@
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo policy util
+UNIT_TESTS := mountinfo policy util loop
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
