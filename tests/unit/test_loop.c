@@ -834,6 +834,36 @@ static void test_fd_closed_without_del(void **state)
 	loop_free(loop);
 }
 
+/* Adding an fd that is already added fails with EEXIST, and must leave the existing
+ * registration as it was: its handler still gets the fd's events (and can delete it). */
+static bool one_call(void *arg)
+{
+	return ((struct fdc *)arg)->calls >= 1;
+}
+
+static void test_fd_add_twice(void **state)
+{
+	struct loop *loop = loop_new();
+	struct fdc c1 = { .del_after = 1 }, c2 = { .del_after = 1 };
+	struct waiter w;
+	(void)state;
+
+	arm_backstop(loop);
+	c1.fd = c2.fd = new_eventfd(1);
+	assert_int_equal(loop_add_fd(loop, c1.fd, EPOLLIN, fd_cb, &c1), 0);
+	errno = 0;
+	assert_int_equal(loop_add_fd(loop, c1.fd, EPOLLIN, fd_cb, &c2), -1);
+	assert_int_equal(errno, EEXIST);
+	/* Still registered: modifiable. */
+	assert_int_equal(loop_mod_fd(loop, c1.fd, EPOLLIN), 0);
+	stop_when(loop, &w, one_call, &c1, 10);
+	assert_int_equal(loop_run(loop), 0);
+	assert_int_equal(c1.calls, 1);
+	assert_int_equal(c2.calls, 0);
+	close(c1.fd);
+	loop_free(loop);
+}
+
 /* loop_stop from an fd callback: the rest of the batch and the due timers wait. */
 static void test_stop_from_fd_callback(void **state)
 {
@@ -879,6 +909,7 @@ int main(void)
 		T(test_fd_del_other_in_batch),
 		T(test_fd_stale_event_after_reuse),
 		T(test_fd_closed_without_del),
+		T(test_fd_add_twice),
 		T(test_stop_from_fd_callback),
 	};
 
