@@ -65,7 +65,13 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	v *= scale;
 	if (v > (double)max_ms)
 		return -1;
-	*out = (uint64_t)llround(v);
+	/* Round, then check again as an integer: llround() stops at LLONG_MAX, a
+	 * uint64_t at 2^64 (where (double)UINT64_MAX lands), and (double)max_ms itself
+	 * may have been rounded up. */
+	v = round(v);
+	if (v >= 0x1p64 || (uint64_t)v > max_ms)
+		return -1;
+	*out = (uint64_t)v;
 	return 0;
 }
 
