@@ -52,8 +52,12 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	char *end;
 	double v, scale = 1000.0;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* Plain decimal only: strtod would also take blanks, signs, hex and "inf". */
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
 		return -1;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.' || *p == 'm' || *p == 's'))
+			return -1;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || !isfinite(v) || v < 0)
@@ -86,6 +90,8 @@ int fd_set_nonblock(int fd)
 bool path_is_under(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
+	if (n == 0 || dir[0] != '/')
+		return false; /* only absolute directories contain anything */
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
 	if (n == 1 && dir[0] == '/')

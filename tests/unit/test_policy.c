@@ -522,14 +522,14 @@ static void test_scope_superblock_partly_outside(void **state)
 
 	plan_ok(text, &pol, &fake, &plan);
 	ORDER(&plan, "/tmp/s/mnt/b");
-	SKIPPED(&plan, { "/tmp/s/mnt/a", "outside the scope" });
+	SKIPPED(&plan, { "/tmp/s/mnt/a", "also mounted outside the scope" });
 	fs_plan_free(&plan);
 
 	/* Seen from the other side: a scope that has the bind but not the other mount. */
 	pol.scope = "/srv";
 	plan_ok(text, &pol, &fake, &plan);
 	NO_CANDIDATES(&plan);
-	SKIPPED(&plan, { "/srv/outside", "outside the scope" });
+	SKIPPED(&plan, { "/srv/outside", "also mounted outside the scope" });
 	fs_plan_free(&plan);
 }
 
