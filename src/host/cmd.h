@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/util.h"
@@ -46,6 +47,7 @@ struct cmd_session {
 struct cmd_call {
 	struct cmd_session *s;
 	struct json_object *id;    /* echoed in the answer (may be NULL) */
+	bool has_id;               /* the request had an "id", maybe null: echo it */
 	struct json_object *args;  /* "arguments", NULL if absent */
 	char name[64];
 	bool ff_prefix;            /* answer preceded by 0xFF (guest-sync-delimited) */
@@ -84,6 +86,12 @@ int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out);
 int cmd_arg_seconds(struct cmd_call *call, const char *key, uint64_t *ms);
 /* A list of strings; *v is allocated (free with cmd_free_strings). *set: present. */
 int cmd_arg_strings(struct cmd_call *call, const char *key, char ***v, size_t *n, bool *set);
+/* An int64 (qemu's 'int'); required: missing is an error. *present may be NULL. */
+int cmd_arg_int64(struct cmd_call *call, const char *key, bool required, int64_t *out,
+		  bool *present);
+/* Refuse arguments not in known (NULL-terminated; NULL: none allowed), as QAPI does
+ * after the declared ones: "Parameter 'x' is unexpected". */
+int cmd_args_only(struct cmd_call *call, const char *const *known);
 void cmd_free_strings(char **v, size_t n);
 
 #endif
