@@ -64,7 +64,10 @@ static void send_answer(struct cmd_call *call, struct json_object *ans)
 	json_object_put(call->args);
 	free(call);
 	s->pending--;
-	session_unref(s);
+	if (!s->closed && s->pending == 0 && s->idle)
+		s->idle(s); /* may release s */
+	else
+		session_unref(s);
 }
 
 void cmd_return(struct cmd_call *call, struct json_object *ret)
@@ -207,6 +210,17 @@ void cmd_session_closed(struct cmd_session *s)
 {
 	s->conn = NULL;
 	s->closed = true;
+	session_unref(s);
+}
+
+void cmd_session_get(struct cmd_session *s)
+{
+	s->pending++;
+}
+
+void cmd_session_put(struct cmd_session *s)
+{
+	s->pending--;
 	session_unref(s);
 }
 

@@ -38,6 +38,9 @@ struct cmd_session {
 	bool closed;
 	/* Called when the client has gone and no call is pending (free the session). */
 	void (*release)(struct cmd_session *s);
+	/* May be NULL. Called when the last pending call has been answered and the
+	 * client is still there (a transport that answers in order sends the next). */
+	void (*idle)(struct cmd_session *s);
 	/* Transport hooks, may be NULL. gate: refuse a command (e.g. QGA while frozen);
 	 * returns false and fills klass/desc to refuse. */
 	bool (*gate)(struct cmd_session *s, const char *name, unsigned flags, const char **klass,
@@ -80,6 +83,10 @@ void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc);
 
 /* The transport's connection closed. */
 void cmd_session_closed(struct cmd_session *s);
+/* Keep s from being released (counts as a pending call, without idle) while the
+ * transport works on it; cmd_session_put may release it. */
+void cmd_session_get(struct cmd_session *s);
+void cmd_session_put(struct cmd_session *s);
 
 /* Argument helpers: return -1 and answer the call with a GenericError on misuse. */
 int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out);
