@@ -32,6 +32,9 @@
  * few at once; a freeze from one is seen (and gated) by all, as it is one engine. */
 #define QGA_MAX_CLIENTS 4
 #define QGA_REOPEN_MS 1000
+/* Requests a client may send ahead of an answer it waits for (qemu-ga reads on
+ * only when it has answered); more, and it is dropped. */
+#define QGA_MAX_QUEUED 16
 
 /* qemu-ga takes up to 64 MiB per request and 1024 levels of nesting. The few
  * commands served here need a few hundred bytes and 3 levels; the limits leave
@@ -61,10 +64,19 @@ static const struct jsonconn_limits device_limits = {
 	.keep_on_hup = true,
 };
 
+/* Input waiting for the answer to an earlier request (see drain()). */
+struct qga_input {
+	struct json_object *value;  /* a request, or */
+	char *parse_error;          /* the error to send for input that did not parse */
+};
+
 struct qga_client {
 	struct cmd_session s;       /* first: the session is the client */
 	struct qga *g;
 	struct qga_client *prev, *next;
+	struct qga_input queue[QGA_MAX_QUEUED];
+	unsigned head, queued;
+	bool draining;
 };
 
 struct qga {
@@ -95,6 +107,13 @@ static void client_release(struct cmd_session *s)
 {
 	struct qga_client *cl = (struct qga_client *)s;
 	struct qga *g = cl->g;
+	while (cl->queued) {
+		struct qga_input *in = &cl->queue[cl->head];
+		json_object_put(in->value);
+		free(in->parse_error);
+		cl->head = (cl->head + 1) % QGA_MAX_QUEUED;
+		cl->queued--;
+	}
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
@@ -105,12 +124,63 @@ static void client_release(struct cmd_session *s)
 	free(cl);
 }
 
+/* Answers go out in the order of the requests, as from qemu-ga (which does one
+ * thing at a time). Hosts rely on it: after a timeout they send
+ * guest-sync-delimited and take the first answer after its reply as the answer to
+ * their next request; a freeze answered after that sync would be taken for it. So
+ * while a call is pending (a freeze waits for the engine), later input waits. */
+static void drain(struct qga_client *cl)
+{
+	if (cl->draining)
+		return;
+	cl->draining = true;
+	cmd_session_get(&cl->s); /* cl stays, whatever the calls do */
+	while (cl->queued && cl->s.pending == 1 && !cl->s.closed) {
+		struct qga_input in = cl->queue[cl->head];
+		cl->head = (cl->head + 1) % QGA_MAX_QUEUED;
+		cl->queued--;
+		if (in.value) {
+			cmd_dispatch(&cl->s, in.value);
+			json_object_put(in.value);
+		} else {
+			cmd_send_error(&cl->s, "GenericError", in.parse_error);
+			free(in.parse_error);
+		}
+	}
+	cl->draining = false;
+	cmd_session_put(&cl->s);
+}
+
+static void on_idle(struct cmd_session *s)
+{
+	drain((struct qga_client *)s);
+}
+
+static void enqueue(struct jsonconn *c, struct qga_client *cl, struct json_object *v,
+		    const char *parse_error)
+{
+	struct qga_input *in;
+	if (cl->queued == QGA_MAX_QUEUED) {
+		log_warnx("qga: client sent %d requests ahead of an answer: dropping it",
+			  QGA_MAX_QUEUED);
+		json_object_put(v);
+		jsonconn_close(c);
+		return;
+	}
+	in = &cl->queue[(cl->head + cl->queued) % QGA_MAX_QUEUED];
+	in->value = v;
+	in->parse_error = parse_error ? strdup(parse_error) : NULL;
+	if (parse_error && !in->parse_error) {
+		jsonconn_close(c);
+		return;
+	}
+	cl->queued++;
+	drain(cl);
+}
+
 static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
 {
-	struct qga_client *cl = arg;
-	(void)c;
-	cmd_dispatch(&cl->s, v);
-	json_object_put(v);
+	enqueue(c, arg, v, NULL);
 }
 
 /* qemu-ga answers input it cannot parse with a GenericError without an id. Its
@@ -120,7 +190,6 @@ static void on_parse_error(struct jsonconn *c, const char *why, void *arg)
 {
 	struct qga_client *cl = arg;
 	char desc[256];
-	(void)c;
 	if (!strcmp(why, JSONCONN_WHY_FF))
 		/* qemu-ga reads 0xFF as an invalid UTF-8 byte and shows it as U+FFFD. */
 		str_copy(desc, "JSON parse error, stray '\xef\xbf\xbd'", sizeof(desc));
@@ -132,7 +201,7 @@ static void on_parse_error(struct jsonconn *c, const char *why, void *arg)
 		snprintf(desc, sizeof(desc), "JSON parse error, %s", why);
 	if (strcmp(why, JSONCONN_WHY_FF))
 		log_debug("qga: %s", desc);
-	cmd_send_error(&cl->s, "GenericError", desc);
+	enqueue(c, cl, NULL, desc);
 }
 
 static void start_reopen(struct qga *g);
@@ -171,6 +240,7 @@ static struct qga_client *add_client(struct qga *g, int fd, const struct jsoncon
 	cl->s.pid = pid;
 	cl->s.root = true; /* the host */
 	cl->s.release = client_release;
+	cl->s.idle = on_idle;
 	cl->s.gate = gate;
 	cl->s.conn = jsonconn_new(g->q->loop, fd, lim, &client_ops, cl);
 	if (!cl->s.conn) {
