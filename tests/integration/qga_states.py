@@ -143,6 +143,35 @@ tap.eq(c.call("guest-fsfreeze-thaw"), {"return": 1}, "the agent's thaw ends it (
 tap.eq(scratch.frozen(), [], "thawed")
 ctl.close()
 
+# ---------------------------------------------------------------- answers in request order
+
+# A freeze answers when the filesystems are frozen; what the client sent after it
+# waits, so that a guest-sync behind a freeze is answered after the freeze.
+c.send_raw(b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["%s"]},"id":1}\n'
+           b'{"execute":"guest-sync","arguments":{"id":2}}\n'
+           b'\xff{"execute":"guest-fsfreeze-status","id":3}\n' % M0.encode())
+got = [c.reply(), c.reply(), c.reply()]
+tap.eq(got, [(False, {"return": 1, "id": 1}), (False, {"return": 2}),
+             (False, {"error": {"class": "GenericError", "desc": "JSON parse error, stray '\ufffd'"}})],
+       "pipelined behind a freeze: its answer first, then the sync, then the 0xFF error")
+tap.eq(c.reply(), (False, {"return": "frozen", "id": 3}), "  then the status")
+tap.eq(c.call("guest-fsfreeze-thaw"), {"return": 1}, "  and a thaw")
+
+hog = q.client()
+hog.send_raw(b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["%s"]}}\n'
+             % M0.encode() + b'{"execute":"guest-ping"}\n' * 20)
+first = hog.reply()
+tap.ok(first is None and hog.eof,
+       "more than 16 requests behind a pending freeze: the client is dropped", first)
+hog.close()
+c.close()
+c = q.client()
+tap.ok(qtest.wait_for(lambda: c.call("guest-fsfreeze-status") == {"return": "frozen"}, 5),
+       "  its freeze went ahead and holds (no owner: until a thaw or the lease)")
+tap.eq(c.call("guest-fsfreeze-thaw"), {"return": 1}, "  a new client thaws it")
+tap.ok(qtest.wait_for(lambda: "16 requests ahead of an answer" in q.read_log(), 5),
+       "  the drop is logged (held in memory while frozen, written after the thaw)")
+
 # ---------------------------------------------------------------- after the lease expired
 
 c.close()

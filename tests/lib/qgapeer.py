@@ -4,16 +4,16 @@ scope, and the real qemu-ga run as a comparison peer inside a sandbox.
 
 Why a sandbox for the real qemu-ga: its guest-fsfreeze-thaw is global, it FITHAWs
 every mount with a real device in its mount table. On a shared machine that thaws
-the scratch filesystems other people's tests froze, behind their backs. So the peer
-runs chrooted, in a private mount namespace, into a tmpfs holding only:
-  /usr (read-only bind; /bin, /lib, /lib64, /sbin are links into it), /proc,
-  /dev/null, the scratch mountpoints (bind mounts of the scratch filesystems, at the
-  very same paths), the test's qga/ directory (socket, state dir, log, hook) and,
-  for a hook, read-only binds of what it needs (the build directory).
-/proc/<pid>/mountinfo of the agent then lists nothing it could freeze or thaw but
-the scratch filesystems and read-only binds of the root filesystem (where FITHAW
-fails with EINVAL). check_confinement() verifies that from outside before a test
-sends anything, and the peer is killed if it does not hold.
+the scratch filesystems other people's tests froze, behind their backs (seen: a
+thaw with nothing frozen returned 1). And a freeze without a mountpoint list would
+reach the root filesystem. So the peer runs chrooted, in a private mount namespace,
+in a tmpfs that holds copies of the programs it needs (qemu-ga, sh, a hook) and
+their libraries, /proc, /dev/null, /qga (socket, state dir, log, hook) and bind
+mounts of the scratch filesystems at their very same paths. Every mount it can see
+is on a device-less filesystem (tmpfs, proc) except the scratch filesystems, so
+whatever it is sent, it cannot freeze or thaw anything else. check_confinement()
+verifies that from outside, in /proc/<pid>/mountinfo, before a test sends anything,
+and the peer is killed if it does not hold.
 
 The agent is started as peers.md says (unix-listen, its own state dir and log,
 -b guest-fsfreeze-freeze) and is only ever sent guest-fsfreeze-freeze-list with an
@@ -22,6 +22,7 @@ explicit non-empty list of scratch mountpoints (QgaClient.freeze_list enforces i
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,10 +139,10 @@ class QgaClient:
 class Quiesced:
     """quiesced in the foreground, scoped to the scratch mounts, with --qga."""
 
-    def __init__(self, scratch, qga=True, lease=None, extra=(), name="q"):
+    def __init__(self, scratch, qga=True, lease=None, extra=(), name="q", control=None):
         self.dir = os.path.join(scratch.dir, name)
         os.makedirs(self.dir, exist_ok=True)
-        self.control = os.path.join(self.dir, "control.sock")
+        self.control = control or os.path.join(self.dir, "control.sock")
         self.qga = os.path.join(self.dir, "qga.sock") if qga is True else qga
         self.log_path = os.path.join(self.dir, "quiesced.log")
         cmd = [qtest.bin_path("quiesced"), "-n", "-d", "--scope", scratch.mnt,
@@ -190,29 +191,16 @@ class Quiesced:
 
 QEMU_GA = "/usr/sbin/qemu-ga"
 
+# Runs in the new mount namespace: only bind mounts of the scratch filesystems, a
+# fresh /proc and /dev/null go into the (already populated) root, then chroot.
 _SANDBOX = r"""
 set -eu
-R=$1; QGA=$2; shift 2
-mount -t tmpfs -o size=4m,mode=0755 qga-sandbox "$R"
-mkdir -p "$R/usr" "$R/proc" "$R/dev" "$R/tmp" "$R/var/log"
-mount --bind /usr "$R/usr"
-mount -o remount,bind,ro "$R/usr"
-for l in bin lib lib64 sbin; do ln -s "usr/$l" "$R/$l"; done
-: > "$R/dev/null"
+R=$1; shift
 mount --bind /dev/null "$R/dev/null"
 mount -t proc proc "$R/proc"
-mkdir -p "$R$QGA"
-mount --bind "$QGA" "$R$QGA"
 while [ "$1" != "--" ]; do
     mkdir -p "$R$1"
     mount --bind "$1" "$R$1"
-    shift
-done
-shift
-while [ "$1" != "--" ]; do
-    mkdir -p "$R$1"
-    mount --bind "$1" "$R$1"
-    mount -o remount,bind,ro "$R$1"
     shift
 done
 shift
@@ -261,56 +249,106 @@ def qemu_ga_version():
     return out.split()[-1] if out else ""
 
 
+def _libs(path):
+    """The shared libraries path loads, as ldd names them (the loader's paths)."""
+    out = subprocess.run(["ldd", path], stdout=subprocess.PIPE, text=True).stdout
+    libs = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            libs.append(parts[2])
+        elif parts and parts[0].startswith("/"):
+            libs.append(parts[0])
+    return libs
+
+
 class QemuGa:
     """The real qemu-ga on a Unix socket, sandboxed (see the module comment).
 
-    hook: a path for -F (glued on, as qemu-ga wants); env: its environment, which a
-    hook inherits unchanged."""
+    Paths inside the sandbox: /qga is self.qdir outside (the socket, the state dir,
+    the log); /qga/bin holds copies of the programs in `programs` (with their
+    libraries); prepare(qdir) may add files (a hook) before the start. hook: the
+    path for -F, as seen inside (glued on, as qemu-ga wants). env: its
+    environment, which a hook inherits unchanged."""
 
-    def __init__(self, scratch, hook=None, env=None, verbose=False, ro_binds=()):
+    BASE_PROGRAMS = [QEMU_GA, "/bin/sh", "/usr/bin/date", "/usr/bin/dirname", "/usr/bin/cat"]
+
+    def __init__(self, scratch, hook=None, env=None, verbose=False, programs=(), prepare=None):
         self.scratch = scratch
-        self.qdir = os.path.join(scratch.dir, "qga")
-        self.root = os.path.join(scratch.dir, "qga-sandbox")
-        os.makedirs(os.path.join(self.qdir, "state"), exist_ok=True)
-        os.makedirs(self.root, exist_ok=True)
+        self.root = os.path.join(scratch.dir, "qga-root")
+        self.qdir = os.path.join(self.root, "qga")
         self.sock = os.path.join(self.qdir, "qga.sock")
         self.log_path = os.path.join(self.qdir, "qga.log")
-        binds = list(scratch.mounts)
+        self.stderr_path = os.path.join(scratch.dir, "qga-sandbox.err")
+        self.proc = None
+        os.makedirs(self.root, exist_ok=True)
+        qtest.run(["mount", "-t", "tmpfs", "-o", "size=256m,mode=0755", "qga-root", self.root])
+        self.mounted = True
+        _live.append(self)
+        try:
+            self._populate(list(programs))
+            if prepare:
+                prepare(self.qdir)
+            self._start(hook, env, verbose)
+        except Exception:
+            self.kill()
+            raise
+
+    def inside(self, path):
+        """A path under self.root as qemu-ga (and its hook) see it."""
+        assert path.startswith(self.root + "/")
+        return path[len(self.root):]
+
+    def _copy(self, src, dst=None):
+        dst = self.root + (dst or src)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if not os.path.exists(dst):
+            shutil.copy2(src, dst)  # follows links: the file itself, under the link's name
+
+    def _populate(self, programs):
+        R = self.root
+        for d in ["usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "dev", "proc", "tmp",
+                  "var/log", "etc", "qga/state", "qga/bin"]:
+            os.makedirs(os.path.join(R, d), exist_ok=True)
+        for link in ["bin", "sbin", "lib", "lib64"]:
+            os.symlink("usr/" + link, os.path.join(R, link))
+        open(os.path.join(R, "dev/null"), "w").close()
+        for prog in self.BASE_PROGRAMS + programs:
+            if prog in self.BASE_PROGRAMS:
+                self._copy(prog)
+            else:
+                self._copy(prog, "/qga/bin/" + os.path.basename(prog))
+            for lib in _libs(prog):
+                self._copy(lib)
+
+    def _start(self, hook, env, verbose):
+        binds = list(self.scratch.mounts)
         for b in binds:
-            assert b.startswith(scratch.mnt + "/")
-        argv = [QEMU_GA, "-m", "unix-listen", "-p", self.sock, "-t",
-                os.path.join(self.qdir, "state"), "-l", self.log_path,
-                "-b", "guest-fsfreeze-freeze"]
+            assert b.startswith(self.scratch.mnt + "/")
+        argv = ["/usr/sbin/qemu-ga", "-m", "unix-listen", "-p", "/qga/qga.sock",
+                "-t", "/qga/state", "-l", "/qga/qga.log", "-b", "guest-fsfreeze-freeze"]
         if hook:
             argv.append("-F" + hook)
         if verbose:
             argv.append("-v")
-        for b in ro_binds:
-            assert os.path.isabs(b) and os.path.isdir(b), b
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", _SANDBOX, "sandbox",
-               self.root, self.qdir] + binds + ["--"] + list(ro_binds) + ["--"] + argv
-        self.stderr_path = os.path.join(self.qdir, "sandbox.err")
+               self.root] + binds + ["--"] + argv
         self.err = open(self.stderr_path, "w")
         # A session of its own, as peers.md's setsid: the hook gets the same.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.err,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      env=env if env is not None else dict(os.environ))
         self.pid = self.proc.pid
-        _live.append(self)
         if not qtest.wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None,
                               10) or self.proc.poll() is not None:
-            self.kill()
             raise RuntimeError("qemu-ga did not start: " + self.diag())
         problem = self.check_confinement()
         if problem:
-            self.kill()
             raise RuntimeError("qemu-ga sandbox not as expected, killed it: " + problem)
 
     def check_confinement(self):
-        """None if every mount the agent could freeze or thaw is a scratch mount or a
-        read-only bind of the root filesystem; else what is wrong."""
-        root_dev = os.stat("/").st_dev
-        root_mm = "%d:%d" % (os.major(root_dev), os.minor(root_dev))
+        """None if the only mounts the agent sees that are on a device (FIFREEZE
+        and FITHAW reach only those) are the scratch filesystems; else what is wrong."""
         scratch = set(self.scratch.mounts)
         seen = set()
         try:
@@ -318,17 +356,17 @@ class QemuGa:
                 lines = f.read().splitlines()
         except OSError as e:
             return "cannot read its mountinfo: %s" % e
+        if not lines or lines[0].split()[4] != "/" or lines[0].split()[2].split(":")[0] != "0":
+            return "its / is not a device-less filesystem: %r" % (lines[:1],)
         for line in lines:
             fields = line.split()
-            mm, mp, opts = fields[2], fields[4], fields[5]
+            mm, mp = fields[2], fields[4]
             if mm.split(":")[0] == "0":
                 continue
             if mp in scratch:
                 seen.add(mp)
                 continue
-            if mm == root_mm and (opts.startswith("ro") or mp == self.qdir):
-                continue
-            return "unexpected mount %s (%s, %s)" % (mp, mm, opts)
+            return "it sees a mount with a device that is not a scratch mount: %s (%s)" % (mp, mm)
         if seen != scratch:
             return "scratch mounts missing: %s" % sorted(scratch - seen)
         return None
@@ -347,13 +385,18 @@ class QemuGa:
         return QgaClient(self.sock)
 
     def kill(self):
-        """SIGKILL: qemu-ga ignores SIGTERM while frozen. Scratch cleanup thaws."""
+        """SIGKILL (qemu-ga ignores SIGTERM while frozen), then unmount its root.
+        Whatever it left frozen, the scratch cleanup thaws."""
         if self in _live:
             _live.remove(self)
-        if self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait()
-        self.err.close()
+        if self.proc:
+            self.err.close()
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.root], stderr=subprocess.DEVNULL)
+            self.mounted = False
