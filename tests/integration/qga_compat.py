@@ -242,7 +242,7 @@ our_diff["deep"] = run.step(req("guest-ping", id=json.loads("[" * 40 + "]" * 40)
 our_diff["big"] = run.step(req("guest-ping", id="a" * (70 * 1024)))
 our_diff["other-command"] = run.step(req("guest-get-host-name"))
 run.close()
-q.stop()
+tap.eq(q.stop(), 0, "quiesced done, exits cleanly")
 
 # ---------------------------------------------------------------- the same replies
 

@@ -61,11 +61,14 @@ def prepare(qdir):
     os.chmod(os.path.join(qdir, "dispatch", "fsfreeze-hook"), 0o755)
     os.symlink("/qga/bin/quiescectl", os.path.join(qdir, "dispatch", "fsfreeze-hook.d",
                                                    "50-quiesce"))
+    # The README's set-up: the hook named in qemu-ga.conf (Debian starts qemu-ga bare).
+    with open(os.path.join(qdir, "qemu-ga.conf"), "w") as f:
+        f.write("[general]\nfsfreeze-hook=/qga/fsfreeze-hook\n")
 
 
-def start_ga(hook):
+def start_ga(hook, **env):
     return qgapeer.QemuGa(scratch, hook=hook, programs=[QUIESCECTL], prepare=prepare,
-                          env=dict(os.environ, QUIESCE_CONTROL="/qga/control.sock"))
+                          env=dict(os.environ, QUIESCE_CONTROL="/qga/control.sock", **env))
 
 
 def start_quiesced(ga):
@@ -146,6 +149,20 @@ tap.eq(c.freeze_list([M0], scratch), {"return": 1},
        "hook with --if-running, quiesced not running: qemu-ga's freeze goes ahead")
 tap.eq(c.call("guest-fsfreeze-thaw"), {"return": 1}, "  and its thaw")
 c.close()
+ga.kill()
+
+# ---------------------------------------------------------------- the hook named in qemu-ga.conf
+
+ga = start_ga(None, QGA_CONF="/qga/qemu-ga.conf")
+q = start_quiesced(ga)
+c = ga.client()
+tap.eq(c.freeze_list([M0], scratch), {"return": 1}, "hook set in qemu-ga.conf (no -F): 1")
+st = status(q)
+tap.ok(st["state"] == "frozen" and not fs_active(st), "  quiesced made the apps-only freeze", st)
+tap.eq(c.call("guest-fsfreeze-thaw"), {"return": 1}, "  thaw")
+tap.eq(status(q)["state"], "idle", "  quiesced thawed")
+c.close()
+tap.eq(q.stop(), 0, "quiesced stopped")
 ga.kill()
 
 # ---------------------------------------------------------------- behind Debian's dispatcher (fsfreeze-hook.d)
