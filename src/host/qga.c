@@ -411,19 +411,32 @@ struct qga *qga_open(struct quiesced *q, const char *path)
 		return NULL;
 	g->q = q;
 	g->listen_fd = -1;
-	g->path = strdup(path);
+	/* Absolute: the daemon changes to / when it detaches, and unlinks at exit. */
+	if (path[0] == '/') {
+		g->path = strdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		if (cwd && asprintf(&g->path, "%s/%s", cwd, path) < 0)
+			g->path = NULL;
+		free(cwd);
+	}
 	if (!g->path)
 		goto fail;
-	g->device = stat(path, &st) == 0 && S_ISCHR(st.st_mode);
+	/* A device path is never turned into a socket: a virtio-serial port that is
+	 * not there yet (hot-plugged later) is waited for. */
+	g->device = (stat(g->path, &st) == 0 && S_ISCHR(st.st_mode)) ||
+		    str_has_prefix(g->path, "/dev/");
 	if (g->device) {
 		if (open_device(g) < 0) {
-			log_warn("qga: cannot open %s", path);
-			goto fail;
+			log_warn("qga: cannot open %s (retrying every %d ms)", g->path,
+				 QGA_REOPEN_MS);
+			g->reopen_failing = true;
+			start_reopen(g);
 		}
 	} else if (listen_socket(g) < 0) {
 		goto fail;
 	}
-	log_info("qga: serving the guest agent protocol on %s (%s)", path,
+	log_info("qga: serving the guest agent protocol on %s (%s)", g->path,
 		 g->device ? "character device" : "Unix socket");
 	return g;
 fail:

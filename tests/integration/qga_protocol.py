@@ -291,6 +291,15 @@ p = subprocess.run([qtest.bin_path("quiesced"), "-n", "--scope", scratch.mnt, "-
 tap.ok(p.returncode != 0 and open(path).read() == "keep me\n",
        "--qga on a regular file: refused, the file is left alone", p.stdout)
 
+missing = "/dev/quiesce-test-no-such-port-%d" % os.getpid()
+q3 = qgapeer.Quiesced(scratch, qga=False, name="q3", extra=["--qga", missing])
+time.sleep(0.5)
+tap.ok(q3.proc.poll() is None and not os.path.exists(missing) and
+       "retrying" in q3.read_log(),
+       "--qga on a /dev path that is not there yet: waits for it, makes no socket there",
+       q3.read_log())
+tap.eq(q3.stop(), 0, "  and stops cleanly")
+
 # ---------------------------------------------------------------- a character device
 
 master, slave = pty.openpty()
