@@ -191,5 +191,7 @@ const struct verb verbs[] = {
 	{ "thaw", verb_thaw, "thaw", "thaw what was frozen" },
 	{ "snapshot", verb_snapshot, "snapshot [--lease S] -- CMD [ARG]...",
 	  "freeze, run CMD, always thaw; exit with CMD's status" },
+	{ "fsfreeze-hook", verb_fsfreeze_hook, "fsfreeze-hook [--lease S] [--if-running] freeze|thaw",
+	  "as qemu-ga's fsfreeze hook: freeze/thaw the apps only" },
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

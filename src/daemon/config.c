@@ -40,6 +40,9 @@ static const struct opt_def opts[] = {
 	  "runtime directory, a tmpfs (default " DEFAULT_RUN_DIR ")" },
 	{ "control", 0, OPT_STRING, "daemon", OFF(control_path), "PATH",
 	  "control socket for quiescectl (default RUN-DIR/control.sock)" },
+	{ "qga", 0, OPT_STRING, "daemon", OFF(qga_path), "PATH",
+	  "serve the QEMU guest agent protocol: PATH is a character device (virtio-serial "
+	  "port) to open, or a Unix socket to listen on" },
 	{ "lease", 0, OPT_DURATION, "daemon", OFF(lease_ms), "SECONDS",
 	  "longest time writes are held before thawing on our own (default 60)" },
 	{ "timeout", 0, OPT_DURATION, "daemon", OFF(timeout_ms), "SECONDS",
@@ -365,6 +368,7 @@ void config_free(struct config *cfg)
 	free(cfg->run_dir);
 	free(cfg->control_path);
 	free(cfg->guardian);
+	free(cfg->qga_path);
 	list_clear(&cfg->include);
 	list_clear(&cfg->exclude);
 	list_clear(&cfg->include_types);

@@ -22,6 +22,7 @@ struct config {
 	char *scope;
 	char *run_dir;
 	char *control_path;
+	char *qga_path;             /* --qga: NULL = no guest agent channel */
 	uint64_t lease_ms;
 	uint64_t timeout_ms;
 	uint64_t fs_timeout_ms;

@@ -21,6 +21,7 @@
 #include "fs/leftover.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/qga.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -153,6 +154,7 @@ static int setup_signals(struct quiesced *q)
 int main(int argc, char **argv)
 {
 	static struct quiesced q;
+	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
 	char *control_path, *record_path, *guardian = NULL;
 	int r, code;
@@ -193,11 +195,13 @@ int main(int argc, char **argv)
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
-	if (cmd_control_register() < 0)
+	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	q.control = control_open(&q, control_path);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", control_path);
+	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
+		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
@@ -222,6 +226,7 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
+	qga_close(qga);
 	control_close(q.control);
 	fs_stage_free(q.fs);
 	guard_free(q.guard);

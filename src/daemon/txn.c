@@ -20,6 +20,7 @@ struct stage_slot {
 	const struct stage_ops *ops;
 	void *self;
 	bool entered;           /* its FREEZE started in this transaction: it gets THAW */
+	bool ran;               /* started in this transaction: its count() is current */
 	uint64_t t0;
 };
 
@@ -318,6 +319,7 @@ static void advance(struct engine *e)
 			continue;
 		if (e->phase == TXN_FREEZE)
 			e->stages[i].entered = true;
+		e->stages[i].ran = true;
 		e->stages[i].t0 = now_ns();
 		e->running = i;
 		rc = e->stages[i].ops->start(e->stages[i].self, e->phase, &e->req, &ok, msg,
@@ -353,8 +355,9 @@ void engine_stage_done(struct engine *e, bool ok, const char *msg)
 static unsigned fs_count(const struct engine *e, enum txn_op op)
 {
 	unsigned n = 0;
+	/* A stage that did not run (apps-only) would report its last transaction. */
 	for (size_t i = 0; i < e->n_stages; i++)
-		if (e->stages[i].ops->filesystems && e->stages[i].ops->count)
+		if (e->stages[i].ops->filesystems && e->stages[i].ops->count && e->stages[i].ran)
 			n += e->stages[i].ops->count(e->stages[i].self, op);
 	return n;
 }
@@ -366,6 +369,8 @@ static void begin(struct engine *e, enum txn_op phase, int first, int dir)
 	json_object_object_add(e->report, "op", json_object_new_string(txn_op_name(e->req.op)));
 	json_object_object_add(e->report, "origin", json_object_new_string(e->origin));
 	json_object_object_add(e->report, "phases", json_object_new_array());
+	for (size_t i = 0; i < e->n_stages; i++)
+		e->stages[i].ran = false;
 	e->phase = phase;
 	e->next = first;
 	e->dir = dir;
