@@ -207,6 +207,20 @@ static int load_file(struct config *cfg, const char *path)
 	return c.err ? -1 : 0;
 }
 
+static int make_absolute(char **p)
+{
+	char cwd[4096], *abs;
+	if (!*p || (*p)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *p) < 0) {
+		fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *p, strerror(errno));
+		return -1;
+	}
+	free(*p);
+	*p = abs;
+	return 0;
+}
+
 static void defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -302,6 +316,11 @@ int config_init(struct config *cfg, int argc, char **argv)
 		cfg->fs_timeout_ms = cfg->timeout_ms;
 	if (!cfg->run_dir)
 		cfg->run_dir = strdup(DEFAULT_RUN_DIR);
+	/* Absolute paths: a daemon changes to / and relative ones would then point
+	 * elsewhere (and be unlinked there at exit). */
+	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
+	    make_absolute(&cfg->guardian) < 0)
+		return -1;
 	if (cfg->scope) {
 		/* Canonical, so it compares with mountinfo's paths. */
 		char *real = realpath(cfg->scope, NULL);
