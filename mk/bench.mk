@@ -1,0 +1,25 @@
+# bench/: the freeze benchmark (bench/RESULTS.md).
+#
+#   make bench           as root: scratch loop mounts, every row, bench/RESULTS.md's tables
+#                        and chart into $(BUILD)/bench/ (BENCH_ARGS: bench/run.py --help)
+#
+# qbench times every row the same way (C, CLOCK_MONOTONIC, a persistent connection);
+# appswarm is N registered apps in one process (libquiesce, static).
+
+BENCH_DIR := $(BUILD)/bench
+BENCH_ARGS ?=
+
+$(BENCH_DIR)/qbench: $(BUILD)/obj/bench/qbench.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -pthread
+
+$(BENCH_DIR)/appswarm: $(BUILD)/obj/bench/appswarm.o $(BUILD)/libquiesce.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+BENCH_PROGRAMS := $(BENCH_DIR)/qbench $(BENCH_DIR)/appswarm
+PROGRAMS += $(BENCH_PROGRAMS)
+
+.PHONY: bench
+bench: deps all $(BENCH_PROGRAMS)
+	QUIESCE_BUILD=$(abspath $(BUILD)) bench/run.py --out $(abspath $(BENCH_DIR)) $(BENCH_ARGS)
