@@ -52,6 +52,7 @@ struct freezer {
 	struct job *todo, **todo_tail;
 	struct job *finished;   /* back from the workers, for the loop to collect */
 	unsigned idle, threads;
+	unsigned queued;        /* jobs in todo, not yet taken by a worker */
 	pthread_t tids[MAX_WORKERS];
 	bool shutdown;
 
@@ -150,6 +151,7 @@ static void *worker_main(void *arg)
 		fz->todo = j->next;
 		if (!fz->todo)
 			fz->todo_tail = &fz->todo;
+		fz->queued--;
 		fz->idle--;
 		pthread_mutex_unlock(&fz->mu);
 
@@ -171,7 +173,10 @@ static int submit(struct freezer *fz, struct job *j)
 {
 	int ret = 0;
 	pthread_mutex_lock(&fz->mu);
-	if (fz->idle == 0 && fz->threads < MAX_WORKERS) {
+	/* An idle worker that has not yet woken up to take an earlier job is not free
+	 * for this one: count the queue, or independent filesystems end up frozen one
+	 * after another by the same thread. */
+	if (fz->idle <= fz->queued && fz->threads < MAX_WORKERS) {
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, WORKER_STACK);
@@ -187,6 +192,7 @@ static int submit(struct freezer *fz, struct job *j)
 		j->next = NULL;
 		*fz->todo_tail = j;
 		fz->todo_tail = &j->next;
+		fz->queued++;
 		pthread_cond_signal(&fz->cond);
 	}
 	pthread_mutex_unlock(&fz->mu);
