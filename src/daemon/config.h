@@ -26,6 +26,9 @@ struct config {
 	uint64_t timeout_ms;
 	uint64_t fs_timeout_ms;
 	struct strlist include, exclude, include_types, exclude_types;
+	char *log_ident;            /* NULL: "quiesced" */
+	char *hyperv_path;          /* NULL: the default device if it exists */
+	bool no_hyperv;
 };
 
 #define DEFAULT_CONFIG_FILE "/etc/quiesce/quiesced.conf"
