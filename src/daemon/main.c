@@ -19,6 +19,7 @@
 #include "fs/fs_stage.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/hyperv.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "quiesced: QUIESCE_REQUIRE_SCOPE is set: refusing to run without --scope\n");
 		return 2;
 	}
-	log_init("quiesced", q.cfg.foreground, q.cfg.debug);
+	log_init(q.cfg.log_ident ? q.cfg.log_ident : "quiesced", q.cfg.foreground, q.cfg.debug);
 	q.started_at = wall_ms();
 	policy_from_config(&q.policy, &q.cfg);
 
@@ -143,6 +144,8 @@ int main(int argc, char **argv)
 	q.control = control_open(&q, control_path);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", control_path);
+	if (hyperv_start(&q, &q.hyperv) < 0)
+		fatal("cannot set up the Hyper-V channel");
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
@@ -153,6 +156,7 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
+	hyperv_close(q.hyperv);
 	control_close(q.control);
 	fs_stage_free(q.fs);
 	engine_free(q.engine);

@@ -11,6 +11,7 @@ struct loop;
 struct engine;
 struct fs_stage;
 struct control;
+struct hyperv;
 
 struct quiesced {
 	struct loop *loop;
@@ -19,6 +20,7 @@ struct quiesced {
 	struct engine *engine;
 	struct fs_stage *fs;
 	struct control *control;
+	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
 	uint64_t started_at;        /* wall clock ms */
 };
 

@@ -9,6 +9,7 @@
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/hyperv.h"
 
 /* Error classes quiescectl maps to its exit codes (docs/control.md). */
 static const char *err_class(enum txn_err e)
@@ -56,6 +57,8 @@ static void do_status(struct cmd_call *call)
 	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
 	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
 	engine_status(q->engine, ret);
+	if (q->hyperv)
+		hyperv_status(q->hyperv, ret);
 	cmd_return(call, ret);
 }
 
