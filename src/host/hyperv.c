@@ -216,11 +216,18 @@ static void retry_later(struct hyperv *hv)
 	schedule_open(hv, hv->backoff_ms);
 }
 
+/* A failure to open or register is logged once, then at debug level while it repeats
+ * (quiesced retries for as long as it runs). */
+static bool first_time(struct hyperv *hv, int code)
+{
+	bool again = code == hv->last_open_err;
+	hv->last_open_err = code;
+	return !again;
+}
+
 static void log_open_failure(struct hyperv *hv, int err)
 {
-	bool again = err == hv->last_open_err;
-	hv->last_open_err = err;
-	if (again) {
+	if (!first_time(hv, err)) {
 		log_debug("open %s failed; error: %d %s", hv->path, err, strerror(err));
 		return;
 	}
@@ -296,7 +303,10 @@ static void open_channel(struct hyperv *hv)
 	n = chan_write(hv, msg, sizeof(msg));
 	if (n != (ssize_t)sizeof(msg)) {
 		int err = n < 0 ? errno : EIO;
-		log_errx("registration to kernel failed; error: %d %s", err, strerror(err));
+		if (first_time(hv, -10 - err))
+			log_errx("registration to kernel failed; error: %d %s%s; quiesced keeps trying",
+				 err, strerror(err), err == EPIPE || err == ECONNRESET ?
+				 " (the channel was closed at once: does another VSS daemon hold it?)" : "");
 		retry_later(hv);
 		return;
 	}
@@ -646,8 +656,9 @@ static void on_deadline(struct loop *loop, void *arg)
 	(void)loop;
 	switch (hv->state) {
 	case HV_HANDSHAKE:
-		log_errx("invalid version negotiation: no answer to the registration within "
-			 "%u s", HANDSHAKE_TIMEOUT_MS / 1000);
+		if (first_time(hv, -3))
+			log_errx("invalid version negotiation: no answer to the registration within "
+				 "%u s; quiesced keeps trying", HANDSHAKE_TIMEOUT_MS / 1000);
 		retry_later(hv);
 		break;
 	case HV_BUSY:
@@ -663,6 +674,25 @@ static void on_deadline(struct loop *loop, void *arg)
 	default:
 		break;
 	}
+}
+
+/* The kernel's answer to our registration did not come (n: what read returned, -1
+ * with err, 0 for EOF; or -1 with err 0: the channel closed). The kernel closes the
+ * channel of a second opener at once (EBUSY, as hvsim emulates it); the device
+ * itself refuses the open. */
+static void handshake_failed(struct hyperv *hv, ssize_t n, int err)
+{
+	int code = n > 0 ? -2 : -1;
+	if (!first_time(hv, code))
+		log_debug("invalid version negotiation (again)");
+	else if (n > 0)
+		log_errx("invalid version negotiation: %zd bytes (expected %d); quiesced keeps "
+			 "trying", n, HVWIRE_VERSION_SIZE);
+	else
+		log_errx("invalid version negotiation: the channel closed during the registration "
+			 "(%s; does another VSS daemon hold it?); quiesced keeps trying",
+			 n < 0 && err ? strerror(err) : "end of file");
+	channel_failed(hv);
 }
 
 static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -685,11 +715,11 @@ static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 	if (!(events & EPOLLIN)) {
 		if (hv->state == HV_HANDSHAKE)
-			log_errx("invalid version negotiation: the channel closed during the "
-				 "registration (does another VSS daemon hold it?)");
-		else
+			handshake_failed(hv, -1, 0);
+		else {
 			log_errx("read failed; error: the channel was closed");
-		channel_failed(hv);
+			channel_failed(hv);
+		}
 		return;
 	}
 	n = chan_read(hv, buf, sizeof(buf));
@@ -698,13 +728,8 @@ static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
 		return; /* woken with nothing queued: poll again */
 
 	if (hv->state == HV_HANDSHAKE) {
-		if (n < 0 || hvwire_decode_version(buf, (size_t)n, &version) != HVWIRE_OK) {
-			if (n < 0)
-				log_errx("invalid version negotiation; error: %d %s", err, strerror(err));
-			else
-				log_errx("invalid version negotiation: %zd bytes (expected %d)%s", n,
-					 HVWIRE_VERSION_SIZE, n == 0 ? ": the channel was closed" : "");
-			channel_failed(hv);
+		if (n <= 0 || hvwire_decode_version(buf, (size_t)n, &version) != HVWIRE_OK) {
+			handshake_failed(hv, n, err);
 			return;
 		}
 		loop_timer_disarm(hv->q->loop, &hv->deadline);
