@@ -278,6 +278,10 @@ class QuiescedTarget(Target):
                         for m in scratch.mounts)
         env = dict(os.environ, LD_PRELOAD=qtest.bin_path("hvshim.so"), HVSHIM_ALLOW_DEV=devs,
                    HVSHIM_INJECT_FILE=self.inject_file(), HVSHIM_TRACE="1", QUIESCE_REQUIRE_SCOPE="1")
+        if qtest.SANITIZE:
+            # The shim is not built with ASan and comes first in the preload list.
+            env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                         "verify_asan_link_order=0"]))
         argv = [qtest.bin_path("quiesced"), "--hyperv", self.sock, "--scope", scratch.mnt, "-n",
                 "--run-dir", os.path.join(scratch.dir, "run")]
         self.proc = subprocess.Popen(argv, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT,
