@@ -81,8 +81,8 @@ static void usage(FILE *out)
 			 o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
 	}
-	fprintf(out, "\nThe config file has the same settings: [daemon] and [filesystems] sections,\n"
-		     "key = value with the long option names; command line options win.\n"
+	fprintf(out, "\nThe config file has the same settings: [daemon], [filesystems] and [hyperv]\n"
+		     "sections, key = value with the long option names; command line options win.\n"
 		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
 }
 
