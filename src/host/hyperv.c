@@ -560,7 +560,7 @@ static void do_thaw(struct hyperv *hv)
 	enum txn_state s = engine_state(e);
 	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN, .reply_after_fs = true };
 
-	if (engine_is_ours(hv)) {
+	if (engine_is_ours(hv) && s != TXN_CHECKING) {
 		/* Frozen (or freezing, or thawing) for Hyper-V. */
 		submit(hv, &req, CALL_REQUEST, false);
 		return;
@@ -574,8 +574,8 @@ static void do_thaw(struct hyperv *hv)
 		}
 		hv->frozen_by_us = false;
 		log_errx("VSS: op=THAW: failed");
-		log_errx("VSS: THAW: the freeze for Hyper-V had already ended; the filesystems "
-			 "are now held by %s (left alone)", engine_origin(e));
+		log_errx("VSS: THAW: the freeze for Hyper-V had already ended (quiesced is %s "
+			 "for %s now, left alone)", txn_state_name(s), engine_origin(e));
 		send_reply(hv, HVWIRE_E_FAIL);
 		return;
 	}

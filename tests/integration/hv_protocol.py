@@ -11,7 +11,8 @@ transports and foreign freezes.
   THAW with nothing frozen -> 0; an unknown op -> 0 and "Illegal op";
 - a freeze held by quiescectl: Hyper-V's FREEZE -> HV_E_FAIL, its THAW -> 0 and leaves it;
 - a candidate frozen by someone else: FREEZE -> HV_E_FAIL, ours thawed, theirs left alone;
-- a THAW after quiescectl thawed Hyper-V's freeze -> HV_E_FAIL (writes were not held);
+- a THAW after quiescectl thawed Hyper-V's freeze, or after the lease passed -> HV_E_FAIL
+  (writes were not held until it);
 - HOT_BACKUP with a candidate that cannot be frozen (hidden under another mount) ->
   HV_E_FAIL, where hv_vss_daemon always answers 0; the FREEZE after it fails too.
 
@@ -181,6 +182,27 @@ try:
         qtest.run(["umount", s.mounts[2]], check=False)
     op = sim.request("hot_backup")
     t.ok(answered(op, OK), "HOT_BACKUP once it is reachable again: 0", op)
+    qtest.stop_clean(t, d)
+    d = None
+
+    # The lease passes before Hyper-V's THAW: quiesced thaws on its own, the THAW fails.
+    mark = sim.mark()
+    d = qtest.Daemon(s, "--hyperv", sock, lease=1)
+    t.ok(sim.wait_line(lambda l: l.get("event") == "ready", 10, since=mark) is not None,
+         "quiesced with a 1 s lease registers")
+    t.ok("--lease 1.0 s" in d.log_text(), "and warns that the lease is short for Hyper-V")
+    op = sim.request("freeze")
+    t.ok(answered(op, OK), "FREEZE", op)
+    t.ok(qtest.wait_for(lambda: hv_status(d)["state"] == "idle", 10, 0.05), "the lease passes: thawed on its own")
+    t.eq(s.frozen(), [], "nothing frozen")
+    op = sim.request("thaw")
+    t.ok(answered(op, FAIL) and op.get("reply_hex") == E_FAIL_REPLY,
+         "Hyper-V's THAW after the lease: HV_E_FAIL (writes were not held until it)", op)
+    time.sleep(0.2)
+    t.ok("VSS: op=THAW: failed" in d.log_text() and "lease" in d.log_text().split("VSS: op=THAW: failed")[-1],
+         "the log says the THAW failed because of the lease", d.log_text()[-1500:])
+    op = sim.request("thaw")
+    t.ok(answered(op, OK), "the next THAW: 0 (nothing frozen for Hyper-V)", op)
     qtest.stop_clean(t, d)
     d = None
 finally:
