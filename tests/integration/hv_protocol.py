@@ -205,6 +205,19 @@ try:
     t.ok(answered(op, OK), "the next THAW: 0 (nothing frozen for Hyper-V)", op)
     qtest.stop_clean(t, d)
     d = None
+
+    # --no-hyperv wins over --hyperv; without either (and no device), no channel at all.
+    mark = sim.mark()
+    d = qtest.Daemon(s, "--hyperv", sock, "--no-hyperv")
+    time.sleep(0.5)
+    t.eq(sim.events("connected", mark), [], "--no-hyperv: quiesced does not open the channel")
+    t.ok("hyperv" not in hv_status(d) and "--no-hyperv given" in d.log_text(),
+         "status has no hyperv part; the log says --hyperv was ignored")
+    qtest.stop_clean(t, d)
+    d = qtest.Daemon(s)
+    t.ok("hyperv" not in hv_status(d), "no --hyperv and no device here: Hyper-V is not served")
+    qtest.stop_clean(t, d)
+    d = None
 finally:
     if writer:
         for m in s.mounts:
