@@ -303,9 +303,12 @@ static void open_channel(struct hyperv *hv)
 	n = chan_write(hv, msg, sizeof(msg));
 	if (n != (ssize_t)sizeof(msg)) {
 		int err = n < 0 ? errno : EIO;
-		if (first_time(hv, -10 - err))
+		/* Closed at once counts as one failure with the handshake's end of file:
+		 * which of the two a second opener sees is a race. */
+		bool closed = err == EPIPE || err == ECONNRESET;
+		if (first_time(hv, closed ? -1 : -10 - err))
 			log_errx("registration to kernel failed; error: %d %s%s; quiesced keeps trying",
-				 err, strerror(err), err == EPIPE || err == ECONNRESET ?
+				 err, strerror(err), closed ?
 				 " (the channel was closed at once: does another VSS daemon hold it?)" : "");
 		retry_later(hv);
 		return;
