@@ -596,8 +596,8 @@ static void do_check(struct hyperv *hv)
 {
 	struct txn_request req = { .op = TXN_CHECK, .origin = ORIGIN };
 	log_info("VSS: op=CHECK HOT BACKUP");
-	/* TODO(app registry): a required app's veto fails the CHECK in its stage; the
-	 * answer is then HV_E_FAIL like any failed CHECK (check_done). */
+	/* A required app's veto fails the CHECK in the apps stage, a candidate that
+	 * cannot be frozen in the filesystems stage: either way HV_E_FAIL (check_done). */
 	submit(hv, &req, CALL_REQUEST, false);
 }
 

@@ -16,12 +16,7 @@ transports and foreign freezes.
 - HOT_BACKUP with a candidate that cannot be frozen (hidden under another mount) ->
   HV_E_FAIL, where hv_vss_daemon always answers 0; the FREEZE after it fails too.
 
-TODO(app registry, hooks): once they are merged, register apps and a hook here (the
-apps branch has tests/lib/apptest.py: Sim(d, name), raw(d, name) for a hand-driven app,
-and quiesced --hook-dir): HOT_BACKUP asks them (CHECK), a required app's CHECK veto
-answers HOT_BACKUP HV_E_FAIL, an optional one's does not; FREEZE freezes them before the
-filesystems; THAW is answered once the filesystems are thawed, before the apps' THAW is
-answered (hold an app's THAW reply: the host's answer must not wait for it).
+Apps and hooks in Hyper-V's requests: tests/integration/hv_apps.py.
 """
 import json
 import os
