@@ -144,6 +144,11 @@ enum txn_state engine_state(const struct engine *e)
 	return e->state;
 }
 
+const char *engine_origin(const struct engine *e)
+{
+	return e->state == TXN_IDLE ? NULL : e->origin;
+}
+
 static void set_state(struct engine *e, enum txn_state s)
 {
 	if (e->state == s)

@@ -234,6 +234,7 @@ static void add_fs_array(struct json_object *out, const struct fs_node *nodes, s
 			char err[256];
 			snprintf(err, sizeof(err), "%s: %s", nd->failed_step, strerror(nd->err));
 			json_object_object_add(o, "error", json_object_new_string(err));
+			json_object_object_add(o, "errno", json_object_new_int(nd->err));
 		}
 		if (nd->thawed_by_other)
 			json_object_object_add(o, "thawed_by_other", json_object_new_boolean(true));
