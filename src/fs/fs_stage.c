@@ -114,7 +114,7 @@ static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)
 			return false;
 		}
 		if (fd_mount_id(fd, &id) == 0 && id != c->mount_id) {
-			snprintf(msg, msglen, "%s changed while it was checked", c->mountpoint);
+			snprintf(msg, msglen, "%s cannot be reached: something is mounted over it, or it was unmounted", c->mountpoint);
 			close(fd);
 			return false;
 		}
