@@ -32,6 +32,8 @@ static const struct opt_def opts[] = {
 	  "stay in the foreground and log to stderr (hv_vss_daemon: --no-daemon)" },
 	{ "no-daemon", 0, OPT_FLAG, NULL, OFF(foreground), NULL, NULL /* alias of -n */ },
 	{ "debug", 'd', OPT_FLAG, "daemon", OFF(debug), NULL, "debug logging" },
+	{ "log-ident", 0, OPT_STRING, "daemon", OFF(log_ident), "NAME",
+	  "syslog ident (default quiesced; \"Hyper-V VSS\" is hv_vss_daemon's)" },
 	{ "config", 'c', OPT_STRING, NULL, OFF(config_file), "FILE",
 	  "config file (default " DEFAULT_CONFIG_FILE " if it exists)" },
 	{ "scope", 0, OPT_STRING, "daemon", OFF(scope), "DIR",
@@ -61,6 +63,10 @@ static const struct opt_def opts[] = {
 	  "only filesystems of this type (repeatable; allows vfat if named)" },
 	{ "exclude-type", 0, OPT_LIST, "filesystems", OFF(exclude_types), "TYPE",
 	  "never filesystems of this type (repeatable)" },
+	{ "hyperv", 0, OPT_STRING, "hyperv", OFF(hyperv_path), "PATH",
+	  "Hyper-V VSS channel: the device (default /dev/vmbus/hv_vss if it exists) or a "
+	  "SOCK_SEQPACKET socket" },
+	{ "no-hyperv", 0, OPT_FLAG, "hyperv", OFF(no_hyperv), NULL, "do not serve Hyper-V VSS" },
 	{ "print-config", 0, OPT_ACTION, NULL, 0, NULL, "print the effective settings and exit" },
 	{ "help", 'h', OPT_ACTION, NULL, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPT_ACTION, NULL, 0, NULL, "show the version and exit" },
@@ -82,8 +88,8 @@ static void usage(FILE *out)
 			 o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
 	}
-	fprintf(out, "\nThe config file has the same settings: [daemon] and [filesystems] sections,\n"
-		     "key = value with the long option names; command line options win.\n"
+	fprintf(out, "\nThe config file has the same settings: [daemon], [filesystems] and [hyperv]\n"
+		     "sections, key = value with the long option names; command line options win.\n"
 		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
 }
 
@@ -388,6 +394,8 @@ void config_free(struct config *cfg)
 	free(cfg->control_path);
 	free(cfg->guardian);
 	free(cfg->qga_path);
+	free(cfg->log_ident);
+	free(cfg->hyperv_path);
 	list_clear(&cfg->include);
 	list_clear(&cfg->exclude);
 	list_clear(&cfg->include_types);

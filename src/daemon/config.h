@@ -29,6 +29,9 @@ struct config {
 	char *guardian;
 	bool no_guardian;
 	struct strlist include, exclude, include_types, exclude_types;
+	char *log_ident;            /* NULL: "quiesced" */
+	char *hyperv_path;          /* NULL: the default device if it exists */
+	bool no_hyperv;
 };
 
 #define DEFAULT_CONFIG_FILE "/etc/quiesce/quiesced.conf"

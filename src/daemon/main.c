@@ -22,6 +22,7 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/qga.h"
+#include "host/hyperv.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "quiesced: QUIESCE_REQUIRE_SCOPE is set: refusing to run without --scope\n");
 		return 2;
 	}
-	log_init("quiesced", q.cfg.foreground, q.cfg.debug);
+	log_init(q.cfg.log_ident ? q.cfg.log_ident : "quiesced", q.cfg.foreground, q.cfg.debug);
 	q.started_at = wall_ms();
 	policy_from_config(&q.policy, &q.cfg);
 
@@ -202,6 +203,8 @@ int main(int argc, char **argv)
 		fatalx("cannot open the control socket %s", control_path);
 	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
+	if (hyperv_start(&q, &q.hyperv) < 0)
+		fatal("cannot set up the Hyper-V channel");
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
@@ -227,6 +230,7 @@ int main(int argc, char **argv)
 
 	log_notice("quiesced stopped");
 	qga_close(qga);
+	hyperv_close(q.hyperv);
 	control_close(q.control);
 	fs_stage_free(q.fs);
 	guard_free(q.guard);

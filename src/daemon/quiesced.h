@@ -12,6 +12,7 @@ struct engine;
 struct fs_stage;
 struct control;
 struct guard;
+struct hyperv;
 
 struct quiesced {
 	struct loop *loop;
@@ -21,6 +22,7 @@ struct quiesced {
 	struct fs_stage *fs;
 	struct control *control;
 	struct guard *guard;        /* NULL with --no-guardian */
+	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
 	uint64_t started_at;        /* wall clock ms */
 };
 

@@ -71,6 +71,7 @@ struct engine {
 	bool lease_expired;
 	uint64_t lease_expired_at_wall;
 	char early_thaw[160];         /* why, for the THAW's error and status */
+	char early_origin[32];        /* whose freeze it was: only its THAW hears of it */
 
 	void (*shutdown_done)(void *);
 	void *shutdown_arg;
@@ -142,6 +143,11 @@ int engine_add_stage(struct engine *e, const struct stage_ops *ops, void *self)
 enum txn_state engine_state(const struct engine *e)
 {
 	return e->state;
+}
+
+const char *engine_origin(const struct engine *e)
+{
+	return e->state == TXN_IDLE ? NULL : e->origin;
 }
 
 static void set_state(struct engine *e, enum txn_state s)
@@ -516,6 +522,8 @@ static void note_early_thaw(struct engine *e, const char *fmt, ...)
 	va_list ap;
 	e->lease_expired = true;
 	e->lease_expired_at_wall = wall_ms();
+	/* Called while the freeze's request is still the current one. */
+	str_copy(e->early_origin, e->origin, sizeof(e->early_origin));
 	va_start(ap, fmt);
 	vsnprintf(e->early_thaw, sizeof(e->early_thaw), fmt, ap);
 	va_end(ap);
@@ -574,7 +582,9 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 	switch (e->state) {
 	case TXN_IDLE:
 	case TXN_CHECKING:
-		if (e->lease_expired) {
+		/* The transport that froze is owed the news; another one's thaw of
+		 * nothing is just that, and leaves the news for the owner. */
+		if (e->lease_expired && req->origin && strcmp(req->origin, e->early_origin) == 0) {
 			char when[64];
 			time_t t = (time_t)(e->lease_expired_at_wall / 1000);
 			struct tm tm;

@@ -114,6 +114,9 @@ void engine_owner_gone(struct engine *e, const void *owner);
 void engine_shutdown(struct engine *e, void (*done)(void *arg), void *arg);
 
 enum txn_state engine_state(const struct engine *e);
+/* Who the transaction under way (or the freeze held) is for: its request's origin;
+ * NULL when idle. */
+const char *engine_origin(const struct engine *e);
 void engine_status(struct engine *e, struct json_object *out);
 
 #endif

@@ -114,7 +114,7 @@ static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)
 			return false;
 		}
 		if (fd_mount_id(fd, &id) == 0 && id != c->mount_id) {
-			snprintf(msg, msglen, "%s changed while it was checked", c->mountpoint);
+			snprintf(msg, msglen, "%s cannot be reached: something is mounted over it, or it was unmounted", c->mountpoint);
 			close(fd);
 			return false;
 		}
@@ -234,6 +234,7 @@ static void add_fs_array(struct json_object *out, const struct fs_node *nodes, s
 			char err[256];
 			snprintf(err, sizeof(err), "%s: %s", nd->failed_step, strerror(nd->err));
 			json_object_object_add(o, "error", json_object_new_string(err));
+			json_object_object_add(o, "errno", json_object_new_int(nd->err));
 		}
 		if (nd->thawed_by_other)
 			json_object_object_add(o, "thawed_by_other", json_object_new_boolean(true));

@@ -10,6 +10,7 @@
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/hyperv.h"
 
 /* Error classes quiescectl maps to its exit codes (docs/control.md). */
 static const char *err_class(enum txn_err e)
@@ -60,6 +61,8 @@ static void do_status(struct cmd_call *call)
 			       json_object_new_int(q->guard && guard_running(q->guard)
 							   ? (int)guard_pid(q->guard) : 0));
 	engine_status(q->engine, ret);
+	if (q->hyperv)
+		hyperv_status(q->hyperv, ret);
 	cmd_return(call, ret);
 }
 

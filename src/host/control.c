@@ -90,21 +90,6 @@ static const struct jsonconn_ops client_ops = {
 	.on_close = on_close,
 };
 
-static void refuse(int fd, const char *desc)
-{
-	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
-	const char *s;
-	json_object_object_add(err, "class", json_object_new_string("GenericError"));
-	json_object_object_add(err, "desc", json_object_new_string(desc));
-	json_object_object_add(ans, "error", err);
-	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
-	/* Best effort, never blocking: the client may not even read. */
-	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	json_object_put(ans);
-	close(fd);
-}
-
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct control *ctl = arg;
@@ -128,7 +113,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (ctl->clients >= MAX_CLIENTS) {
 		log_warnx("control: refusing uid %u: %u clients already connected", cred.uid,
 			  ctl->clients);
-		refuse(cfd, "too many clients connected to quiesced; try again later");
+		jsonconn_refuse(cfd, "too many clients connected to quiesced; try again later");
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));

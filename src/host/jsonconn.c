@@ -346,3 +346,18 @@ int jsonconn_fd(const struct jsonconn *c)
 {
 	return c->fd;
 }
+
+void jsonconn_refuse(int fd, const char *desc)
+{
+	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
+	const char *s;
+	json_object_object_add(err, "class", json_object_new_string("GenericError"));
+	json_object_object_add(err, "desc", json_object_new_string(desc));
+	json_object_object_add(ans, "error", err);
+	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
+	/* The client may not even read: never wait for it. */
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	json_object_put(ans);
+	close(fd);
+}

@@ -55,4 +55,8 @@ void jsonconn_close_after_flush(struct jsonconn *c);
 void jsonconn_close(struct jsonconn *c);
 int jsonconn_fd(const struct jsonconn *c);
 
+/* Turn away a client that was just accepted: one GenericError answer, best effort and
+ * never blocking, then close fd. */
+void jsonconn_refuse(int fd, const char *desc);
+
 #endif

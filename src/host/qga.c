@@ -304,20 +304,6 @@ static void start_reopen(struct qga *g)
 
 /* ------------------------------------------------------------ Unix socket */
 
-static void refuse(int fd, const char *desc)
-{
-	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
-	const char *s;
-	json_object_object_add(err, "class", json_object_new_string("GenericError"));
-	json_object_object_add(err, "desc", json_object_new_string(desc));
-	json_object_object_add(ans, "error", err);
-	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
-	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	json_object_put(ans);
-	close(fd);
-}
-
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct qga *g = arg;
@@ -337,7 +323,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (g->clients >= QGA_MAX_CLIENTS) {
 		log_warnx("qga: refusing pid %d: %u clients already connected", (int)cred.pid,
 			  g->clients);
-		refuse(cfd, "too many clients connected to the agent channel; try again later");
+		jsonconn_refuse(cfd, "too many clients connected to the agent channel; try again later");
 		return;
 	}
 	if (!add_client(g, cfd, &socket_limits, cred.uid, cred.pid)) {

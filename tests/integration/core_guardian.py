@@ -115,7 +115,8 @@ try:
                        capture_output=True, text=True, timeout=10)
     t.ok(r.returncode != 0 and "cannot start the thaw guardian" in r.stderr, "a missing guardian stops startup", r.stderr)
     d = qtest.Daemon(s, "--no-guardian")
-    t.ok("running without a thaw guardian" in d.log_text(), "--no-guardian warns")
+    t.ok(qtest.wait_for(lambda: "running without a thaw guardian" in d.log_text(), 5 * qtest.SLOW),
+         "--no-guardian warns")
     t.eq(guardian_pid(d), 0, "and runs none")
     t.eq(d.ctl("freeze").returncode, 0, "freezing still works")
     t.eq(d.ctl("thaw").returncode, 0, "thaw")
