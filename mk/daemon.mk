@@ -1,7 +1,7 @@
 # quiesced: the daemon.
 DAEMON_SRC := $(wildcard src/daemon/*.c src/fs/*.c src/host/*.c src/apps/*.c src/common/*.c)
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRC))
-DAEMON_LIBS := -ljson-c -linih -lpthread -lm
+DAEMON_LIBS := -ljson-c -linih -lpthread
 
 $(BUILD)/quiesced: $(DAEMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)

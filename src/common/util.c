@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
+#include <math.h>   /* isfinite: a macro, no libm */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +51,7 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 {
 	char *end;
 	double v, scale = 1000.0;
+	uint64_t r;
 
 	/* Plain decimal only: strtod would also take blanks, signs, hex and "inf". */
 	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
@@ -67,16 +68,23 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	else if (strcmp(end, "s") != 0 && *end != '\0')
 		return -1;
 	v *= scale;
-	if (v > (double)max_ms)
+	/* A uint64_t stops below 2^64 (where (double)UINT64_MAX lands), and (double)max_ms
+	 * itself may have been rounded up: check the rounded integer too. */
+	if (v > (double)max_ms || v >= 0x1p64)
 		return -1;
-	/* Round, then check again as an integer: llround() stops at LLONG_MAX, a
-	 * uint64_t at 2^64 (where (double)UINT64_MAX lands), and (double)max_ms itself
-	 * may have been rounded up. */
-	v = round(v);
-	if (v >= 0x1p64 || (uint64_t)v > max_ms)
+	r = round_u64(v);
+	if (r > max_ms)
 		return -1;
-	*out = (uint64_t)v;
+	*out = r;
 	return 0;
+}
+
+uint64_t round_u64(double v)
+{
+	/* v - trunc(v) is exact in double, so this is round(3) for 0 <= v < 2^64; and
+	 * the daemon need not load libm for one function. */
+	uint64_t t = (uint64_t)v;
+	return v - (double)t >= 0.5 ? t + 1 : t;
 }
 
 int fd_set_nonblock(int fd)

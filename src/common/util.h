@@ -24,6 +24,9 @@ bool str_has_prefix(const char *s, const char *prefix);
  * above max_ms. Returns 0 on success, -1 on error. */
 int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out);
 
+/* round(3) for 0 <= v < 2^64 (halves away from zero), without libm. */
+uint64_t round_u64(double v);
+
 int fd_set_nonblock(int fd);
 
 /* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */

@@ -308,7 +308,7 @@ int cmd_arg_seconds(struct cmd_call *call, const char *key, uint64_t *ms)
 			  key);
 		return -1;
 	}
-	*ms = (uint64_t)llround(d * 1000.0);
+	*ms = round_u64(d * 1000.0);
 	if (*ms == 0)
 		*ms = 1;
 	return 0;

@@ -130,6 +130,26 @@ static void test_duration_large(void **state)
 	check_duration_bad("9007199254740996ms", 9007199254740995ull);
 }
 
+/* ------------------------------------------------------------ round_u64 */
+
+static void test_round_u64(void **state)
+{
+	(void)state;
+	assert_int_equal(round_u64(0.0), 0);
+	assert_int_equal(round_u64(0.4), 0);
+	assert_int_equal(round_u64(0.5), 1);       /* halves away from zero, as round(3) */
+	assert_int_equal(round_u64(1.5), 2);
+	assert_int_equal(round_u64(2.5), 3);
+	assert_int_equal(round_u64(2.4999), 2);
+	/* The largest double below 0.5: adding 0.5 would round up to 1 in double. */
+	assert_int_equal(round_u64(0.49999999999999994), 0);
+	assert_int_equal(round_u64(4503599627370495.5), 4503599627370496ull); /* 2^52 - 0.5 */
+	assert_int_equal(round_u64(0x1p53), 9007199254740992ull);
+	assert_int_equal(round_u64(0x1p63), 9223372036854775808ull);
+	/* The largest double below 2^64. */
+	assert_int_equal(round_u64(0x1.fffffffffffffp63), 18446744073709549568ull);
+}
+
 /* ------------------------------------------------------------ path_is_under */
 
 static void check_under(const char *path, const char *dir, bool want)
@@ -276,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid),
 		cmocka_unit_test(test_duration_large),
+		cmocka_unit_test(test_round_u64),
 		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_str_copy),
 		cmocka_unit_test(test_str_has_prefix),
