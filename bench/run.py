@@ -240,10 +240,14 @@ def rss_of(pid):
 class Quiesced:
     """quiesced in the foreground as it would run for real (no -d), scoped to the
     scratch mounts, with its own run dir, control socket, optional QGA socket and, when
-    this build has the app registry, an app socket and an empty hook dir."""
+    this build has the app registry, an app socket and an empty hook dir.
+
+    The run dir (and its log) are on the scratch tmpfs, as /run is a tmpfs on a real
+    system: quiesced writes its freeze record there before each freeze, and on this
+    machine /tmp and /run are on the root ext4, where that costs ~0.1 ms per cycle."""
 
     def __init__(self, scratch, name, qga=False, apps=True):
-        self.dir = os.path.join(scratch.dir, name)
+        self.dir = os.path.join(scratch.img, "run-" + name)
         os.makedirs(self.dir)
         self.control = os.path.join(self.dir, "control.sock")
         self.qga = os.path.join(self.dir, "qga.sock") if qga else None
@@ -742,8 +746,8 @@ def chart(results, outdir):
     dat = os.path.join(outdir, "chart.dat")
     with open(dat, "w") as f:
         for temp, metric in (("cold", "frozen"), ("hot", "cycle"), ("cold", "window")):
-            f.write("# %s %s\n" % (temp, metric))
-            f.write("row " + " ".join("%dfs" % n for n in sizes) + "\n")
+            f.write("# %s %s: row, then the ratio for %s filesystems\n" % (
+                temp, metric, " ".join(str(n) for n in sizes)))
             for r in rows:
                 vals = []
                 for n in sizes:
