@@ -11,6 +11,8 @@ struct loop;
 struct engine;
 struct fs_stage;
 struct control;
+struct registry;
+struct hooks;
 
 struct quiesced {
 	struct loop *loop;
@@ -19,6 +21,8 @@ struct quiesced {
 	struct engine *engine;
 	struct fs_stage *fs;
 	struct control *control;
+	struct registry *apps;      /* the app socket: stage "apps" */
+	struct hooks *hooks;        /* the hook directory: stage "hooks" */
 	uint64_t started_at;        /* wall clock ms */
 };
 
