@@ -55,6 +55,8 @@ void cli_print_json(struct json_object *v);
 
 /* snapshot.c */
 int verb_snapshot(struct cli *cli, int argc, char **argv);
+/* apps.c */
+int verb_apps(struct cli *cli, int argc, char **argv);
 
 /* output.c */
 void print_report(FILE *out, const char *verb, struct json_object *report);

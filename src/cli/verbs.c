@@ -191,5 +191,6 @@ const struct verb verbs[] = {
 	{ "thaw", verb_thaw, "thaw", "thaw what was frozen" },
 	{ "snapshot", verb_snapshot, "snapshot [--lease S] -- CMD [ARG]...",
 	  "freeze, run CMD, always thaw; exit with CMD's status" },
+	{ "apps", verb_apps, "apps", "list registered apps, their state and last answer" },
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);
