@@ -246,25 +246,30 @@ static bool failure(enum member_result res)
 	return res != M_OK && res != M_PENDING;
 }
 
+/* What happened to a member, as the predicate of "app NAME (id N) ...". */
 static const char *reason(const struct member *m, const struct registry *r, char *buf, size_t len)
 {
 	const struct app *a = m->app;
+	const char *op = op_word(r->op);
 	switch (m->result) {
 	case M_FAILED:
-		snprintf(buf, len, "%s", r->op == TXN_THAW ? "answered failure" : "vetoed");
+		if (r->op == TXN_THAW)
+			snprintf(buf, len, "answered the thaw with failure");
+		else
+			snprintf(buf, len, "vetoed the %s", op);
 		break;
 	case M_TIMEOUT:
-		snprintf(buf, len, "did not answer within %u ms", a ? a->timeout_ms : 0);
+		snprintf(buf, len, "did not answer the %s within %u ms", op, a ? a->timeout_ms : 0);
 		break;
 	case M_BUSY:
 		snprintf(buf, len, "was still busy with msgid %llu of an earlier request",
-			 (unsigned long long)(a ? a->out.msgid : 0));
+			 (unsigned long long)(a ? a->out.msgid : m->msgid));
 		break;
 	case M_GONE:
-		snprintf(buf, len, "disconnected before answering");
+		snprintf(buf, len, "disconnected before answering the %s", op);
 		break;
 	case M_CANCELLED:
-		snprintf(buf, len, "had not answered when the engine stopped waiting");
+		snprintf(buf, len, "had not answered the %s when the engine stopped waiting", op);
 		break;
 	default:
 		snprintf(buf, len, "%s", result_names[m->result]);
@@ -287,20 +292,15 @@ static void member_done(struct registry *r, size_t idx, enum member_result res, 
 	if (failure(res)) {
 		reason(m, r, why, sizeof(why));
 		if (r->op == TXN_THAW) {
-			log_warnx("app %s (id %u): THAW %s; it counts as thawed", m->name, m->id, why);
+			log_warnx("app %s (id %u) %s; it counts as thawed", m->name, m->id, why);
 		} else if (m->optional) {
-			log_warnx("app %s (id %u, optional): %s %s; going on without it", m->name,
-				  m->id, appwire_op_name(wire_op(r->op)), why);
+			log_warnx("app %s (id %u, optional) %s; going on without it", m->name, m->id,
+				  why);
 		} else {
-			log_warnx("app %s (id %u): %s %s", m->name, m->id,
-				  appwire_op_name(wire_op(r->op)), why);
+			log_warnx("app %s (id %u) %s", m->name, m->id, why);
 			if (r->ok) {
 				r->ok = false;
-				snprintf(r->msg, sizeof(r->msg), "app %s (id %u) %s the %s", m->name,
-					 m->id, why, op_word(r->op));
-				if (res == M_FAILED)
-					snprintf(r->msg, sizeof(r->msg), "app %s (id %u) vetoed the %s",
-						 m->name, m->id, op_word(r->op));
+				snprintf(r->msg, sizeof(r->msg), "app %s (id %u) %s", m->name, m->id, why);
 			}
 			finish_phase(r);
 			return;
@@ -789,17 +789,18 @@ static bool credentials_allowed(struct registry *r, int fd, const struct ucred *
 	return yes;
 }
 
-/* Token bucket: rate per second, burst max_apps (so a boot with every app starting at
- * once is fine, a reconnect loop is not). */
+/* Token bucket: rate per second, burst max(max_apps, rate) (so a boot with every app
+ * starting at once is fine, a reconnect loop is not). */
 static bool take_token(struct registry *r)
 {
 	uint64_t now = now_ms();
+	double burst = r->max_apps > r->rate ? r->max_apps : r->rate;
 	if (!r->rate)
 		return true;
 	r->tokens += (double)(now - r->tokens_at_ms) * r->rate / 1000.0;
 	r->tokens_at_ms = now;
-	if (r->tokens > r->max_apps)
-		r->tokens = r->max_apps;
+	if (r->tokens > burst)
+		r->tokens = burst;
 	if (r->tokens < 1.0)
 		return false;
 	r->tokens -= 1.0;
@@ -1162,7 +1163,7 @@ struct registry *registry_open(struct loop *loop, struct engine *engine,
 	r->engine = engine;
 	r->max_apps = cfg->max_apps ? cfg->max_apps : 1;
 	r->rate = cfg->connect_rate;
-	r->tokens = r->max_apps;
+	r->tokens = r->max_apps > r->rate ? r->max_apps : r->rate;
 	r->tokens_at_ms = now_ms();
 	r->default_timeout_ms = cfg->default_timeout_ms;
 	r->max_timeout_ms = cfg->max_timeout_ms;

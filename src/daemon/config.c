@@ -63,7 +63,7 @@ static const struct opt_def opts[] = {
 	{ "max-apps", 0, OPT_UINT, "apps", OFF(max_apps), "N",
 	  "most applications registered at once (default 1024)" },
 	{ "app-connect-rate", 0, OPT_UINT, "apps", OFF(app_connect_rate), "N",
-	  "app connections per second beyond a burst of --max-apps (default 100; 0: no limit)" },
+	  "app connections per second after a burst of --max-apps (default 100; 0: none)" },
 	{ "hook-dir", 0, OPT_STRING, "hooks", OFF(hook_dir), "DIR",
 	  "run the executables in DIR with freeze/thaw (default " DEFAULT_HOOK_DIR ")" },
 	{ "hook-timeout", 0, OPT_DURATION, "hooks", OFF(hook_timeout_ms), "SECONDS",
