@@ -98,6 +98,10 @@ struct hooks {
 	uint64_t started_ns;
 	struct loop_timer deadline;
 	struct loop_timer done_timer;
+	/* Without pidfds (kernels before 5.3, valgrind): waitpid(WNOHANG) on a timer. */
+	struct loop_timer poll_child, poll_zombies;
+	uint64_t poll_ms;
+	bool no_pidfd;
 
 	struct drain *drains;
 	struct zombie *zombies;
@@ -397,6 +401,7 @@ static void make_env(struct hooks *h, const struct hook *k, char **envp)
 
 static void on_deadline(struct loop *loop, void *arg);
 static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg);
+static void on_poll_child(struct loop *loop, void *arg);
 
 /* Start h->v[h->cur]. 0, or -1 (the result is set). */
 static int spawn(struct hooks *h)
@@ -468,10 +473,17 @@ static int spawn(struct hooks *h)
 	}
 	h->pid = pid;
 	h->outfd = pfd[0];
-	h->pidfd = pidfd_open(pid, 0);
-	if (h->pidfd < 0 || fd_set_nonblock(h->outfd) < 0 ||
-	    loop_add_fd(h->loop, h->pidfd, EPOLLIN, on_exit_event, h) < 0 ||
+	h->pidfd = h->no_pidfd ? -1 : pidfd_open(pid, 0);
+	if (h->pidfd < 0 && (h->no_pidfd || errno == ENOSYS)) {
+		h->no_pidfd = true;
+		log_debug("hooks: no pidfd_open here: polling for %s to exit", k->name);
+		h->poll_ms = 1;
+		loop_timer_arm(h->loop, &h->poll_child, h->poll_ms, on_poll_child, h);
+	}
+	if ((h->pidfd < 0 && !loop_timer_armed(&h->poll_child)) || fd_set_nonblock(h->outfd) < 0 ||
+	    (h->pidfd >= 0 && loop_add_fd(h->loop, h->pidfd, EPOLLIN, on_exit_event, h) < 0) ||
 	    loop_add_fd(h->loop, h->outfd, EPOLLIN, on_output, h) < 0) {
+		loop_timer_disarm(h->loop, &h->poll_child);
 		log_warn("hooks: watching %s", k->name);
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
@@ -502,18 +514,14 @@ fail_noerr:
 /* The running hook is over (exited, or killed and handed to the reaper). */
 static void hook_finished(struct hooks *h, enum hook_result res);
 
-static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg)
+static void child_exited(struct hooks *h, int status)
 {
-	struct hooks *h = arg;
-	int status;
-	(void)loop;
-	(void)fd;
-	(void)events;
-	if (waitpid(h->pid, &status, WNOHANG) <= 0)
-		return;
 	h->v[h->cur].status = status;
-	loop_del_fd(h->loop, h->pidfd);
-	close(h->pidfd);
+	if (h->pidfd >= 0) {
+		loop_del_fd(h->loop, h->pidfd);
+		close(h->pidfd);
+	}
+	loop_timer_disarm(h->loop, &h->poll_child);
 	h->pidfd = -1;
 	h->pid = -1;
 	if (h->outfd >= 0)
@@ -522,6 +530,50 @@ static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg)
 		hook_finished(h, WEXITSTATUS(status) == 0 ? H_OK : H_FAILED);
 	else
 		hook_finished(h, H_SIGNALED);
+}
+
+static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct hooks *h = arg;
+	int status;
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (waitpid(h->pid, &status, WNOHANG) > 0)
+		child_exited(h, status);
+}
+
+static void on_poll_child(struct loop *loop, void *arg)
+{
+	struct hooks *h = arg;
+	int status;
+	if (h->pid < 0)
+		return;
+	if (waitpid(h->pid, &status, WNOHANG) > 0) {
+		child_exited(h, status);
+		return;
+	}
+	/* 1, 2, 4 ... 32 ms: quick for quick hooks, cheap for slow ones. */
+	if (h->poll_ms < 32)
+		h->poll_ms *= 2;
+	loop_timer_arm(loop, &h->poll_child, h->poll_ms, on_poll_child, h);
+}
+
+static void on_poll_zombies(struct loop *loop, void *arg)
+{
+	struct hooks *h = arg;
+	bool left = false;
+	for (struct zombie **p = &h->zombies, *z; (z = *p);) {
+		if (z->pidfd < 0 && waitpid(z->pid, NULL, WNOHANG) != 0) {
+			*p = z->next;
+			free(z);
+			continue;
+		}
+		left |= z->pidfd < 0;
+		p = &z->next;
+	}
+	if (left)
+		loop_timer_arm(loop, &h->poll_zombies, 50, on_poll_zombies, h);
 }
 
 /* Kill the running hook and its process group (everything it started that did not
@@ -533,16 +585,22 @@ static void kill_running(struct hooks *h)
 		return;
 	kill(-h->pid, SIGKILL);
 	kill(h->pid, SIGKILL);   /* in case it had not reached setsid() yet */
-	loop_del_fd(h->loop, h->pidfd);
+	loop_timer_disarm(h->loop, &h->poll_child);
+	if (h->pidfd >= 0)
+		loop_del_fd(h->loop, h->pidfd);
 	z = calloc(1, sizeof(*z));
 	if (z) {
 		z->h = h;
 		z->pid = h->pid;
 		z->pidfd = h->pidfd;
 	}
-	if (z && loop_add_fd(h->loop, z->pidfd, EPOLLIN, on_zombie, z) == 0) {
+	if (z && z->pidfd >= 0 && loop_add_fd(h->loop, z->pidfd, EPOLLIN, on_zombie, z) == 0) {
 		z->next = h->zombies;
 		h->zombies = z;
+	} else if (z && z->pidfd < 0) {
+		z->next = h->zombies;
+		h->zombies = z;
+		loop_timer_arm(h->loop, &h->poll_zombies, 10, on_poll_zombies, h);
 	} else {
 		/* No way to watch it: wait here, which SIGKILL keeps short. */
 		free(z);
@@ -831,11 +889,15 @@ void hooks_free(struct hooks *h)
 	while (h->zombies) {
 		struct zombie *z = h->zombies;
 		h->zombies = z->next;
-		loop_del_fd(h->loop, z->pidfd);
-		close(z->pidfd);
+		if (z->pidfd >= 0) {
+			loop_del_fd(h->loop, z->pidfd);
+			close(z->pidfd);
+		}
 		waitpid(z->pid, NULL, WNOHANG);
 		free(z);
 	}
+	loop_timer_disarm(h->loop, &h->poll_child);
+	loop_timer_disarm(h->loop, &h->poll_zombies);
 	while (h->drains) {
 		struct drain *dr = h->drains;
 		h->drains = dr->next;

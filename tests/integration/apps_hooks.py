@@ -187,9 +187,16 @@ try:
         f.write("#!/nonexistent/interpreter\n")
     os.chmod(os.path.join(hd, "15-badinterp"), 0o755)
     r = d.ctl("freeze")
-    t.ok(r.returncode == 1 and "hook 15-badinterp exited with status 127" in r.stderr,
-         "a hook that cannot be executed vetoes (status 127)", r.stderr)
-    t.ok("hook 15-badinterp freeze: quiesced: cannot execute the hook" in d.log_text(), "... and says so in the log")
+    if qtest.VALGRIND:
+        # valgrind follows the fork and reports the failed execve itself (status 101).
+        t.ok(r.returncode == 1 and "hook 15-badinterp exited with status" in r.stderr,
+             "a hook that cannot be executed vetoes", r.stderr)
+        t.skip("... and says so in the log", "valgrind handles the failed execve itself")
+    else:
+        t.ok(r.returncode == 1 and "hook 15-badinterp exited with status 127" in r.stderr,
+             "a hook that cannot be executed vetoes (status 127)", r.stderr)
+        t.ok("hook 15-badinterp freeze: quiesced: cannot execute the hook" in d.log_text(),
+             "... and says so in the log")
     os.unlink(os.path.join(hd, "15-badinterp"))
 
     # ---- lots of output: the last 4 KiB are kept
