@@ -352,7 +352,7 @@ static void finish_phase(struct registry *r)
 	}
 	if (r->n_members)
 		log_info("apps: %s: %zu asked, %zu ok, %zu failed, %zu timed out, %zu gone in %.1f ms",
-			 op_word(r->op), r->n_members, counts[M_OK], counts[M_FAILED],
+			 op_word(r->op), r->n_members - counts[M_NOT_ASKED], counts[M_OK], counts[M_FAILED],
 			 counts[M_TIMEOUT] + counts[M_BUSY] + counts[M_CANCELLED], counts[M_GONE],
 			 ns_to_ms(r->phase_ns));
 	if (!r->in_start)
