@@ -10,6 +10,7 @@ hook leads its own session; CHECK runs nothing but refuses unsafe hooks."""
 import os
 import shutil
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -171,6 +172,28 @@ try:
          "the hook and the sleep it started were killed (its process group)")
     t.eq(trace_lines(), ["10-first freeze", "20-second freeze", "20-second thaw", "10-first thaw"],
          "the killed hook and the one before it get thaw")
+
+    # ---- a thaw overtaking a freeze hook: the hook is killed and unwound
+    hook("20-second", '[ "$1" = thaw ] && exit 0\nsleep 60 & echo $! > %s/20.pids; echo $$ >> %s/20.pids; wait'
+         % (s.dir, s.dir))
+    reset_trace()
+    box = {}
+    th = threading.Thread(target=lambda: box.__setitem__("r", d.ctl("freeze")))
+    th.start()
+    qtest.wait_for(lambda: "20-second freeze" in trace_lines() and os.path.exists(os.path.join(s.dir, "20.pids")), 3)
+    time.sleep(0.1)
+    r = d.ctl("thaw")
+    th.join(30)
+    t.ok(r.returncode == 0 and box["r"].returncode == 1 and "cancelled" in box["r"].stderr,
+         "a thaw during a freeze hook cancels the freeze", box["r"].stderr)
+    t.eq(trace_lines(), ["10-first freeze", "20-second freeze", "20-second thaw", "10-first thaw"],
+         "the cancelled hook and the one before it get thaw")
+    t.eq(s.frozen(), [], "nothing frozen")
+    with open(os.path.join(s.dir, "20.pids")) as f:
+        pids = [int(x) for x in f.read().split()]
+    t.ok(len(pids) == 2 and qtest.wait_for(lambda: not any(apptest.alive(p) for p in pids), 3),
+         "the cancelled hook and its child were killed")
+    os.unlink(os.path.join(s.dir, "20.pids"))
 
     # ---- a failing thaw hook does not fail the thaw
     hook("20-second", '[ "$1" = thaw ] && exit 4; exit 0')

@@ -109,6 +109,32 @@ try:
     th.join(30)
     t.eq(s.frozen(), [], "thawed")
 
+    # ---- a thaw overtaking the freeze while an app is still working on it
+    box = {}
+    th = threading.Thread(target=lambda: box.__setitem__("ans", apptest.answer(d, "quiesce-freeze")))
+    th.start()
+    opts = {}
+    for app, name in ((slow, "slow"), (j, "joiner")):
+        opts[name] = app.request()
+    j.reply(FREEZE, opts["joiner"][2])          # the joiner freezes, slow keeps working
+    t.ok(qtest.wait_for(lambda: apptest.apps_list(d)["joiner"]["state"] == "frozen", 3), "one app froze")
+    ret, err, rep = apptest.answer(d, "quiesce-thaw")
+    t.ok(ret is not None, "a thaw while an app is still answering FREEZE succeeds", repr(err))
+    th.join(30)
+    ret, err, rep = box["ans"]
+    t.ok(err and err.get("class") == "Aborted", "the freeze is aborted", repr(err))
+    t.eq(apptest.app_results(rep, "freeze").get("slow"), "cancelled", "the app still working is reported cancelled")
+    t.eq(s.frozen(), [], "nothing frozen")
+    opt, _, tid = j.request()
+    t.eq(opt, THAW, "the app that froze got THAW")
+    j.reply(THAW, tid)
+    slow.reply(FREEZE, opts["slow"][2])        # its success comes after all that: owed a THAW
+    opt, _, tid = slow.request()
+    t.eq(opt, THAW, "the cancelled app's late success gets a THAW at once")
+    slow.reply(THAW, tid)
+    t.ok(qtest.wait_for(lambda: all(a["state"] == "idle" for a in apptest.apps_list(d).values()), 3),
+         "every app is idle again")
+
     # ---- a restarted app takes its name back at once
     first, w1 = apptest.raw(d, "restarter")
     first.close()

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
+from appproto import RawApp, pack_hello, unpack_welcome  # noqa: E402
 
 t = qtest.Tap()
 qtest.require_root(t)
@@ -58,6 +59,17 @@ try:
     r = d.ctl("apps")
     t.ok(r.returncode == 0 and r.stdout.startswith("%d apps registered" % N) and
          len(r.stdout.splitlines()) == N + 2, "quiescectl apps lists %d apps" % N, r.stdout[:500])
+
+    # More connections at once than quiesced serves before their hello (64): the rest
+    # wait in the listen backlog and are served as the first ones register.
+    raws = [RawApp(apptest.app_socket(d)) for _ in range(N)]
+    for i, a in enumerate(raws):
+        a.send(pack_hello("raw%03d" % i))
+    welcomes = [unpack_welcome(a.recv(10 * qtest.SLOW))["result"] for a in raws]
+    t.eq(set(welcomes), {0}, "%d connections opened before any hello are all registered" % N)
+    t.ok(apptest.wait_apps(d, 2 * N), "%d apps registered in all" % (2 * N))
+    for a in raws:
+        a.close()
 finally:
     apptest.stop_all(sims)
     qtest.stop_clean(t, d)
