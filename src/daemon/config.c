@@ -335,8 +335,8 @@ int config_init(struct config *cfg, int argc, char **argv)
 		cfg->hook_timeout_ms = cfg->timeout_ms;
 	if (cfg->app_socket_mode == CONFIG_MODE_AUTO)
 		cfg->app_socket_mode = cfg->app_socket_group ? 0660 : 0600;
-	if (cfg->max_apps == 0) {
-		fprintf(stderr, "quiesced: max-apps: must be at least 1\n");
+	if (cfg->max_apps == 0 || cfg->max_apps > 65536) {
+		fprintf(stderr, "quiesced: max-apps: must be 1 to 65536\n");
 		return -1;
 	}
 	if (cfg->scope) {
