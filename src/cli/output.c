@@ -135,6 +135,12 @@ void print_status(FILE *out, struct json_object *st)
 			     "the next thaw reports it\n");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *s = json_object_array_get_idx(stages, i);
+		if (str(s, "stage") && !strcmp(str(s, "stage"), "apps") && num(s, "registered", -1) >= 0)
+			fprintf(out, "apps:    %d registered%s (quiescectl apps)\n", (int)num(s, "registered", 0),
+				json_object_get_boolean(json_object_object_get(s, "active")) ? ", some frozen" : "");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(stages, i);
 		struct json_object *fss = arr(s, "filesystems");
 		if (fss && json_object_array_length(fss)) {
 			fprintf(out, "%s (last set):\n", str(s, "stage"));
