@@ -22,7 +22,7 @@ struct hooks;
 struct hooks_config {
 	const char *dir;          /* missing: no hooks */
 	uint64_t timeout_ms;      /* one hook run */
-	uint64_t budget_ms;       /* all hooks of one phase (below the engine's watchdog) */
+	uint64_t budget_ms;       /* all hooks of one phase together (quiesced: --timeout) */
 };
 
 extern const struct stage_ops hooks_stage_ops;

@@ -58,6 +58,9 @@ int verb_snapshot(struct cli *cli, int argc, char **argv);
 /* apps.c */
 int verb_apps(struct cli *cli, int argc, char **argv);
 
+/* hook.c: qemu-ga's fsfreeze hook */
+int verb_fsfreeze_hook(struct cli *cli, int argc, char **argv);
+
 /* output.c */
 void print_report(FILE *out, const char *verb, struct json_object *report);
 void print_status(FILE *out, struct json_object *st);

@@ -31,6 +31,22 @@ static void usage(FILE *out)
 		"  succeeded but the freeze did not hold until the thaw (lease expired, thaw failed).\n");
 }
 
+/* Called as qemu-ga's hook: through a link named fsfreeze-hook, or from a
+ * fsfreeze-hook.d directory (the stock dispatcher runs each entry with "$@"). */
+static bool called_as_hook(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/'), *dir;
+	size_t len;
+	if (!base)
+		return strcmp(argv0, "fsfreeze-hook") == 0;
+	if (strcmp(base + 1, "fsfreeze-hook") == 0)
+		return true;
+	for (dir = base; dir > argv0 && dir[-1] != '/'; dir--)
+		;
+	len = (size_t)(base - dir);
+	return len == strlen("fsfreeze-hook.d") && strncmp(dir, "fsfreeze-hook.d", len) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -48,6 +64,13 @@ int main(int argc, char **argv)
 	cli.socket = getenv("QUIESCE_CONTROL");
 	if (!cli.socket || !*cli.socket)
 		cli.socket = DEFAULT_SOCKET;
+	if (argc > 0 && called_as_hook(argv[0])) {
+		int r;
+		argv[0] = (char *)"fsfreeze-hook";
+		r = verb_fsfreeze_hook(&cli, argc, argv);
+		cli_disconnect(&cli);
+		return r;
+	}
 	/* "+": stop at the verb, so verbs (and snapshot's command) get their own options. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -52,8 +52,12 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	char *end;
 	double v, scale = 1000.0;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* Plain decimal only: strtod would also take blanks, signs, hex and "inf". */
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
 		return -1;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.' || *p == 'm' || *p == 's'))
+			return -1;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || !isfinite(v) || v < 0)
@@ -65,7 +69,13 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	v *= scale;
 	if (v > (double)max_ms)
 		return -1;
-	*out = (uint64_t)llround(v);
+	/* Round, then check again as an integer: llround() stops at LLONG_MAX, a
+	 * uint64_t at 2^64 (where (double)UINT64_MAX lands), and (double)max_ms itself
+	 * may have been rounded up. */
+	v = round(v);
+	if (v >= 0x1p64 || (uint64_t)v > max_ms)
+		return -1;
+	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -80,6 +90,8 @@ int fd_set_nonblock(int fd)
 bool path_is_under(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
+	if (n == 0 || dir[0] != '/')
+		return false; /* only absolute directories contain anything */
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
 	if (n == 1 && dir[0] == '/')

@@ -32,6 +32,8 @@ static const struct opt_def opts[] = {
 	  "stay in the foreground and log to stderr (hv_vss_daemon: --no-daemon)" },
 	{ "no-daemon", 0, OPT_FLAG, NULL, OFF(foreground), NULL, NULL /* alias of -n */ },
 	{ "debug", 'd', OPT_FLAG, "daemon", OFF(debug), NULL, "debug logging" },
+	{ "log-ident", 0, OPT_STRING, "daemon", OFF(log_ident), "NAME",
+	  "syslog ident (default quiesced; \"Hyper-V VSS\" is hv_vss_daemon's)" },
 	{ "config", 'c', OPT_STRING, NULL, OFF(config_file), "FILE",
 	  "config file (default " DEFAULT_CONFIG_FILE " if it exists)" },
 	{ "scope", 0, OPT_STRING, "daemon", OFF(scope), "DIR",
@@ -40,12 +42,19 @@ static const struct opt_def opts[] = {
 	  "runtime directory, a tmpfs (default " DEFAULT_RUN_DIR ")" },
 	{ "control", 0, OPT_STRING, "daemon", OFF(control_path), "PATH",
 	  "control socket for quiescectl (default RUN-DIR/control.sock)" },
+	{ "qga", 0, OPT_STRING, "daemon", OFF(qga_path), "PATH",
+	  "serve the QEMU guest agent protocol: PATH is a character device (virtio-serial "
+	  "port) to open, or a Unix socket to listen on" },
 	{ "lease", 0, OPT_DURATION, "daemon", OFF(lease_ms), "SECONDS",
 	  "longest time writes are held before thawing on our own (default 60)" },
 	{ "timeout", 0, OPT_DURATION, "daemon", OFF(timeout_ms), "SECONDS",
 	  "per-phase bound for participants (default 15, as hv_vss(4))" },
 	{ "fs-timeout", 0, OPT_DURATION, "daemon", OFF(fs_timeout_ms), "SECONDS",
 	  "longest wait for one FIFREEZE before the freeze fails (default: --timeout)" },
+	{ "guardian", 0, OPT_STRING, "daemon", OFF(guardian), "PATH",
+	  "the thaw guardian program (default: quiesce-guardian beside quiesced)" },
+	{ "no-guardian", 0, OPT_FLAG, NULL, OFF(no_guardian), NULL,
+	  "run without a thaw guardian (unsafe: if quiesced dies while frozen, nothing thaws)" },
 	{ "include", 0, OPT_LIST, "filesystems", OFF(include), "PATTERN",
 	  "only mountpoints matching this fnmatch(3) pattern (repeatable)" },
 	{ "exclude", 0, OPT_LIST, "filesystems", OFF(exclude), "PATTERN",
@@ -54,6 +63,10 @@ static const struct opt_def opts[] = {
 	  "only filesystems of this type (repeatable; allows vfat if named)" },
 	{ "exclude-type", 0, OPT_LIST, "filesystems", OFF(exclude_types), "TYPE",
 	  "never filesystems of this type (repeatable)" },
+	{ "hyperv", 0, OPT_STRING, "hyperv", OFF(hyperv_path), "PATH",
+	  "Hyper-V VSS channel: the device (default /dev/vmbus/hv_vss if it exists) or a "
+	  "SOCK_SEQPACKET socket" },
+	{ "no-hyperv", 0, OPT_FLAG, "hyperv", OFF(no_hyperv), NULL, "do not serve Hyper-V VSS" },
 	{ "app-socket", 0, OPT_STRING, "apps", OFF(app_socket), "PATH",
 	  "socket applications register on (default RUN-DIR/app.sock)" },
 	{ "app-socket-mode", 0, OPT_MODE, "apps", OFF(app_socket_mode), "MODE",
@@ -89,9 +102,9 @@ static void usage(FILE *out)
 			 o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
 	}
-	fprintf(out, "\nThe config file has the same settings in [daemon], [filesystems], [apps] and\n"
-		     "[hooks] sections, key = value with the long option names; command line\n"
-		     "options win.\n"
+	fprintf(out, "\nThe config file has the same settings in [daemon], [filesystems], [hyperv],\n"
+		     "[apps] and [hooks] sections, key = value with the long option names; command\n"
+		     "line options win.\n"
 		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
 }
 
@@ -231,6 +244,20 @@ static int load_file(struct config *cfg, const char *path)
 	return c.err ? -1 : 0;
 }
 
+static int make_absolute(char **p)
+{
+	char cwd[4096], *abs;
+	if (!*p || (*p)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *p) < 0) {
+		fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *p, strerror(errno));
+		return -1;
+	}
+	free(*p);
+	*p = abs;
+	return 0;
+}
+
 static void defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -329,6 +356,12 @@ int config_init(struct config *cfg, int argc, char **argv)
 		cfg->fs_timeout_ms = cfg->timeout_ms;
 	if (!cfg->run_dir)
 		cfg->run_dir = strdup(DEFAULT_RUN_DIR);
+	/* Absolute paths: a daemon changes to / and relative ones would then point
+	 * elsewhere (and be unlinked there at exit). */
+	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
+	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
+	    make_absolute(&cfg->hook_dir) < 0)
+		return -1;
 	if (!cfg->hook_dir)
 		cfg->hook_dir = strdup(DEFAULT_HOOK_DIR);
 	if (!cfg->hook_timeout_ms)
@@ -410,6 +443,10 @@ void config_free(struct config *cfg)
 	free(cfg->scope);
 	free(cfg->run_dir);
 	free(cfg->control_path);
+	free(cfg->guardian);
+	free(cfg->qga_path);
+	free(cfg->log_ident);
+	free(cfg->hyperv_path);
 	list_clear(&cfg->include);
 	list_clear(&cfg->exclude);
 	list_clear(&cfg->include_types);

@@ -22,10 +22,16 @@ struct config {
 	char *scope;
 	char *run_dir;
 	char *control_path;
+	char *qga_path;             /* --qga: NULL = no guest agent channel */
 	uint64_t lease_ms;
 	uint64_t timeout_ms;
 	uint64_t fs_timeout_ms;
+	char *guardian;
+	bool no_guardian;
 	struct strlist include, exclude, include_types, exclude_types;
+	char *log_ident;            /* NULL: "quiesced" */
+	char *hyperv_path;          /* NULL: the default device if it exists */
+	bool no_hyperv;
 	/* apps and hooks (src/apps/, docs/apps.md) */
 	char *app_socket;
 	unsigned app_socket_mode;       /* CONFIG_MODE_AUTO: 0600, or 0660 with a group */

@@ -61,6 +61,7 @@ static uint64_t pack(int fd, uint32_t gen)
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void *arg)
 {
 	struct epoll_event ev = { .events = events };
+	uint32_t gen;
 
 	if (fd < 0) {
 		errno = EBADF;
@@ -75,17 +76,17 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void 
 		loop->fds = v;
 		loop->nfds = n;
 	}
-	loop->fds[fd].fn = fn;
-	loop->fds[fd].arg = arg;
-	loop->fds[fd].gen = loop->next_gen++;
+	gen = loop->next_gen++;
 	if (loop->next_gen == 0)
 		loop->next_gen = 1;
-	ev.data.u64 = pack(fd, loop->fds[fd].gen);
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		loop->fds[fd].fn = NULL;
-		loop->fds[fd].gen = 0;
+	ev.data.u64 = pack(fd, gen);
+	/* epoll first: if it refuses (EEXIST for an fd that is already added), the
+	 * existing registration of this fd must stay as it is. */
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -1;
-	}
+	loop->fds[fd].fn = fn;
+	loop->fds[fd].arg = arg;
+	loop->fds[fd].gen = gen;
 	return 0;
 }
 

@@ -18,9 +18,13 @@
 #include "daemon/loop.h"
 #include "daemon/quiesced.h"
 #include "daemon/txn.h"
+#include "daemon/guard.h"
 #include "fs/fs_stage.h"
+#include "fs/leftover.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/qga.h"
+#include "host/hyperv.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -54,6 +58,52 @@ static void policy_from_config(struct fs_policy *p, const struct config *cfg)
 	p->n_include_types = cfg->include_types.n;
 	p->exclude_types = cfg->exclude_types.v;
 	p->n_exclude_types = cfg->exclude_types.n;
+}
+
+/* ---- the thaw guardian */
+
+static int guard_arm_cb(void *ctx, uint64_t id, int fd, const char *path)
+{
+	return guard_arm(ctx, id, fd, path);
+}
+
+static void guard_disarm_cb(void *ctx, uint64_t id)
+{
+	guard_disarm(ctx, id);
+}
+
+static void on_guard_lost(void *arg, bool expired)
+{
+	struct quiesced *q = arg;
+	engine_guardian_lost(q->engine, expired);
+}
+
+/* The guardian's deadline: a little beyond the longest this state may legitimately
+ * last, so that quiesced's own lease and timeouts act first and the guardian only
+ * acts when quiesced cannot (hung, stopped). */
+static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
+{
+	struct quiesced *q = arg;
+	uint64_t t = q->cfg.timeout_ms, fs = q->cfg.fs_timeout_ms, ms = 0;
+
+	if (!q->guard)
+		return;
+	switch (st) {
+	case TXN_FREEZING:
+		ms = 3 * t + fs + lease_ms + 10000;
+		break;
+	case TXN_FROZEN:
+		ms = lease_ms + 2000;
+		break;
+	case TXN_THAWING:
+		ms = 2 * t + fs + 10000;
+		break;
+	case TXN_IDLE:
+	case TXN_CHECKING:
+		ms = 0;
+		break;
+	}
+	guard_deadline(q->guard, ms);
 }
 
 static void on_shutdown_done(void *arg)
@@ -107,8 +157,9 @@ static int setup_signals(struct quiesced *q)
 int main(int argc, char **argv)
 {
 	static struct quiesced q;
-	struct engine_config ecfg;
-	char *control_path, *app_path;
+	struct qga *qga = NULL;
+	struct engine_config ecfg = { 0 };
+	char *control_path, *record_path, *app_path, *guardian = NULL;
 	int r, code;
 
 	r = config_init(&q.cfg, argc, argv);
@@ -121,22 +172,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "quiesced: QUIESCE_REQUIRE_SCOPE is set: refusing to run without --scope\n");
 		return 2;
 	}
-	log_init("quiesced", q.cfg.foreground, q.cfg.debug);
+	log_init(q.cfg.log_ident ? q.cfg.log_ident : "quiesced", q.cfg.foreground, q.cfg.debug);
 	q.started_at = wall_ms();
 	policy_from_config(&q.policy, &q.cfg);
 
 	if (mkdir_p(q.cfg.run_dir, 0755) < 0)
 		fatal("cannot create the run dir %s", q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
+	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
 	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
-	if (!control_path || !app_path)
+	if (!control_path || !record_path || !app_path)
 		fatal("out of memory");
+	/* A quiesced that died with its guardian may have left filesystems frozen. */
+	if (leftover_thaw(record_path) < 0)
+		log_warn("cannot read %s", record_path);
 
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
 		fatal("cannot set up the event loop");
 	ecfg.lease_ms = q.cfg.lease_ms;
 	ecfg.timeout_ms = q.cfg.timeout_ms;
+	ecfg.on_state = on_engine_state;
+	ecfg.state_arg = &q;
 	q.engine = engine_new(q.loop, &ecfg);
 	if (!q.engine)
 		fatal("cannot set up the engine");
@@ -150,8 +207,9 @@ int main(int argc, char **argv)
 			.default_timeout_ms = (uint32_t)q.cfg.timeout_ms,
 			.max_timeout_ms = (uint32_t)q.cfg.timeout_ms,
 		};
+		/* The hooks of one phase together are one participant: --timeout. */
 		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
-					   .budget_ms = 2 * q.cfg.timeout_ms };
+					   .budget_ms = q.cfg.timeout_ms };
 		q.apps = registry_open(q.loop, q.engine, &rc);
 		if (!q.apps)
 			fatalx("cannot open the app socket %s", app_path);
@@ -163,14 +221,33 @@ int main(int argc, char **argv)
 	q.fs = fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms);
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
-	if (cmd_control_register() < 0)
+	fs_stage_set_record(q.fs, record_path);
+	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	q.control = control_open(&q, control_path);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", control_path);
+	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
+		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
+	if (hyperv_start(&q, &q.hyperv) < 0)
+		fatal("cannot set up the Hyper-V channel");
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
+	/* After daemon(): the guardian must be our child, not the exited parent's. */
+	if (q.cfg.no_guardian) {
+		log_warnx("running without a thaw guardian (--no-guardian): if quiesced dies "
+			  "while frozen, nothing thaws");
+	} else {
+		struct freezer_guard fg = { guard_arm_cb, guard_disarm_cb, NULL };
+		guardian = q.cfg.guardian ? strdup(q.cfg.guardian) : guard_default_program();
+		q.guard = guardian ? guard_new(q.loop, guardian, on_guard_lost, &q) : NULL;
+		if (!q.guard || guard_start(q.guard) < 0)
+			fatalx("cannot start the thaw guardian %s (--no-guardian runs without one, "
+			       "unsafely)", guardian ? guardian : "");
+		fg.ctx = q.guard;
+		fs_stage_set_guard(q.fs, &fg);
+	}
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
 		   control_path);
@@ -178,16 +255,21 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
+	qga_close(qga);
+	hyperv_close(q.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps
 	 * lose their connections (protocol §4.7). */
 	registry_close(q.apps);
 	hooks_free(q.hooks);
 	control_close(q.control);
 	fs_stage_free(q.fs);
+	guard_free(q.guard);
 	engine_free(q.engine);
 	loop_free(q.loop);
 	free(control_path);
+	free(record_path);
 	free(app_path);
+	free(guardian);
 	config_free(&q.cfg);
 	return code;
 }

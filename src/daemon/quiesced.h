@@ -11,6 +11,8 @@ struct loop;
 struct engine;
 struct fs_stage;
 struct control;
+struct guard;
+struct hyperv;
 struct registry;
 struct hooks;
 
@@ -21,6 +23,8 @@ struct quiesced {
 	struct engine *engine;
 	struct fs_stage *fs;
 	struct control *control;
+	struct guard *guard;        /* NULL with --no-guardian */
+	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
 	struct registry *apps;      /* the app socket: stage "apps" */
 	struct hooks *hooks;        /* the hook directory: stage "hooks" */
 	uint64_t started_at;        /* wall clock ms */

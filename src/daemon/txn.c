@@ -20,6 +20,7 @@ struct stage_slot {
 	const struct stage_ops *ops;
 	void *self;
 	bool entered;           /* its FREEZE started in this transaction: it gets THAW */
+	bool ran;               /* started in this transaction: its count() is current */
 	uint64_t t0;
 };
 
@@ -65,9 +66,12 @@ struct engine {
 	uint64_t frozen_at;           /* monotonic ms */
 	uint64_t frozen_at_wall;
 	struct loop_timer lease;
-	bool lease_expired;           /* sticky until a THAW reports it or a FREEZE starts */
+	/* quiesced thawed before anyone asked (lease passed, guardian died or hit its
+	 * deadline): sticky until a THAW reports it or a FREEZE starts. */
+	bool lease_expired;
 	uint64_t lease_expired_at_wall;
-	uint64_t expired_lease_ms;
+	char early_thaw[160];         /* why, for the THAW's error and status */
+	char early_origin[32];        /* whose freeze it was: only its THAW hears of it */
 
 	void (*shutdown_done)(void *);
 	void *shutdown_arg;
@@ -141,11 +145,21 @@ enum txn_state engine_state(const struct engine *e)
 	return e->state;
 }
 
+const char *engine_origin(const struct engine *e)
+{
+	return e->state == TXN_IDLE ? NULL : e->origin;
+}
+
 static void set_state(struct engine *e, enum txn_state s)
 {
-	if (e->state != s)
-		log_debug("transaction: %s -> %s", txn_state_name(e->state), txn_state_name(s));
+	if (e->state == s)
+		return;
+	log_debug("transaction: %s -> %s", txn_state_name(e->state), txn_state_name(s));
 	e->state = s;
+	if (e->cfg.on_state)
+		e->cfg.on_state(e->cfg.state_arg, s,
+				s == TXN_FREEZING ? (e->req.lease_ms ? e->req.lease_ms : e->cfg.lease_ms)
+						  : e->lease_ms);
 }
 
 static int copy_request(struct engine *e, const struct txn_request *req)
@@ -311,6 +325,7 @@ static void advance(struct engine *e)
 			continue;
 		if (e->phase == TXN_FREEZE)
 			e->stages[i].entered = true;
+		e->stages[i].ran = true;
 		e->stages[i].t0 = now_ns();
 		e->running = i;
 		rc = e->stages[i].ops->start(e->stages[i].self, e->phase, &e->req, &ok, msg,
@@ -346,8 +361,9 @@ void engine_stage_done(struct engine *e, bool ok, const char *msg)
 static unsigned fs_count(const struct engine *e, enum txn_op op)
 {
 	unsigned n = 0;
+	/* A stage that did not run (apps-only) would report its last transaction. */
 	for (size_t i = 0; i < e->n_stages; i++)
-		if (e->stages[i].ops->filesystems && e->stages[i].ops->count)
+		if (e->stages[i].ops->filesystems && e->stages[i].ops->count && e->stages[i].ran)
 			n += e->stages[i].ops->count(e->stages[i].self, op);
 	return n;
 }
@@ -359,6 +375,8 @@ static void begin(struct engine *e, enum txn_op phase, int first, int dir)
 	json_object_object_add(e->report, "op", json_object_new_string(txn_op_name(e->req.op)));
 	json_object_object_add(e->report, "origin", json_object_new_string(e->origin));
 	json_object_object_add(e->report, "phases", json_object_new_array());
+	for (size_t i = 0; i < e->n_stages; i++)
+		e->stages[i].ran = false;
 	e->phase = phase;
 	e->next = first;
 	e->dir = dir;
@@ -450,9 +468,9 @@ static void phase_complete(struct engine *e)
 				return;
 			}
 			finish_report(e, true, count, "");
-			set_state(e, TXN_FROZEN);
 			e->owner = e->req.owner;
 			e->lease_ms = e->req.lease_ms ? e->req.lease_ms : e->cfg.lease_ms;
+			set_state(e, TXN_FROZEN);
 			e->frozen_at = now_ms();
 			e->frozen_at_wall = wall_ms();
 			loop_timer_arm(e->loop, &e->lease, e->lease_ms, on_lease, e);
@@ -497,6 +515,20 @@ static void phase_complete(struct engine *e)
 
 /* ------------------------------------------------------------ lease and thaw */
 
+static void note_early_thaw(struct engine *e, const char *fmt, ...) LOG_PRINTF(2, 3);
+
+static void note_early_thaw(struct engine *e, const char *fmt, ...)
+{
+	va_list ap;
+	e->lease_expired = true;
+	e->lease_expired_at_wall = wall_ms();
+	/* Called while the freeze's request is still the current one. */
+	str_copy(e->early_origin, e->origin, sizeof(e->early_origin));
+	va_start(ap, fmt);
+	vsnprintf(e->early_thaw, sizeof(e->early_thaw), fmt, ap);
+	va_end(ap);
+}
+
 static void on_lease(struct loop *loop, void *arg)
 {
 	struct engine *e = arg;
@@ -505,9 +537,7 @@ static void on_lease(struct loop *loop, void *arg)
 		return;
 	log_warnx("the lease of %.1f s passed with no thaw: thawing on our own",
 		  (double)e->lease_ms / 1000.0);
-	e->lease_expired = true;
-	e->lease_expired_at_wall = wall_ms();
-	e->expired_lease_ms = e->lease_ms;
+	note_early_thaw(e, "the lease of %.1f s expired", (double)e->lease_ms / 1000.0);
 	start_thaw(e, "lease", false, NULL, NULL);
 }
 
@@ -552,7 +582,9 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 	switch (e->state) {
 	case TXN_IDLE:
 	case TXN_CHECKING:
-		if (e->lease_expired) {
+		/* The transport that froze is owed the news; another one's thaw of
+		 * nothing is just that, and leaves the news for the owner. */
+		if (e->lease_expired && req->origin && strcmp(req->origin, e->early_origin) == 0) {
 			char when[64];
 			time_t t = (time_t)(e->lease_expired_at_wall / 1000);
 			struct tm tm;
@@ -560,9 +592,8 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 			strftime(when, sizeof(when), "%H:%M:%S", &tm);
 			e->lease_expired = false;
 			reply(done, arg, TXN_THAW, TXN_E_LEASE, 0, NULL,
-			      "the lease of %.1f s expired at %s and quiesced thawed on its own: "
-			      "writes were not held until this thaw",
-			      (double)e->expired_lease_ms / 1000.0, when);
+			      "%s at %s and quiesced thawed on its own: writes were not held "
+			      "until this thaw", e->early_thaw, when);
 			return;
 		}
 		reply(done, arg, TXN_THAW, TXN_OK, 0, NULL, "%s", "");
@@ -632,6 +663,20 @@ void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn 
 	advance(e);
 }
 
+void engine_guardian_lost(struct engine *e, bool expired)
+{
+	/* Writes stop being held now: the next THAW must hear of it. */
+	if (e->state == TXN_FROZEN || e->state == TXN_FREEZING)
+		note_early_thaw(e, expired ? "the thaw guardian's deadline passed"
+					   : "the thaw guardian died");
+	if (e->state == TXN_FROZEN) {
+		start_thaw(e, expired ? "guardian deadline" : "guardian lost", false, NULL, NULL);
+	} else if (e->state == TXN_FREEZING) {
+		e->abort_requested = true;
+		cancel_running(e);
+	}
+}
+
 void engine_owner_gone(struct engine *e, const void *owner)
 {
 	if (!owner || owner != e->req.owner)
@@ -680,9 +725,11 @@ void engine_status(struct engine *e, struct json_object *out)
 		json_object_object_add(out, "held_by_client", json_object_new_boolean(e->owner != NULL));
 	}
 	json_object_object_add(out, "lease_expired", json_object_new_boolean(e->lease_expired));
-	if (e->lease_expired)
+	if (e->lease_expired) {
 		json_object_object_add(out, "lease_expired_at",
 				       json_object_new_int64((int64_t)e->lease_expired_at_wall));
+		json_object_object_add(out, "early_thaw", json_object_new_string(e->early_thaw));
+	}
 	for (size_t i = 0; i < e->n_stages; i++) {
 		struct json_object *s = json_object_new_object();
 		json_object_object_add(s, "stage", json_object_new_string(e->stages[i].ops->name));

@@ -92,6 +92,10 @@ struct stage_ops {
 struct engine_config {
 	uint64_t lease_ms;            /* default longest hold before thawing on our own */
 	uint64_t timeout_ms;          /* per-phase bound for participants */
+	/* Told of every state change; lease_ms is the freeze's lease (the thaw guardian
+	 * sets its own deadline from it). May be NULL. */
+	void (*on_state)(void *arg, enum txn_state st, uint64_t lease_ms);
+	void *state_arg;
 };
 
 struct engine *engine_new(struct loop *loop, const struct engine_config *cfg);
@@ -101,12 +105,18 @@ int engine_add_stage(struct engine *e, const struct stage_ops *ops, void *self);
 void engine_stage_done(struct engine *e, bool ok, const char *msg);
 
 void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg);
+/* The thaw guardian died, or its deadline passed and it thawed (expired): thaw now,
+ * or abort the freeze; with expired, the next THAW reports an expired lease. */
+void engine_guardian_lost(struct engine *e, bool expired);
 /* The session that owns the freeze went away: thaw now (or abort the freeze). */
 void engine_owner_gone(struct engine *e, const void *owner);
 /* Shutting down: thaw if anything is frozen; done when idle (at once if it is). */
 void engine_shutdown(struct engine *e, void (*done)(void *arg), void *arg);
 
 enum txn_state engine_state(const struct engine *e);
+/* Who the transaction under way (or the freeze held) is for: its request's origin;
+ * NULL when idle. */
+const char *engine_origin(const struct engine *e);
 void engine_status(struct engine *e, struct json_object *out);
 
 #endif

@@ -28,6 +28,7 @@ enum job_kind { JOB_FREEZE, JOB_THAW, JOB_LATE_THAW };
 
 struct job {
 	struct job *next;
+	struct freezer *fz;
 	enum job_kind kind;
 	size_t node;
 	unsigned epoch;        /* which freeze the node belongs to */
@@ -35,6 +36,7 @@ struct job {
 	char *path;
 	int mount_id;
 	int fd;
+	uint64_t guard_id;     /* non-zero: arm the guardian with this id first */
 	/* out */
 	int err;
 	const char *step;
@@ -52,6 +54,9 @@ struct freezer {
 	unsigned idle, threads;
 	pthread_t tids[MAX_WORKERS];
 	bool shutdown;
+
+	struct freezer_guard guard;
+	bool has_guard;
 
 	/* Owned by the loop thread. */
 	unsigned epoch;
@@ -105,6 +110,12 @@ static void run_job(struct job *j)
 		if (fd_mount_id(j->fd, &id) == 0 && id != j->mount_id) {
 			j->err = ESTALE;
 			j->step = "mount check";
+			return;
+		}
+		/* The guardian gets the fd first: from here on, if quiesced dies, it thaws. */
+		if (j->guard_id && j->fz->guard.arm(j->fz->guard.ctx, j->guard_id, j->fd, j->path) < 0) {
+			j->err = errno ? errno : ENOTCONN;
+			j->step = "guardian";
 			return;
 		}
 		j->t_start = now_ns();
@@ -221,8 +232,13 @@ static int dispatch(struct freezer *fz, size_t i, enum job_kind kind)
 	if (!j)
 		goto fail;
 	j->kind = kind;
+	j->fz = fz;
 	j->node = i;
 	j->epoch = fz->epoch;
+	if (kind == JOB_FREEZE && fz->has_guard) {
+		nd->guard_id = (uint64_t)fz->epoch << 32 | (uint64_t)(i + 1);
+		j->guard_id = nd->guard_id;
+	}
 	j->fd = nd->fd;
 	j->mount_id = nd->cand->mount_id;
 	if (kind == JOB_FREEZE) {
@@ -365,6 +381,14 @@ static void finish_op(struct freezer *fz)
 	loop_timer_arm(fz->loop, &fz->notify, 0, notify_done, fz);
 }
 
+/* The guardian need not hold it any more: thawed, or never frozen by us. */
+static void disarm(struct freezer *fz, uint64_t *guard_id)
+{
+	if (*guard_id && fz->has_guard)
+		fz->guard.disarm(fz->guard.ctx, *guard_id);
+	*guard_id = 0;
+}
+
 /* An abandoned FIFREEZE came back. If it froze the filesystem nobody else will thaw
  * it, so thaw it now on the same fd, in a worker like every other ioctl.
  * Returns true if the job was reused for that. */
@@ -380,12 +404,16 @@ static bool straggler_returned(struct freezer *fz, struct job *j)
 		if (ioctl(j->fd, FITHAW, &unused) < 0)
 			log_warn("thawing %s", j->path);
 	} else if (j->kind == JOB_LATE_THAW) {
+		if (!j->err || j->err == EINVAL)
+			disarm(fz, &j->guard_id);
 		if (j->err && j->err != EINVAL)
 			log_warnx("failed to thaw %s after its late freeze: %s", j->path,
 				  strerror(j->err));
 		else
 			log_notice("%s thawed after its late freeze", j->path);
 	}
+	if (j->kind == JOB_FREEZE)
+		disarm(fz, &j->guard_id); /* its FIFREEZE failed: nothing to thaw */
 	if (j->fd >= 0)
 		close(j->fd);
 	fz->stragglers--;
@@ -414,9 +442,14 @@ static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *
 	}
 	if (j->fd >= 0)
 		close(j->fd);
+	disarm(fz, &nd->guard_id);
 	nd->err = j->err;
 	nd->failed_step = j->step;
-	if (j->err == EBUSY && strcmp(j->step, "freeze") == 0) {
+	if (strcmp(j->step, "guardian") == 0) {
+		nd->state = FS_FAILED;
+		set_error(fz, "no thaw guardian to hand %s to (%s): refusing to freeze",
+			  nd->cand->mountpoint, strerror(j->err));
+	} else if (j->err == EBUSY && strcmp(j->step, "freeze") == 0) {
 		nd->state = FS_FOREIGN;
 		set_error(fz, "%s is already frozen by another freezer (busy)",
 			  nd->cand->mountpoint);
@@ -448,6 +481,7 @@ static void thaw_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
 		nd->state = FS_THAWED;
 		close(nd->fd);
 		nd->fd = -1;
+		disarm(fz, &nd->guard_id);
 	}
 	/* Whatever it holds may thaw now (even after a failure: never stop half way). */
 	for (size_t i = 0; i < fz->n; i++) {
@@ -639,6 +673,12 @@ int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg)
 	if (!fz->inflight)
 		finish_op(fz); /* every dispatch failed (out of memory) */
 	return 0;
+}
+
+void freezer_set_guard(struct freezer *fz, const struct freezer_guard *guard)
+{
+	fz->guard = *guard;
+	fz->has_guard = true;
 }
 
 const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n)

@@ -21,6 +21,14 @@
 struct loop;
 struct freezer;
 
+/* The thaw guardian, seen from the freezer. arm runs in a worker thread, right
+ * before FIFREEZE: if it fails, that filesystem is not frozen. */
+struct freezer_guard {
+	int (*arm)(void *ctx, uint64_t id, int fd, const char *path);
+	void (*disarm)(void *ctx, uint64_t id);
+	void *ctx;
+};
+
 enum fs_state {
 	FS_PENDING,      /* waiting for the filesystems it holds to freeze first */
 	FS_FREEZING,     /* FIFREEZE in a worker */
@@ -50,6 +58,7 @@ struct fs_node {
 	uint64_t freeze_start_ns, freeze_end_ns;
 	uint64_t thaw_start_ns, thaw_end_ns;
 	size_t waiting;          /* scheduling: how many must go before this one */
+	uint64_t guard_id;       /* its id with the thaw guardian (0: not handed over) */
 };
 
 /* Called from the loop when an operation has finished. ok: nothing failed. */
@@ -57,6 +66,8 @@ typedef void (*freezer_done_fn)(void *arg, bool ok);
 
 struct freezer *freezer_new(struct loop *loop);
 void freezer_free(struct freezer *fz);
+/* From now on every filesystem goes to the guardian before it is frozen. */
+void freezer_set_guard(struct freezer *fz, const struct freezer_guard *guard);
 
 /* Freeze every candidate of plan (the freezer takes it over). Returns 1 when
  * finished at once (empty plan; done is not called), 0 when done will be called,

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "daemon/log.h"
 #include "fs/freezer.h"
+#include "fs/leftover.h"
 #include "fs/mountid.h"
 
 const char *fs_stage_mountinfo_path = "/proc/self/mountinfo";
@@ -22,7 +23,19 @@ struct fs_stage {
 	uint64_t timeout_ms;
 	struct fs_plan check_plan;     /* what the last CHECK looked at */
 	enum txn_op last_op;
+	char *record;                  /* leftover record in the run dir, or NULL */
 };
+
+void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard)
+{
+	freezer_set_guard(fs->fz, guard);
+}
+
+void fs_stage_set_record(struct fs_stage *fs, const char *path)
+{
+	free(fs->record);
+	fs->record = path ? strdup(path) : NULL;
+}
 
 struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
 			      const struct fs_policy *policy, uint64_t timeout_ms)
@@ -47,6 +60,7 @@ void fs_stage_free(struct fs_stage *fs)
 		return;
 	freezer_free(fs->fz);
 	fs_plan_free(&fs->check_plan);
+	free(fs->record);
 	free(fs);
 }
 
@@ -100,7 +114,7 @@ static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)
 			return false;
 		}
 		if (fd_mount_id(fd, &id) == 0 && id != c->mount_id) {
-			snprintf(msg, msglen, "%s changed while it was checked", c->mountpoint);
+			snprintf(msg, msglen, "%s cannot be reached: something is mounted over it, or it was unmounted", c->mountpoint);
 			close(fd);
 			return false;
 		}
@@ -133,6 +147,9 @@ static bool check_selection(const struct fs_plan *plan, const struct txn_request
 static void on_freezer_done(void *arg, bool ok)
 {
 	struct fs_stage *fs = arg;
+	/* All thawed (or never frozen): the record has done its job. */
+	if (fs->record && !freezer_active(fs->fz))
+		leftover_clear(fs->record);
 	engine_stage_done(fs->engine, ok, ok ? "" : freezer_error(fs->fz));
 }
 
@@ -162,6 +179,10 @@ static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_reque
 			fs_plan_free(&plan);
 			return STAGE_DONE;
 		}
+		/* Before the first FIFREEZE, while writing is still safe. */
+		if (fs->record && plan.n && leftover_save(fs->record, &plan) < 0)
+			log_warn("cannot record the freeze in %s (a restart could not undo it)",
+				 fs->record);
 		r = freezer_freeze(fs->fz, &plan, fs->timeout_ms, on_freezer_done, fs);
 		break;
 	case TXN_THAW:
@@ -213,6 +234,7 @@ static void add_fs_array(struct json_object *out, const struct fs_node *nodes, s
 			char err[256];
 			snprintf(err, sizeof(err), "%s: %s", nd->failed_step, strerror(nd->err));
 			json_object_object_add(o, "error", json_object_new_string(err));
+			json_object_object_add(o, "errno", json_object_new_int(nd->err));
 		}
 		if (nd->thawed_by_other)
 			json_object_object_add(o, "thawed_by_other", json_object_new_boolean(true));

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "daemon/txn.h"
+#include "fs/freezer.h"
 #include "fs/policy.h"
 
 struct loop;
@@ -17,6 +18,10 @@ extern const struct stage_ops fs_stage_ops;
 struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
 			      const struct fs_policy *policy, uint64_t timeout_ms);
 void fs_stage_free(struct fs_stage *fs);
+/* Hand every filesystem to the thaw guardian before freezing it. */
+void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard);
+/* Keep a record of what is being frozen at path (see leftover.h). */
+void fs_stage_set_record(struct fs_stage *fs, const char *path);
 
 /* Where the mount table is read from (tests may point it elsewhere). */
 extern const char *fs_stage_mountinfo_path;

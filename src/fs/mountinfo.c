@@ -200,20 +200,25 @@ int mountinfo_read(const char *path, struct mount_table *out, size_t *bad)
 		ssize_t got;
 		if (len == cap) {
 			char *nb;
-			if (cap >= MOUNTINFO_MAX_BYTES) {
+			size_t ncap = cap * 2;
+			/* Room for one byte past the bound: a file of exactly
+			 * MOUNTINFO_MAX_BYTES is accepted, as mountinfo_parse accepts it. */
+			if (cap > MOUNTINFO_MAX_BYTES) {
 				close(fd);
 				free(buf);
 				errno = EFBIG;
 				return -1;
 			}
-			nb = realloc(buf, cap * 2);
+			if (ncap > MOUNTINFO_MAX_BYTES + 1)
+				ncap = MOUNTINFO_MAX_BYTES + 1;
+			nb = realloc(buf, ncap);
 			if (!nb) {
 				close(fd);
 				free(buf);
 				return -1;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = ncap;
 		}
 		got = read(fd, buf + len, cap - len);
 		if (got < 0) {

@@ -179,9 +179,14 @@ static const char *judge(const struct mount_table *mt, const struct group *g,
 	unsigned smaj, smin;
 
 	if (pol->scope) {
+		size_t inside = 0;
 		for (size_t i = 0; i < g->n; i++)
-			if (!path_is_under(mt->v[g->mounts[i]].mountpoint, pol->scope))
-				return "outside the scope";
+			inside += path_is_under(mt->v[g->mounts[i]].mountpoint, pol->scope);
+		if (inside == 0)
+			return "outside the scope";
+		/* Freezing it would freeze its mounts outside the scope as well. */
+		if (inside < g->n)
+			return "also mounted outside the scope";
 	}
 	if (in_list(pol->exclude_types, pol->n_exclude_types, first->fstype))
 		return "type excluded";

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static void session_unref(struct cmd_session *s)
 static void send_answer(struct cmd_call *call, struct json_object *ans)
 {
 	struct cmd_session *s = call->s;
-	if (call->id)
+	if (call->id || call->has_id)
 		json_object_object_add(ans, "id", json_object_get(call->id));
 	if (s->conn)
 		jsonconn_send(s->conn, ans, call->ff_prefix);
@@ -63,7 +64,10 @@ static void send_answer(struct cmd_call *call, struct json_object *ans)
 	json_object_put(call->args);
 	free(call);
 	s->pending--;
-	session_unref(s);
+	if (!s->closed && s->pending == 0 && s->idle)
+		s->idle(s); /* may release s */
+	else
+		session_unref(s);
 }
 
 void cmd_return(struct cmd_call *call, struct json_object *ret)
@@ -123,22 +127,40 @@ void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc)
 	json_object_put(ans);
 }
 
+/* The request's members, checked as qemu's qmp_dispatch() does (the texts are
+ * qemu-ga's): NULL if fine, else why not. */
+static const char *check_request(struct json_object *req, struct json_object **exec,
+				 char *why, size_t len)
+{
+	*exec = NULL;
+	json_object_object_foreach(req, key, val) {
+		if (!strcmp(key, "execute")) {
+			if (!json_object_is_type(val, json_type_string))
+				return "QMP input member 'execute' must be a string";
+			*exec = val;
+		} else if (!strcmp(key, "arguments")) {
+			if (!json_object_is_type(val, json_type_object))
+				return "QMP input member 'arguments' must be an object";
+		} else if (strcmp(key, "id") != 0) {
+			snprintf(why, len, "QMP input member '%s' is unexpected", key);
+			return why;
+		}
+	}
+	if (!*exec)
+		return "QMP input lacks member 'execute'";
+	return NULL;
+}
+
 void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 {
 	struct json_object *exec = NULL, *args = NULL, *id = NULL;
 	const struct cmd_def *def;
 	struct cmd_call *call;
-	const char *klass;
+	const char *klass, *bad;
 	char desc[256];
 
 	if (!json_object_is_type(req, json_type_object)) {
 		cmd_send_error(s, "GenericError", "QMP input must be a JSON object");
-		return;
-	}
-	json_object_object_get_ex(req, "id", &id);
-	if (!json_object_object_get_ex(req, "execute", &exec) ||
-	    !json_object_is_type(exec, json_type_string)) {
-		cmd_send_error(s, "GenericError", "QMP input lacks member 'execute'");
 		return;
 	}
 	call = calloc(1, sizeof(*call));
@@ -147,8 +169,17 @@ void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 		return;
 	}
 	call->s = s;
-	call->id = id ? json_object_get(id) : NULL;
 	s->pending++;
+	/* From here on every answer, errors included, echoes the id (as qemu-ga 7.2). */
+	if (json_object_object_get_ex(req, "id", &id)) {
+		call->has_id = true; /* "id": null is echoed too */
+		call->id = json_object_get(id);
+	}
+	bad = check_request(req, &exec, desc, sizeof(desc));
+	if (bad) {
+		cmd_error(call, "GenericError", "%s", bad);
+		return;
+	}
 	if (str_copy(call->name, json_object_get_string(exec), sizeof(call->name)) >=
 	    sizeof(call->name)) {
 		cmd_error(call, "CommandNotFound", "The command %s has not been found",
@@ -160,13 +191,8 @@ void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 		cmd_error(call, "CommandNotFound", "The command %s has not been found", call->name);
 		return;
 	}
-	if (json_object_object_get_ex(req, "arguments", &args)) {
-		if (!json_object_is_type(args, json_type_object)) {
-			cmd_error(call, "GenericError", "QMP input member 'arguments' must be an object");
-			return;
-		}
+	if (json_object_object_get_ex(req, "arguments", &args))
 		call->args = json_object_get(args);
-	}
 	if (s->gate && !s->gate(s, def->name, def->flags, &klass, desc, sizeof(desc))) {
 		cmd_error(call, klass, "%s", desc);
 		return;
@@ -187,20 +213,74 @@ void cmd_session_closed(struct cmd_session *s)
 	session_unref(s);
 }
 
+void cmd_session_get(struct cmd_session *s)
+{
+	s->pending++;
+}
+
+void cmd_session_put(struct cmd_session *s)
+{
+	s->pending--;
+	session_unref(s);
+}
+
 /* ------------------------------------------------------------ arguments */
 
-static struct json_object *arg(struct cmd_call *call, const char *key)
+/* "key": null is present (json-c gives it as a NULL object): a type error, never
+ * the same as leaving the key out (freeze-list without mountpoints freezes all). */
+static bool arg(struct cmd_call *call, const char *key, struct json_object **v)
 {
-	struct json_object *v = NULL;
-	if (call->args)
-		json_object_object_get_ex(call->args, key, &v);
-	return v;
+	*v = NULL;
+	return call->args && json_object_object_get_ex(call->args, key, v);
+}
+
+int cmd_arg_int64(struct cmd_call *call, const char *key, bool required, int64_t *out,
+		  bool *present)
+{
+	struct json_object *v;
+	if (present)
+		*present = false;
+	if (!arg(call, key, &v)) {
+		if (!required)
+			return 0;
+		cmd_error(call, "GenericError", "Parameter '%s' is missing", key);
+		return -1;
+	}
+	/* json-c clamps big numbers to the uint64 range: above INT64_MAX is not an int64. */
+	if (!json_object_is_type(v, json_type_int) ||
+	    (json_object_get_int64(v) == INT64_MAX && json_object_get_uint64(v) > INT64_MAX)) {
+		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: integer",
+			  key);
+		return -1;
+	}
+	*out = json_object_get_int64(v);
+	if (present)
+		*present = true;
+	return 0;
+}
+
+int cmd_args_only(struct cmd_call *call, const char *const *known)
+{
+	if (!call->args)
+		return 0;
+	json_object_object_foreach(call->args, key, val) {
+		size_t i;
+		(void)val;
+		for (i = 0; known && known[i]; i++)
+			if (!strcmp(key, known[i]))
+				break;
+		if (!known || !known[i]) {
+			cmd_error(call, "GenericError", "Parameter '%s' is unexpected", key);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out)
 {
-	struct json_object *v = arg(call, key);
-	if (!v)
+	struct json_object *v;
+	if (!arg(call, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean)) {
 		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: boolean",
@@ -213,9 +293,9 @@ int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out)
 
 int cmd_arg_seconds(struct cmd_call *call, const char *key, uint64_t *ms)
 {
-	struct json_object *v = arg(call, key);
+	struct json_object *v;
 	double d;
-	if (!v)
+	if (!arg(call, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
 		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: number",
@@ -243,14 +323,14 @@ void cmd_free_strings(char **v, size_t n)
 
 int cmd_arg_strings(struct cmd_call *call, const char *key, char ***out, size_t *n, bool *set)
 {
-	struct json_object *v = arg(call, key);
+	struct json_object *v;
 	size_t len;
 	char **list;
 
 	*out = NULL;
 	*n = 0;
 	*set = false;
-	if (!v)
+	if (!arg(call, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_array)) {
 		cmd_error(call, "GenericError", "Invalid parameter type for '%s', expected: array",

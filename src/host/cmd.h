@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/util.h"
@@ -37,6 +38,9 @@ struct cmd_session {
 	bool closed;
 	/* Called when the client has gone and no call is pending (free the session). */
 	void (*release)(struct cmd_session *s);
+	/* May be NULL. Called when the last pending call has been answered and the
+	 * client is still there (a transport that answers in order sends the next). */
+	void (*idle)(struct cmd_session *s);
 	/* Transport hooks, may be NULL. gate: refuse a command (e.g. QGA while frozen);
 	 * returns false and fills klass/desc to refuse. */
 	bool (*gate)(struct cmd_session *s, const char *name, unsigned flags, const char **klass,
@@ -46,6 +50,7 @@ struct cmd_session {
 struct cmd_call {
 	struct cmd_session *s;
 	struct json_object *id;    /* echoed in the answer (may be NULL) */
+	bool has_id;               /* the request had an "id", maybe null: echo it */
 	struct json_object *args;  /* "arguments", NULL if absent */
 	char name[64];
 	bool ff_prefix;            /* answer preceded by 0xFF (guest-sync-delimited) */
@@ -78,12 +83,22 @@ void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc);
 
 /* The transport's connection closed. */
 void cmd_session_closed(struct cmd_session *s);
+/* Keep s from being released (counts as a pending call, without idle) while the
+ * transport works on it; cmd_session_put may release it. */
+void cmd_session_get(struct cmd_session *s);
+void cmd_session_put(struct cmd_session *s);
 
 /* Argument helpers: return -1 and answer the call with a GenericError on misuse. */
 int cmd_arg_bool(struct cmd_call *call, const char *key, bool *out);
 int cmd_arg_seconds(struct cmd_call *call, const char *key, uint64_t *ms);
 /* A list of strings; *v is allocated (free with cmd_free_strings). *set: present. */
 int cmd_arg_strings(struct cmd_call *call, const char *key, char ***v, size_t *n, bool *set);
+/* An int64 (qemu's 'int'); required: missing is an error. *present may be NULL. */
+int cmd_arg_int64(struct cmd_call *call, const char *key, bool required, int64_t *out,
+		  bool *present);
+/* Refuse arguments not in known (NULL-terminated; NULL: none allowed), as QAPI does
+ * after the declared ones: "Parameter 'x' is unexpected". */
+int cmd_args_only(struct cmd_call *call, const char *const *known);
 void cmd_free_strings(char **v, size_t n);
 
 #endif

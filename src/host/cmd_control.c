@@ -6,10 +6,12 @@
 
 #include "apps/registry.h"
 #include "common/util.h"
+#include "daemon/guard.h"
 #include "daemon/quiesced.h"
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
+#include "host/hyperv.h"
 
 /* Error classes quiescectl maps to its exit codes (docs/control.md). */
 static const char *err_class(enum txn_err e)
@@ -56,7 +58,12 @@ static void do_status(struct cmd_call *call)
 		json_object_object_add(ret, "scope", json_object_new_string(q->cfg.scope));
 	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
 	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
+	json_object_object_add(ret, "guardian_pid",
+			       json_object_new_int(q->guard && guard_running(q->guard)
+							   ? (int)guard_pid(q->guard) : 0));
 	engine_status(q->engine, ret);
+	if (q->hyperv)
+		hyperv_status(q->hyperv, ret);
 	cmd_return(call, ret);
 }
 

@@ -42,6 +42,11 @@ struct control {
 static void client_release(struct cmd_session *s)
 {
 	struct control_client *cl = (struct control_client *)s;
+	if (!cl->ctl) {
+		/* The listener closed before this client's last call was answered. */
+		free(cl);
+		return;
+	}
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
@@ -74,7 +79,8 @@ static void on_close(struct jsonconn *c, void *arg)
 	struct control_client *cl = arg;
 	(void)c;
 	/* A freeze held by this client (quiescectl snapshot) ends with it. */
-	engine_owner_gone(cl->ctl->q->engine, &cl->s);
+	if (cl->ctl)
+		engine_owner_gone(cl->ctl->q->engine, &cl->s);
 	cmd_session_closed(&cl->s);
 }
 
@@ -83,21 +89,6 @@ static const struct jsonconn_ops client_ops = {
 	.on_parse_error = on_parse_error,
 	.on_close = on_close,
 };
-
-static void refuse(int fd, const char *desc)
-{
-	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
-	const char *s;
-	json_object_object_add(err, "class", json_object_new_string("GenericError"));
-	json_object_object_add(err, "desc", json_object_new_string(desc));
-	json_object_object_add(ans, "error", err);
-	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
-	/* Best effort, never blocking: the client may not even read. */
-	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	json_object_put(ans);
-	close(fd);
-}
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -122,7 +113,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (ctl->clients >= MAX_CLIENTS) {
 		log_warnx("control: refusing uid %u: %u clients already connected", cred.uid,
 			  ctl->clients);
-		refuse(cfd, "too many clients connected to quiesced; try again later");
+		jsonconn_refuse(cfd, "too many clients connected to quiesced; try again later");
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -168,6 +159,7 @@ struct control *control_open(struct quiesced *q, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
+	struct stat st;
 	mode_t old;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -188,7 +180,12 @@ struct control *control_open(struct quiesced *q, const char *path)
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (!ctl->path || ctl->fd < 0)
 		goto fail;
-	unlink(path); /* stale: nobody answered above */
+	/* A stale socket (nobody answered above) is replaced; anything else is not ours. */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_warnx("control: %s exists and is not a socket; not replacing it", path);
+		goto fail;
+	}
+	unlink(path);
 	old = umask(0111);
 	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		umask(old);
@@ -223,6 +220,10 @@ void control_close(struct control *ctl)
 		if (cl->s.conn)
 			jsonconn_close(cl->s.conn);
 	}
+	/* Clients still waiting for an answer outlive us: detach them. */
+	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
+		cl->ctl = NULL;
+	ctl->list = NULL;
 	loop_del_fd(ctl->q->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);

@@ -23,13 +23,24 @@ struct jsonconn {
 	size_t out_len, out_cap;
 	bool closing;            /* close once out is written */
 	bool dead;               /* closed; freed when the current callback returns */
+	bool skipping;           /* skip_line: dropping input up to the next newline */
+	bool paused;             /* keep_on_hup: not polled until hup_timer fires */
 	int in_callback;
 	struct loop_timer close_timer;
+	struct loop_timer hup_timer;
 };
+
+#define HUP_RETRY_MS 250
+
+const char *jsonconn_why_depth(void)
+{
+	return json_tokener_error_desc(json_tokener_error_depth);
+}
 
 static void conn_free(struct jsonconn *c)
 {
 	loop_timer_disarm(c->loop, &c->close_timer);
+	loop_timer_disarm(c->loop, &c->hup_timer);
 	json_tokener_free(c->tok);
 	free(c->out);
 	free(c);
@@ -57,6 +68,14 @@ static void reset_parser(struct jsonconn *c)
 	c->value_bytes = 0;
 }
 
+static void parse_error(struct jsonconn *c, const char *why)
+{
+	c->in_callback++;
+	if (c->ops->on_parse_error)
+		c->ops->on_parse_error(c, why, c->arg);
+	c->in_callback--;
+}
+
 static void flush_out(struct jsonconn *c)
 {
 	while (c->out_len) {
@@ -79,6 +98,8 @@ static void flush_out(struct jsonconn *c)
 		jsonconn_close(c);
 		return;
 	}
+	if (c->paused)
+		return; /* re-registered with EPOLLOUT when the pause ends */
 	loop_mod_fd(c->loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0));
 }
 
@@ -88,14 +109,18 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 		struct json_object *v;
 		enum json_tokener_error err;
 		size_t used;
+		bool bumped;
 
 		if (c->lim.ff_resync) {
 			const char *ff = memchr(buf, 0xff, len);
 			if (ff == buf) {
 				/* The client asks us to drop whatever partial input we hold. */
 				reset_parser(c);
+				c->skipping = false;
 				buf++;
 				len--;
+				if (c->lim.ff_report)
+					parse_error(c, JSONCONN_WHY_FF);
 				continue;
 			}
 			if (ff) {
@@ -104,6 +129,15 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 				buf = ff;
 				continue;
 			}
+		}
+		if (c->skipping) {
+			const char *nl = memchr(buf, '\n', len);
+			if (!nl)
+				return;
+			len -= (size_t)(nl + 1 - buf);
+			buf = nl + 1;
+			c->skipping = false;
+			continue;
 		}
 		/* Skip whitespace between values: it must not count against a value's size. */
 		if (c->value_bytes == 0) {
@@ -122,8 +156,11 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 			err = json_tokener_get_error(c->tok);
 			used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
 		}
-		if (used == 0 && err != json_tokener_success && err != json_tokener_continue)
-			used = 1;
+		bumped = false;
+		if (used == 0 && err != json_tokener_success && err != json_tokener_continue) {
+			used = 1; /* the bad byte itself */
+			bumped = true;
+		}
 		if (used > len)
 			used = len;
 		buf += used;
@@ -132,10 +169,11 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 		if (err == json_tokener_continue) {
 			if (c->value_bytes > c->lim.max_value) {
 				reset_parser(c);
-				c->in_callback++;
-				if (c->ops->on_parse_error)
-					c->ops->on_parse_error(c, "input too long", c->arg);
-				c->in_callback--;
+				parse_error(c, JSONCONN_WHY_TOO_LONG);
+				if (c->lim.skip_line) {
+					c->skipping = true;
+					continue;
+				}
 				/* The rest of an oversized value cannot be resynchronised with. */
 				if (!c->dead)
 					jsonconn_close_after_flush(c);
@@ -150,11 +188,43 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 				c->ops->on_value(c, v, c->arg);
 			else
 				json_object_put(v);
-		} else if (c->ops->on_parse_error) {
-			c->ops->on_parse_error(c, json_tokener_error_desc(err), c->arg);
+		} else {
+			if (c->lim.skip_line) {
+				/* Resume after the line with the error. used stops at the bad
+				 * byte, so a newline that was itself the bad byte ends the skip. */
+				c->skipping = true;
+				if (bumped && buf[-1] == '\n')
+					c->skipping = false;
+			}
+			if (c->ops->on_parse_error)
+				c->ops->on_parse_error(c, json_tokener_error_desc(err), c->arg);
 		}
 		c->in_callback--;
 	}
+}
+
+static void on_io(struct loop *loop, int fd, uint32_t events, void *arg);
+
+static void on_hup_timer(struct loop *loop, void *arg)
+{
+	struct jsonconn *c = arg;
+	c->paused = false;
+	if (loop_add_fd(loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0), on_io, c) < 0) {
+		log_warn("cannot poll the channel again");
+		jsonconn_close(c);
+	}
+}
+
+/* A character device with nobody on the other side (virtio-serial without a host)
+ * reports EPOLLHUP and reads 0 until someone comes: stop polling it for a while
+ * rather than spin. Whatever a previous peer left half-sent is dropped. */
+static void pause_on_hup(struct jsonconn *c)
+{
+	reset_parser(c);
+	c->skipping = false;
+	loop_del_fd(c->loop, c->fd);
+	c->paused = true;
+	loop_timer_arm(c->loop, &c->hup_timer, HUP_RETRY_MS, on_hup_timer, c);
 }
 
 static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -173,9 +243,12 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			if (n == 0 && c->lim.keep_on_hup) {
 				/* virtio-serial with no host attached reads 0: not an error. */
+				pause_on_hup(c);
 			} else {
 				jsonconn_close(c);
 			}
+		} else if (c->lim.keep_on_hup && (events & EPOLLHUP)) {
+			pause_on_hup(c);
 		}
 	}
 	c->in_callback--;
@@ -195,6 +268,8 @@ struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_l
 	c->ops = ops;
 	c->arg = arg;
 	c->tok = json_tokener_new_ex(lim->max_depth);
+	if (c->tok && lim->validate_utf8)
+		json_tokener_set_flags(c->tok, JSON_TOKENER_VALIDATE_UTF8);
 	if (!c->tok || fd_set_nonblock(fd) < 0 ||
 	    loop_add_fd(loop, fd, EPOLLIN | EPOLLRDHUP, on_io, c) < 0) {
 		if (c->tok)
@@ -270,4 +345,19 @@ void jsonconn_close_after_flush(struct jsonconn *c)
 int jsonconn_fd(const struct jsonconn *c)
 {
 	return c->fd;
+}
+
+void jsonconn_refuse(int fd, const char *desc)
+{
+	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
+	const char *s;
+	json_object_object_add(err, "class", json_object_new_string("GenericError"));
+	json_object_object_add(err, "desc", json_object_new_string(desc));
+	json_object_object_add(ans, "error", err);
+	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
+	/* The client may not even read: never wait for it. */
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	json_object_put(ans);
+	close(fd);
 }

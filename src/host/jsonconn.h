@@ -17,7 +17,21 @@ struct jsonconn_limits {
 	size_t max_output;      /* bytes queued to a slow reader before it is dropped */
 	bool ff_resync;         /* a 0xFF byte resets the parser (QGA guest-sync-delimited) */
 	bool keep_on_hup;       /* a character device: EPOLLHUP means no host, not the end */
+	/* QGA (qemu-ga compatibility). ff_report: each 0xFF is also reported through
+	 * on_parse_error with why = JSONCONN_WHY_FF (qemu-ga answers it with an error).
+	 * skip_line: after a parse error or an oversized value, drop input up to the
+	 * next newline (or 0xFF) and go on, instead of resuming at the next byte (one
+	 * error per bad line, like qemu-ga's one per bad token) or closing.
+	 * validate_utf8: strings must be valid UTF-8 (qemu-ga rejects the rest). */
+	bool ff_report;
+	bool skip_line;
+	bool validate_utf8;
 };
+
+#define JSONCONN_WHY_FF "stray 0xff"
+#define JSONCONN_WHY_TOO_LONG "input too long"
+/* json-c's description of a value nested deeper than max_depth. */
+const char *jsonconn_why_depth(void);
 
 struct jsonconn_ops {
 	/* One complete value. The callee owns v (json_object_put it). */
@@ -40,5 +54,9 @@ void jsonconn_close_after_flush(struct jsonconn *c);
 /* Close now; safe from inside any callback of this connection. */
 void jsonconn_close(struct jsonconn *c);
 int jsonconn_fd(const struct jsonconn *c);
+
+/* Turn away a client that was just accepted: one GenericError answer, best effort and
+ * never blocking, then close fd. */
+void jsonconn_refuse(int fd, const char *desc);
 
 #endif

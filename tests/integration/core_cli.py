@@ -74,6 +74,14 @@ try:
     t.ok(r.returncode != 0 and "already running" in r.stderr, "a second quiesced on the same socket refuses to start", r.stderr)
     t.eq(d.state(), "idle", "the first one still answers")
 
+    # A regular file where the control socket should be is not deleted.
+    victim = os.path.join(s.dir, "not-a-socket")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    r = run(QD, "-n", "--scope", s.mnt, "--run-dir", os.path.join(s.dir, "run3"), "--control", victim)
+    t.ok(r.returncode != 0 and "not a socket" in r.stderr, "a non-socket at --control PATH: refuses to start", r.stderr)
+    t.ok(open(victim).read() == "precious\n", "... and leaves the file alone")
+
     # ---- quiescectl
     r = run(QC, "--help")
     t.ok(r.returncode == 0 and all(v in r.stdout for v in ("status", "check", "freeze", "thaw", "snapshot"))

@@ -46,5 +46,21 @@ try:
     t.ok(r.returncode == 2 and "expected seconds" in r.stderr, "--lease with garbage is a usage error", r.stderr)
 finally:
     qtest.stop_clean(t, d)
+
+# The news of an expired lease belongs to the transport whose freeze it was.
+qga_sock = os.path.join(s.dir, "qga.sock")
+d = qtest.Daemon(s, "--qga", qga_sock, lease=0.5 * qtest.SLOW)
+try:
+    g = qtest.Client(qga_sock)
+    ans = g.call("guest-fsfreeze-freeze")
+    t.eq(ans.get("return"), 2, "a freeze through the guest agent channel")
+    t.ok(qtest.wait_for(lambda: not s.frozen(), 5 * qtest.SLOW), "its lease thaws on its own")
+    r = d.ctl("thaw")
+    t.eq(r.returncode, 0, "quiescectl's thaw is not told of the agent's expired lease")
+    ans = g.call("guest-fsfreeze-thaw")
+    t.ok("error" in ans and "lease" in ans["error"].get("desc", ""), "the agent's thaw is", repr(ans))
+    g.close()
+finally:
+    qtest.stop_clean(t, d)
     s.cleanup()
 t.exit()

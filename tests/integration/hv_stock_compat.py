@@ -9,9 +9,10 @@ the transcript (JSON + a markdown table) goes to $QUIESCE_BUILD/transcripts/.
 
 Targets:
   StockTarget     /usr/sbin/hv_vss_daemon in the sandbox (tools/hvsim/sandbox/run-stock.sh)
-  QuiescedTarget  quiesced --hyperv SOCK --scope SCRATCH/mnt -n  (HOOK: runs when
-                  QUIESCE_HV_TARGETS contains "quiesced"; its observations are then compared
-                  with the stock daemon's, key by key, for the keys in COMPARE_KEYS)
+  QuiescedTarget  quiesced --hyperv SOCK --scope SCRATCH/mnt -n  (runs when quiesced is
+                  built, unless QUIESCE_HV_TARGETS=stock; its observations are then compared
+                  with the stock daemon's, step by step, for the keys in COMPARE_KEYS, and
+                  must differ exactly where EXPECTED_DIFFERENCES says, for the reason given)
 
 Safety: the stock daemon only ever runs inside the sandbox after its refusal path was
 shown to work in this very run; every freeze is on qtest.Scratch mounts, whose cleanup
@@ -128,13 +129,65 @@ SCENARIO = [
           "ioctls": fwd("FIFREEZE", ALL, "ok") + fwd("FITHAW", ALL, "ok")},
          "daemon stopped past the FREEZE timeout: host gets HV_E_FAIL; the late reply is refused; "
          "the daemon thaws and re-registers"),
+    Step("freeze_foreign_m1", [("foreign_freeze", "m1"), "freeze"],
+         {"host_status": "0x00000000", "reply_hex": ZERO12, "frozen_after": ALL,
+          "ioctls": ["FIFREEZE m0 ok", "FIFREEZE m1 EBUSY", "FIFREEZE m2 ok", "FIFREEZE m3 ok"]},
+         "m1 was frozen by someone else first: FIFREEZE EBUSY counts as success"),
+    Step("thaw_foreign_m1", ["thaw"],
+         {"host_status": "0x00000000", "reply_hex": ZERO12, "frozen_after": [],
+          "ioctls": fwd("FITHAW", ALL, "ok")},
+         "it thaws m1 too: the other freezer's freeze ends behind its back"),
+    Step("foreign_thaw_m1", [("foreign_thaw", "m1")],
+         {"requests": 0, "frozen_after": []},
+         "the other freezer lets go of m1 (nothing left to thaw after the stock daemon)"),
     Step("hot_backup_after", ["hot_backup"],
          {"host_status": "0x00000000", "reply_hex": ZERO12, "frozen_after": []}),
 ]
 
-# What must be equal between the stock daemon and a drop-in replacement.
+# What must be equal between the stock daemon and a drop-in replacement. "fs_effects" is
+# the FIFREEZE/FITHAW trace without the no-ops (FIFREEZE EBUSY, FITHAW EINVAL), sorted:
+# quiesced freezes in parallel and never issues the no-ops, the stock daemon does both in
+# /proc/mounts order.
 COMPARE_KEYS = ["host_status", "by", "reply_hex", "host_flags", "timeout", "reached_daemon",
-                "einval", "reconnected", "frozen_after"]
+                "einval", "reconnected", "frozen_after", "fs_effects"]
+
+FOREIGN_FREEZE = ("quiesced never counts a filesystem frozen by someone else as its own freeze "
+                  "(it dedups mounts by superblock, so EBUSY can only mean another freezer): "
+                  "that freezer may thaw it during the checkpoint, so the FREEZE fails, "
+                  "HV_E_FAIL, after thawing what it froze")
+# (step, key) -> (what quiesced observes, why it differs from the stock daemon). A listed
+# difference that goes away fails the test too: the list is kept exact.
+EXPECTED_DIFFERENCES = {
+    ("freeze_foreign_m1", "host_status"): ("0x80004005", FOREIGN_FREEZE),
+    ("freeze_foreign_m1", "reply_hex"): (E_FAIL_REPLY, FOREIGN_FREEZE),
+    ("freeze_foreign_m1", "frozen_after"): (["m1"], FOREIGN_FREEZE + "; m1 stays the other freezer's"),
+    ("thaw_foreign_m1", "frozen_after"): (["m1"], "quiesced thaws only what it froze for Hyper-V; "
+                                          "the stock daemon's FITHAW ended the other freezer's freeze"),
+    ("thaw_foreign_m1", "fs_effects"): ([], "nothing was frozen for Hyper-V: no FITHAW at all"),
+}
+# Steps whose fs_effects are not compared, and why.
+EFFECTS_NOT_COMPARED = {
+    "freeze_eio_on_m3": "quiesced freezes in parallel: how many of m0-m2 froze (and were thawed "
+                        "again) before m3's EIO stopped the freeze is a race; frozen_after is compared",
+    "close_mid_freeze": "quiesced does not act on a request whose channel is already closed when "
+                        "it reads it (the kernel has answered HV_E_FAIL); whether the close is "
+                        "visible then is a race; frozen_after is compared",
+    "freeze_foreign_m1": "parallel freeze, stopped by m1's EBUSY: as freeze_eio_on_m3",
+}
+# Log lines quiesced promises (hv_vss_daemon's strings, for existing log searches). While
+# frozen nothing is written: the FREEZE's line appears with the THAW's.
+QUIESCED_LOG_HAS = {
+    "register": ["VSS starting; pid is:", "VSS: kernel module version: 129"],
+    "hot_backup": ["VSS: op=CHECK HOT BACKUP"],
+    "thaw_not_frozen": ["VSS: op=THAW: succeeded"],
+    "thaw": ["VSS: op=FREEZE: succeeded", "VSS: op=THAW: succeeded"],
+    "direct_op_99": ["Illegal op:99"],
+    "direct_get_dm_info": ["Illegal op:3"],
+    "malformed_4_bytes": ["read failed", "VSS: kernel module version: 129"],
+    "freeze_eio_on_m3": ["VSS: op=FREEZE: failed", "FREEZE of {mnt}/m3 failed; error:5 Input/output error"],
+    "channel_closed_while_frozen": ["read failed", "VSS: kernel module version: 129"],
+    "freeze_foreign_m1": ["VSS: op=FREEZE: failed", "FREEZE of {mnt}/m1 failed; error:16 Device or resource busy"],
+}
 
 
 # ---------------------------------------------------------------- targets
@@ -225,7 +278,12 @@ class QuiescedTarget(Target):
                         for m in scratch.mounts)
         env = dict(os.environ, LD_PRELOAD=qtest.bin_path("hvshim.so"), HVSHIM_ALLOW_DEV=devs,
                    HVSHIM_INJECT_FILE=self.inject_file(), HVSHIM_TRACE="1", QUIESCE_REQUIRE_SCOPE="1")
-        argv = [qtest.bin_path("quiesced"), "--hyperv", self.sock, "--scope", scratch.mnt, "-n"]
+        if qtest.SANITIZE:
+            # The shim is not built with ASan and comes first in the preload list.
+            env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                         "verify_asan_link_order=0"]))
+        argv = [qtest.bin_path("quiesced"), "--hyperv", self.sock, "--scope", scratch.mnt, "-n",
+                "--run-dir", os.path.join(scratch.dir, "run")]
         self.proc = subprocess.Popen(argv, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
 
@@ -234,6 +292,18 @@ class QuiescedTarget(Target):
 
     def inject_file(self):
         return os.path.join(self.scratch.img, "inject")  # the scratch tmpfs: never frozen
+
+    def stop(self, timeout=10):
+        """quiesced keeps retrying the channel when hvsim is gone: SIGTERM ends it."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "killed"
 
 
 # ---------------------------------------------------------------- running a scenario
@@ -270,6 +340,9 @@ def observe(step, lines, log, target, scratch, extra):
         "registered": [e.get("version") for e in ev("registered")],
         "frozen_after": sorted(os.path.basename(m) for m in scratch.frozen()),
         "ioctls": parse_ioctls(log, target),
+        "fs_effects": sorted(i for i in parse_ioctls(log, target) if not (
+            (i.startswith("FIFREEZE ") and i.endswith(" EBUSY")) or
+            (i.startswith("FITHAW ") and i.endswith(" EINVAL")))),
         "daemon_log": [l for l in log if "TRACE " not in l],
         "ms": first.get("ms"),
     }
@@ -315,6 +388,10 @@ def run_scenario(target, scratch, steps, tap, sim_args=None):
                 elif a[0] == "inject_clear":
                     with open(target.inject_file(), "w") as f:
                         f.write("")
+                elif a[0] == "foreign_freeze":
+                    qtest.freeze_path(os.path.join(scratch.mnt, a[1]))
+                elif a[0] == "foreign_thaw":
+                    qtest.thaw_path(os.path.join(scratch.mnt, a[1]))
                 elif a[0] == "signal":
                     target.signal(getattr(signal, "SIG" + a[1]))
                 elif a[0] == "writer_start":
@@ -395,6 +472,57 @@ def write_transcript(name, records):
     return outdir
 
 
+# ---------------------------------------------------------------- stock vs quiesced
+
+
+def compare(t, stock, quiesced, scratch):
+    """Step by step: equal for COMPARE_KEYS, except the listed differences, which must be
+    exactly as listed; quiesced's own log promises (QUIESCED_LOG_HAS)."""
+    for a, b in zip(stock[:-1], quiesced[:-1]):
+        step = a["step"]
+        for key in COMPARE_KEYS:
+            got, theirs = b["obs"].get(key), a["obs"].get(key)
+            if key == "fs_effects" and step in EFFECTS_NOT_COMPARED:
+                t.skip("quiesced %s: %s" % (step, key), EFFECTS_NOT_COMPARED[step])
+                continue
+            diff = EXPECTED_DIFFERENCES.get((step, key))
+            if diff is None:
+                t.eq(got, theirs, "quiesced %s: %s as stock" % (step, key))
+            else:
+                want, why = diff
+                t.ok(got == want and got != theirs,
+                     "quiesced %s: %s differs from stock as expected (%s)" % (step, key, why),
+                     "quiesced: %r\nstock:    %r\nexpected: %r" % (got, theirs, want))
+        for line in QUIESCED_LOG_HAS.get(step, []):
+            line = line.format(mnt=scratch.mnt)
+            text = "\n".join(b["obs"]["daemon_log"])
+            t.ok(line in text, "quiesced %s: log has %r" % (step, line), "log:\n" + text)
+        for key, ok, got, want in b["checks"]:
+            if key.startswith("hvsim commands") or key.startswith("daemon still"):
+                t.ok(ok, "quiesced %s: %s" % (step, key), "got: %r" % (got,))
+
+
+def write_differences(stock, quiesced):
+    rows = ["| step | key | stock | quiesced | why |", "|---|---|---|---|---|"]
+    by_step = {r["step"]: r for r in quiesced}
+    for a in stock[:-1]:
+        b = by_step.get(a["step"])
+        if not b:
+            continue
+        for key in COMPARE_KEYS:
+            if a["obs"].get(key) != b["obs"].get(key):
+                why = EXPECTED_DIFFERENCES.get((a["step"], key), (None, None))[1]
+                if why is None and key == "fs_effects":
+                    why = EFFECTS_NOT_COMPARED.get(a["step"], "UNEXPECTED")
+                rows.append("| %s | %s | %s | %s | %s |" % (a["step"], key, a["obs"].get(key),
+                                                            b["obs"].get(key), why or "UNEXPECTED"))
+    outdir = os.path.join(qtest.BUILD, "transcripts")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "hv_stock_compat.differences.md"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    return outdir
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -441,11 +569,11 @@ def main():
     t.diag("transcript: %s/hv_stock_compat.stock.{md,json}" % outdir)
     t.diag(transcript_table(records))
 
-    # HOOK: the same scenario against quiesced, compared step by step with the stock daemon.
-    wanted = os.environ.get("QUIESCE_HV_TARGETS", "stock").split(",")
+    # The same scenario against quiesced, compared step by step with the stock daemon.
+    wanted = os.environ.get("QUIESCE_HV_TARGETS", "stock,quiesced").split(",")
     if "quiesced" not in wanted:
-        t.skip("quiesced --hyperv vs stock, step by step", "set QUIESCE_HV_TARGETS=stock,quiesced "
-               "once quiesced has its hyperv adapter")
+        t.skip("quiesced --hyperv vs stock, step by step", "QUIESCE_HV_TARGETS=%s"
+               % os.environ.get("QUIESCE_HV_TARGETS"))
     elif not os.path.exists(qtest.bin_path("quiesced")):
         t.ok(False, "quiesced requested but %s is not built" % qtest.bin_path("quiesced"))
     else:
@@ -458,10 +586,14 @@ def main():
         finally:
             q.kill()
         write_transcript("hv_stock_compat.quiesced", qrec)
-        for a, b in zip(records[:-1], qrec[:-1]):
-            for key in COMPARE_KEYS:
-                t.eq(b["obs"].get(key), a["obs"].get(key), "quiesced %s: %s as stock" % (a["step"], key))
-        t.eq(qrec[-1]["obs"]["frozen_after"], [], "nothing frozen after the quiesced run")
+        t.eq(len(qrec) - 1, len(SCENARIO), "quiesced: every step ran")
+        compare(t, records, qrec, scratch)
+        ex = qrec[-1]["obs"]
+        t.eq(ex["daemon_exit"], 0, "quiesced exits 0 on SIGTERM once hvsim is gone (it keeps "
+             "retrying the channel meanwhile)")
+        t.eq(ex["frozen_after"], [], "nothing frozen after the quiesced run")
+        outdir = write_differences(records, qrec)
+        t.diag("differences: %s/hv_stock_compat.differences.md" % outdir)
 
     t.eq(scratch.frozen(), [], "nothing frozen at the end")
     scratch.cleanup()

@@ -129,7 +129,10 @@ def is_frozen(path):
     """True if the filesystem at path is frozen now.
 
     Probes with FIFREEZE: EBUSY means frozen; success means it was not, and we
-    thaw at once (util-linux's fsfreeze test relies on the same kernel rule)."""
+    thaw at once (util-linux's fsfreeze test relies on the same kernel rule).
+    Never probe while a freeze is in progress: the probe can take a filesystem
+    first, and the freezer then sees it as frozen by someone else. Wait for the
+    daemon to say "frozen" (or for its freeze answer) first."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:

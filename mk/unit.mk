@@ -1,0 +1,34 @@
+# Unit tests: one cmocka binary per module, printing TAP (tests/unit/test_<module>.c).
+#
+# Each links its own object with just the objects of the code under test, so a test
+# binary shows what the module depends on. The objects come from the top Makefile's
+# $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
+
+UNIT_TESTS := mountinfo policy util loop
+
+UNIT_SRC_mountinfo := src/fs/mountinfo.c
+UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
+UNIT_SRC_util      := src/common/util.c
+# log.c for fatal() (the timer heap's out-of-memory exit).
+UNIT_SRC_loop      := src/daemon/loop.c src/daemon/log.c src/common/util.c
+
+UNIT_LIBS_mountinfo :=
+UNIT_LIBS_policy    := -lm
+UNIT_LIBS_util      := -lm
+UNIT_LIBS_loop      := -lm
+
+define UNIT_TEST_RULE
+$(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_TEST_RULE,$(t))))
+
+TEST_PROGRAMS += $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
+
+.PHONY: unit
+# Build and run only the unit tests (no integration tests, no deps check).
+unit: $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
+	prove $(PROVE_FLAGS) $^

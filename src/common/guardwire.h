@@ -1,0 +1,44 @@
+/* Messages between quiesced and its thaw guardian, over a SOCK_SEQPACKET socketpair.
+ * Pure encode/decode, no I/O (fuzzed by tests/fuzz/fuzz_guardwire.c).
+ *
+ *   quiesced -> guardian   ARM      id, path; one fd in SCM_RIGHTS: hold it, thaw it if
+ *                                    we die or the deadline passes
+ *                          DISARM   id: forget it (thawed by us, or never frozen)
+ *                          DEADLINE value = ms from now (0: none)
+ *                          CLEAR    forget everything
+ *   guardian -> quiesced   HELLO    value = guardian's pid, once at start
+ *                          EXPIRED  value = how many it thawed when the deadline passed
+ *
+ * Every frame is exactly GUARD_MSG_SIZE bytes. */
+#ifndef QUIESCE_GUARDWIRE_H
+#define QUIESCE_GUARDWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUARD_MAGIC 0x44524751u /* "QGRD" little-endian */
+#define GUARD_PATH_MAX 240
+#define GUARD_MSG_SIZE 264
+
+enum guard_type {
+	GUARD_ARM = 1,
+	GUARD_DISARM = 2,
+	GUARD_DEADLINE = 3,
+	GUARD_CLEAR = 4,
+	GUARD_HELLO = 5,
+	GUARD_EXPIRED = 6,
+};
+
+struct guard_msg {
+	uint32_t type;
+	uint64_t id;
+	uint64_t value;
+	char path[GUARD_PATH_MAX + 1]; /* NUL-terminated, ARM only */
+};
+
+/* Encode into buf (GUARD_MSG_SIZE bytes); the path is truncated to GUARD_PATH_MAX. */
+void guard_encode(const struct guard_msg *m, unsigned char buf[GUARD_MSG_SIZE]);
+/* Decode len bytes. Returns 0, or -1 if the frame is not a valid message. */
+int guard_decode(const unsigned char *buf, size_t len, struct guard_msg *m);
+
+#endif

@@ -1,0 +1,302 @@
+#include "daemon/guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/guardwire.h"
+#include "common/util.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+
+#define RESTART_MAX_MS 10000
+
+struct guard {
+	struct loop *loop;
+	char *program;
+	void (*lost)(void *arg, bool expired);
+	void *arg;
+	pthread_mutex_t mu;     /* guards sock against a restart while a worker arms */
+	int sock;
+	int pidfd;
+	pid_t pid;
+	uint64_t restart_ms;
+	struct loop_timer restart;
+	bool stopping;
+};
+
+char *guard_default_program(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *p;
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	if (asprintf(&p, "%s/quiesce-guardian", dirname(self)) < 0)
+		return NULL;
+	return p;
+}
+
+struct guard *guard_new(struct loop *loop, const char *program,
+			void (*lost)(void *arg, bool expired), void *arg)
+{
+	struct guard *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->program = strdup(program);
+	if (!g->program) {
+		free(g);
+		return NULL;
+	}
+	g->loop = loop;
+	g->lost = lost;
+	g->arg = arg;
+	g->sock = -1;
+	g->pidfd = -1;
+	pthread_mutex_init(&g->mu, NULL);
+	return g;
+}
+
+static int send_msg(struct guard *g, const struct guard_msg *m, int fd)
+{
+	unsigned char buf[GUARD_MSG_SIZE];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	guard_encode(m, buf);
+	if (fd >= 0) {
+		struct cmsghdr *c;
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	pthread_mutex_lock(&g->mu);
+	/* Once sendmsg returns, the kernel holds the fd in the guardian's queue: even
+	 * if we die before it reads, it gets the fd and thaws. */
+	n = g->sock < 0 ? -1 : sendmsg(g->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (g->sock < 0)
+		errno = ENOTCONN;
+	pthread_mutex_unlock(&g->mu);
+	return n == (ssize_t)sizeof(buf) ? 0 : -1;
+}
+
+int guard_arm(struct guard *g, uint64_t id, int fd, const char *path)
+{
+	struct guard_msg m = { .type = GUARD_ARM, .id = id };
+	str_copy(m.path, path, sizeof(m.path));
+	return send_msg(g, &m, fd);
+}
+
+void guard_disarm(struct guard *g, uint64_t id)
+{
+	struct guard_msg m = { .type = GUARD_DISARM, .id = id };
+	send_msg(g, &m, -1);
+}
+
+void guard_deadline(struct guard *g, uint64_t ms)
+{
+	struct guard_msg m = { .type = GUARD_DEADLINE, .value = ms };
+	send_msg(g, &m, -1);
+}
+
+void guard_clear(struct guard *g)
+{
+	struct guard_msg m = { .type = GUARD_CLEAR };
+	send_msg(g, &m, -1);
+}
+
+bool guard_running(const struct guard *g)
+{
+	return g->sock >= 0;
+}
+
+pid_t guard_pid(const struct guard *g)
+{
+	return g->pid;
+}
+
+static void close_child(struct guard *g)
+{
+	loop_del_fd(g->loop, g->sock);
+	loop_del_fd(g->loop, g->pidfd);
+	pthread_mutex_lock(&g->mu);
+	close(g->sock);
+	g->sock = -1;
+	pthread_mutex_unlock(&g->mu);
+	if (g->pidfd >= 0)
+		close(g->pidfd);
+	g->pidfd = -1;
+}
+
+static void on_restart(struct loop *loop, void *arg)
+{
+	struct guard *g = arg;
+	(void)loop;
+	if (guard_start(g) < 0) {
+		g->restart_ms = g->restart_ms ? g->restart_ms * 2 : 500;
+		if (g->restart_ms > RESTART_MAX_MS)
+			g->restart_ms = RESTART_MAX_MS;
+		loop_timer_arm(g->loop, &g->restart, g->restart_ms, on_restart, g);
+	}
+}
+
+static void died(struct guard *g, const char *why)
+{
+	int status = 0;
+	pid_t pid = g->pid;
+
+	if (g->sock < 0)
+		return;
+	close_child(g);
+	if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid)
+		g->pid = 0;
+	log_warnx("the thaw guardian (pid %d) %s%s", (int)pid, why,
+		  g->stopping ? "" : ": thawing now if anything is frozen, then starting a new one");
+	if (g->stopping)
+		return;
+	g->lost(g->arg, false);
+	/* Start a new one at once; back off only if it keeps dying. */
+	loop_timer_arm(g->loop, &g->restart, g->restart_ms, on_restart, g);
+	g->restart_ms = g->restart_ms ? g->restart_ms * 2 : 200;
+	if (g->restart_ms > RESTART_MAX_MS)
+		g->restart_ms = RESTART_MAX_MS;
+}
+
+static void on_sock(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct guard *g = arg;
+	unsigned char buf[GUARD_MSG_SIZE];
+	struct guard_msg m;
+	ssize_t n;
+	(void)loop;
+	(void)events;
+
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		died(g, "closed its socket");
+		return;
+	}
+	if (guard_decode(buf, (size_t)n, &m) < 0) {
+		log_warnx("the thaw guardian sent a malformed message");
+		return;
+	}
+	if (m.type == GUARD_HELLO) {
+		log_debug("thaw guardian running (pid %llu)", (unsigned long long)m.value);
+		g->restart_ms = 0;
+	} else if (m.type == GUARD_EXPIRED) {
+		log_warnx("the thaw guardian's deadline passed: it thawed %llu filesystem%s",
+			  (unsigned long long)m.value, m.value == 1 ? "" : "s");
+		g->lost(g->arg, true);
+	}
+}
+
+static void on_pidfd(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	died(arg, "exited");
+}
+
+int guard_start(struct guard *g)
+{
+	int sv[2];
+	pid_t pid;
+	char fdarg[16];
+
+	if (g->sock >= 0)
+		return 0;
+	if (access(g->program, X_OK) < 0) {
+		log_warn("cannot run the thaw guardian %s", g->program);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("thaw guardian: socketpair");
+		return -1;
+	}
+	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+	pid = fork();
+	if (pid < 0) {
+		log_warn("thaw guardian: fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls here: quiesced may have threads. */
+		sigset_t none;
+		int fl = fcntl(sv[1], F_GETFD);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (fl >= 0)
+			fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
+		/* Its own process group: a signal for quiesced's group is not for it. */
+		setpgid(0, 0);
+		execl(g->program, "quiesce-guardian", fdarg, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	g->pid = pid;
+	g->pidfd = pidfd_open(pid, 0);
+	g->sock = sv[0];
+	if (loop_add_fd(g->loop, g->sock, EPOLLIN, on_sock, g) < 0 ||
+	    (g->pidfd >= 0 && loop_add_fd(g->loop, g->pidfd, EPOLLIN, on_pidfd, g) < 0)) {
+		log_warn("thaw guardian: watching it");
+		kill(pid, SIGKILL);
+		close_child(g);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	log_debug("started the thaw guardian %s (pid %d)", g->program, (int)pid);
+	return 0;
+}
+
+void guard_free(struct guard *g)
+{
+	pid_t pid;
+	if (!g)
+		return;
+	g->stopping = true;
+	loop_timer_disarm(g->loop, &g->restart);
+	pid = g->pid;
+	if (g->sock >= 0) {
+		/* Nothing is frozen at a clean exit; closing the socket ends the guardian. */
+		guard_clear(g);
+		close_child(g);
+	}
+	if (pid > 0) {
+		int i;
+		for (i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (i == 100) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	pthread_mutex_destroy(&g->mu);
+	free(g->program);
+	free(g);
+}

@@ -1,0 +1,98 @@
+#include "fs/leftover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "fs/mountid.h"
+#include "fs/mountinfo.h"
+
+/* One line per filesystem: "<mount id> <major>:<minor> <mountpoint>", the mountpoint
+ * escaped as in mountinfo (\040 for a space and so on). */
+static void put_escaped(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\\')
+			fprintf(f, "\\%03o", c);
+		else
+			fputc(c, f);
+	}
+}
+
+int leftover_save(const char *path, const struct fs_plan *plan)
+{
+	char tmp[4096];
+	FILE *f;
+	int saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	f = fopen(tmp, "we");
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < plan->n; i++) {
+		fprintf(f, "%d %u:%u ", plan->v[i].mount_id, plan->v[i].major, plan->v[i].minor);
+		put_escaped(f, plan->v[i].mountpoint);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+void leftover_clear(const char *path)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("removing %s", path);
+}
+
+int leftover_thaw(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[8192];
+	int thawed = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	while (fgets(line, sizeof(line), f)) {
+		int id, cur, fd, unused = 0;
+		unsigned maj, min;
+		char mp[8192];
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%d %u:%u %8191s", &id, &maj, &min, mp) != 4)
+			continue;
+		mountinfo_unescape(mp);
+		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			continue; /* gone: nothing frozen there any more */
+		if (fd_mount_id(fd, &cur) == 0 && cur != id) {
+			/* Something else is mounted there now; it is not ours to thaw. */
+			log_warnx("leftover record names %s, but another mount is there now; skipped", mp);
+			close(fd);
+			continue;
+		}
+		if (ioctl(fd, FITHAW, &unused) == 0) {
+			thawed++;
+			log_warnx("thawed %s, left frozen by a quiesced that died", mp);
+		} else if (errno != EINVAL) {
+			log_warn("thawing %s, left frozen by a quiesced that died", mp);
+		}
+		close(fd);
+	}
+	fclose(f);
+	leftover_clear(path);
+	return thawed;
+}

@@ -1,0 +1,224 @@
+/* quiesce-guardian: the thaw guardian. A separate, tiny process started by quiesced.
+ *
+ * quiesced hands it the fd of every filesystem before freezing it. If quiesced dies
+ * (its end of the socket closes) or the deadline passes, the guardian thaws every fd
+ * it holds. It never touches a filesystem otherwise: it writes nothing anywhere until
+ * it has thawed, and it locks its memory so it needs nothing from disk to do so.
+ *
+ * Usage (by quiesced only): quiesce-guardian FD   -- FD is the socketpair end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/guardwire.h"
+
+#define MAX_HELD 1024
+
+struct held {
+	uint64_t id;
+	int fd;
+	char path[GUARD_PATH_MAX + 1];
+};
+
+static struct held held[MAX_HELD];
+static size_t n_held;
+static int sock = -1;
+static volatile sig_atomic_t got_term;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void forget(size_t i)
+{
+	close(held[i].fd);
+	held[i] = held[--n_held];
+}
+
+/* Thaw everything held, in reverse order of arrival (quiesced arms a filesystem
+ * before the ones that hold it). Only after this may anything be logged. */
+static unsigned thaw_all(const char *why)
+{
+	unsigned thawed = 0;
+	int unused = 0;
+	char lines[MAX_HELD > 64 ? 64 : MAX_HELD][GUARD_PATH_MAX + 64];
+	size_t nlines = 0;
+
+	for (size_t i = n_held; i-- > 0;) {
+		int r = ioctl(held[i].fd, FITHAW, &unused);
+		int err = r < 0 ? errno : 0;
+		if (r == 0)
+			thawed++;
+		/* EINVAL: it was not frozen (not yet, or already thawed). */
+		if ((r == 0 || err != EINVAL) && nlines < sizeof(lines) / sizeof(lines[0])) {
+			if (r == 0)
+				snprintf(lines[nlines++], sizeof(lines[0]), "%s: thawed", held[i].path);
+			else
+				snprintf(lines[nlines++], sizeof(lines[0]), "%s: thaw failed: %s",
+					 held[i].path, strerror(err));
+		}
+		close(held[i].fd);
+	}
+	n_held = 0;
+	/* Everything we held is thawed: logging cannot block on it any more. */
+	if (thawed || nlines)
+		fprintf(stderr, "quiesce-guardian: %s: thawed %u filesystem%s\n", why, thawed,
+			thawed == 1 ? "" : "s");
+	for (size_t i = 0; i < nlines; i++)
+		fprintf(stderr, "quiesce-guardian:   %s\n", lines[i]);
+	return thawed;
+}
+
+static void send_msg(uint32_t type, uint64_t value)
+{
+	struct guard_msg m = { .type = type, .value = value };
+	unsigned char buf[GUARD_MSG_SIZE];
+	guard_encode(&m, buf);
+	/* Best effort: if quiesced is gone there is nobody to tell. */
+	(void)send(sock, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+/* One frame from quiesced. Returns 0 to go on, -1 when the socket is done. */
+static int receive(uint64_t *deadline)
+{
+	unsigned char buf[GUARD_MSG_SIZE + 1];
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	struct guard_msg m;
+	int fds[4], nfds = 0;
+	ssize_t n;
+
+	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k && nfds < 4; i++)
+				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+	}
+	if (guard_decode(buf, (size_t)n, &m) < 0 || (m.type == GUARD_ARM) != (nfds == 1)) {
+		/* Not from quiesced as we know it: hold what came, trust nothing else. */
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return 0;
+	}
+	switch (m.type) {
+	case GUARD_ARM:
+		if (n_held == MAX_HELD) {
+			close(fds[0]);
+			break;
+		}
+		held[n_held].id = m.id;
+		held[n_held].fd = fds[0];
+		memcpy(held[n_held].path, m.path, sizeof(m.path));
+		n_held++;
+		break;
+	case GUARD_DISARM:
+		for (size_t i = 0; i < n_held; i++)
+			if (held[i].id == m.id) {
+				forget(i);
+				break;
+			}
+		break;
+	case GUARD_DEADLINE:
+		*deadline = m.value ? now_ms() + m.value : 0;
+		break;
+	case GUARD_CLEAR:
+		while (n_held)
+			forget(n_held - 1);
+		*deadline = 0;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_term };
+	uint64_t deadline = 0;
+	char *end;
+	long v;
+
+	if (argc != 2) {
+		fprintf(stderr, "quiesce-guardian: started by quiesced only (usage: %s FD)\n", argv[0]);
+		return 2;
+	}
+	v = strtol(argv[1], &end, 10);
+	if (*end || v < 0 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
+		fprintf(stderr, "quiesce-guardian: %s is not an open fd\n", argv[1]);
+		return 2;
+	}
+	sock = (int)v;
+	/* Nothing to page in from a frozen disk when it matters. */
+	(void)mlockall(MCL_CURRENT | MCL_FUTURE);
+	signal(SIGPIPE, SIG_IGN);
+	/* Ctrl-C in quiesced's terminal reaches us too: quiesced handles it. */
+	signal(SIGINT, SIG_IGN);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	send_msg(GUARD_HELLO, (uint64_t)getpid());
+
+	for (;;) {
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		int timeout = -1, r;
+
+		if (got_term) {
+			thaw_all("terminated");
+			return 0;
+		}
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline) {
+				unsigned n = thaw_all("deadline passed");
+				deadline = 0;
+				send_msg(GUARD_EXPIRED, n);
+				continue;
+			}
+			timeout = (int)(deadline - now > 60000 ? 60000 : deadline - now);
+		}
+		r = poll(&p, 1, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0 && (p.revents & POLLIN)) {
+			if (receive(&deadline) < 0)
+				break;
+		} else if (r > 0 && (p.revents & (POLLHUP | POLLERR))) {
+			break;
+		}
+	}
+	/* quiesced is gone: whatever it froze, nobody else will thaw. */
+	thaw_all("quiesced is gone");
+	return 0;
+}
