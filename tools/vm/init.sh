@@ -5,6 +5,7 @@
 # the virtio-serial port org.qemu.guest_agent.0 and the app, then serves the control
 # port org.quiesce.vmctl.0 for the host driver (vmtest.py):
 #   guest -> host  "ready"      agent and app started and the app's ready test passed
+#                  "not-ready"  the same, but the ready test still failed after 10 s
 #   host -> guest  "time"       answered "time SEC USEC": the guest's CLOCK_REALTIME,
 #                               the clock of the app's records
 #   host -> guest  "shutdown"   stop the app, then the agent (logging their exit
@@ -45,6 +46,7 @@ wait_for() { # wait_for <shell test>: poll every 20 ms, up to ~10 s
 
 AGENT_PID=
 APP_PID=
+READY=ready
 # stop NAME PID: SIGTERM, SIGKILL after 10 s, then log "NAME exit status N" (the host
 # checks it: 0 is a clean exit, and a sanitizer build reports leaks at exit).
 stop() {
@@ -110,7 +112,12 @@ if [ -n "$APP_CMD" ]; then
 	sh -c "exec $APP_CMD" > /run/app.log 2>&1 &
 	APP_PID=$!
 	if [ -n "$APP_READY" ]; then
-		wait_for "$APP_READY" && log "app ready" || log "app not ready after 10 s ($APP_READY)"
+		if wait_for "$APP_READY"; then
+			log "app ready"
+		else
+			log "app not ready after 10 s ($APP_READY)"
+			READY=not-ready
+		fi
 	fi
 fi
 
@@ -120,7 +127,7 @@ CTL=/dev/virtio-ports/org.quiesce.vmctl.0
 mkfifo /run/vmctl.fifo
 if [ -c "$CTL" ]; then
 	exec 3<>"$CTL"
-	echo ready >&3
+	echo "$READY" >&3
 	# A read returns EOF while the host side is not connected; retry then.
 	( while :; do
 		if read -r cmd <&3; then echo "$cmd" > /run/vmctl.fifo; else usleep 200000; fi
