@@ -64,7 +64,7 @@ vmtest: deps vm
 # this file: `deps` (check's first prerequisite) may just have installed it.
 vm-if-qemu: deps $(VM_BUILD_PREREQS)
 	@if command -v qemu-system-x86_64 > /dev/null; then \
-		echo "$(VM_BUILD)"; $(VM_BUILD); \
+		echo "vm: building $(VM_DIR) for the VM test"; $(VM_BUILD); \
 	else \
 		echo "vm: qemu-system-x86_64 is not installed: the VM test will be skipped"; \
 	fi

@@ -27,7 +27,8 @@ mount -t tmpfs tmpfs /run
 mkdir -p /var /mnt/data /tmp && ln -s /run /var/run   # qemu-ga keeps its state in /var/run
 mkdir -p /run/quiesce                                  # quiesced's --run-dir in its preset
 
-log() { echo "vm-init: $*" > /dev/console; }
+# Stamped with the uptime (no fork: read is a builtin), to see where boot time goes.
+log() { read -r up _ < /proc/uptime; echo "vm-init: [$up] $*" > /dev/console; }
 
 AGENT_CMD=
 APP_CMD=
@@ -128,6 +129,7 @@ mkfifo /run/vmctl.fifo
 if [ -c "$CTL" ]; then
 	exec 3<>"$CTL"
 	echo "$READY" >&3
+	log "told the host: $READY"
 	# A read returns EOF while the host side is not connected; retry then.
 	( while :; do
 		if read -r cmd <&3; then echo "$cmd" > /run/vmctl.fifo; else usleep 200000; fi

@@ -39,6 +39,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -457,9 +458,8 @@ def check_console(tap, console_path):
     except OSError:
         text = ""
     for who in ("app", "agent"):
-        mark = "vm-init: %s exit status " % who
-        lines = [ln for ln in text.splitlines() if mark in ln]
-        status = lines[-1].split(mark, 1)[1].strip() if lines else None
+        found = re.findall(r"vm-init: (?:\[[0-9.]+\] )?%s exit status (\d+)" % who, text)
+        status = found[-1] if found else None
         tap.ok(status == "0", "guest: the %s exited 0 on SIGTERM" % who,
                "exit status %s" % status if status else "no exit status logged")
     bad = [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKS)]
