@@ -1,15 +1,14 @@
 /*
- * appswarm: N applications registered with quiesced through libquiesce, in one process,
- * each answering every request at once with success. For the "connected apps" rows
- * of the benchmark: what the daemon pays per app, with as little as possible spent on
- * the apps' side.
+ * appswarm: N apps in one process, registered with quiesced through libquiesce, each
+ * answering every request with success at once. For bench/apps_bench.py.
  *
- *   appswarm SOCKET N [NAME-PREFIX]
+ *   appswarm -s SOCKET [-n N] [-p PREFIX] [-o]
  *
- * Prints "ready N" once all N are registered, then serves until stdin closes (or
- * SIGTERM), and prints "served K" (requests answered) before it exits.
+ * Prints "ready N" once all N are registered, then serves until SIGTERM/SIGINT or
+ * until stdin closes; exits 1 if an app fails to register or loses its connection.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,7 @@
 
 static volatile sig_atomic_t stop;
 
-static void on_term(int sig)
+static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
@@ -30,73 +29,70 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-	const char *path, *prefix;
+	const char *sock = NULL, *prefix = "swarm";
+	struct quiesce_options opt = { 0 };
 	struct quiesce **q;
+	struct epoll_event ev, evs[256];
 	struct rlimit rl;
-	unsigned long served = 0;
-	int n, ep;
+	unsigned long answered = 0;
+	int n = 1000, c, ep;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: appswarm SOCKET N [NAME-PREFIX]\n");
+	while ((c = getopt(argc, argv, "s:n:p:o")) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'n': n = atoi(optarg); break;
+		case 'p': prefix = optarg; break;
+		case 'o': opt.flags = QUIESCE_OPTIONAL; break;
+		default:
+			fprintf(stderr, "usage: appswarm -s SOCKET [-n N] [-p PREFIX] [-o]\n");
+			return 2;
+		}
+	}
+	if (!sock || n < 1) {
+		fprintf(stderr, "usage: appswarm -s SOCKET [-n N] [-p PREFIX] [-o]\n");
 		return 2;
 	}
-	path = argv[1];
-	n = atoi(argv[2]);
-	prefix = argc > 3 ? argv[3] : "bench";
-	if (n < 0 || n > 100000) {
-		fprintf(stderr, "appswarm: bad N\n");
-		return 2;
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 64 ? rl.rlim_max : (rlim_t)n + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-
-	q = calloc((size_t)n + 1, sizeof(*q));
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	q = calloc((size_t)n, sizeof(*q));
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!q || ep < 0) {
 		perror("appswarm");
 		return 1;
 	}
+	/* stdin closing (the driver went away) stops us too. */
+	ev.events = EPOLLIN;
+	ev.data.u32 = (uint32_t)n;
+	epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
 	for (int i = 0; i < n; i++) {
-		char name[64];
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		char name[QUIESCE_NAME_MAX + 1];
 		int r;
-		snprintf(name, sizeof(name), "%s-%d", prefix, i);
-		/* The daemon limits the connection rate: retry a refusal for a while. */
-		for (int tries = 0;; tries++) {
-			r = quiesce_open(path, name, NULL, 10000, &q[i]);
-			if (r == 0 || tries == 200 || stop)
-				break;
-			usleep(50000);
-		}
+		snprintf(name, sizeof(name), "%s%05d", prefix, i);
+		r = quiesce_open(sock, name, &opt, 30000, &q[i]);
 		if (r < 0) {
-			fprintf(stderr, "appswarm: app %d: %s\n", i, quiesce_strerror(r));
+			fprintf(stderr, "appswarm: %s: %s\n", name, quiesce_strerror(r));
 			return 1;
 		}
+		ev.events = EPOLLIN;
+		ev.data.u32 = (uint32_t)i;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, quiesce_fd(q[i]), &ev) < 0) {
 			perror("appswarm: epoll_ctl");
 			return 1;
 		}
 	}
-	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)n };
-		epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-	}
 	printf("ready %d\n", n);
-
+	fflush(stdout);
 	while (!stop) {
-		struct epoll_event evs[256];
 		int k = epoll_wait(ep, evs, 256, -1);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("appswarm: epoll_wait");
-			break;
+			return 1;
 		}
 		for (int j = 0; j < k; j++) {
 			uint32_t i = evs[j].data.u32;
@@ -109,19 +105,18 @@ int main(int argc, char **argv)
 				continue;
 			}
 			r = quiesce_next_request(q[i], &req, 0);
-			if (r == -ETIMEDOUT)
+			if (r == -ETIMEDOUT || r == -EINTR)
 				continue;
-			if (r < 0) {
+			if (r < 0 || (r = quiesce_reply(q[i], &req, QUIESCE_SUCCESS)) < 0) {
 				fprintf(stderr, "appswarm: app %u: %s\n", i, quiesce_strerror(r));
-				epoll_ctl(ep, EPOLL_CTL_DEL, quiesce_fd(q[i]), NULL);
-				continue;
+				return 1;
 			}
-			if (quiesce_reply(q[i], &req, QUIESCE_SUCCESS) == 0)
-				served++;
+			answered++;
 		}
 	}
 	for (int i = 0; i < n; i++)
 		quiesce_close(q[i]);
-	printf("served %lu\n", served);
+	free(q);
+	fprintf(stderr, "appswarm: %lu requests answered\n", answered);
 	return 0;
 }

@@ -487,7 +487,8 @@ def main():
             d = Quiesced(scratch, "qa%d" % n)
             daemons[key] = d
             t = time.monotonic()
-            sw = Helper([bench_bin("appswarm"), d.app_socket, str(n), "b%d" % n], key + "-swarm")
+            sw = Helper([qtest.bin_path("appswarm"), "-s", d.app_socket, "-n", str(n), "-p", "b%d" % n],
+                        key + "-swarm")
             if sw.first != "ready %d" % n:
                 raise RuntimeError("appswarm: %s" % sw.first)
             log("%d apps registered in %.2f s" % (n, time.monotonic() - t))

@@ -4,7 +4,7 @@
 #                        and chart into $(BUILD)/bench/ (BENCH_ARGS: bench/run.py --help)
 #
 # qbench times every row the same way (C, CLOCK_MONOTONIC, a persistent connection);
-# appswarm is N registered apps in one process (libquiesce, static).
+# the app rows use $(BUILD)/appswarm (mk/apps.mk: N registered apps in one process).
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_ARGS ?=
@@ -13,11 +13,7 @@ $(BENCH_DIR)/qbench: $(BUILD)/obj/bench/qbench.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -pthread
 
-$(BENCH_DIR)/appswarm: $(BUILD)/obj/bench/appswarm.o $(BUILD)/libquiesce.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
-
-BENCH_PROGRAMS := $(BENCH_DIR)/qbench $(BENCH_DIR)/appswarm
+BENCH_PROGRAMS := $(BENCH_DIR)/qbench $(BUILD)/appswarm
 PROGRAMS += $(BENCH_PROGRAMS)
 
 .PHONY: bench

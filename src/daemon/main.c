@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apps/hooks.h"
+#include "apps/registry.h"
 #include "common/util.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -157,7 +159,7 @@ int main(int argc, char **argv)
 	static struct quiesced q;
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
-	char *control_path, *record_path, *guardian = NULL;
+	char *control_path, *record_path, *app_path, *guardian = NULL;
 	int r, code;
 
 	r = config_init(&q.cfg, argc, argv);
@@ -178,7 +180,8 @@ int main(int argc, char **argv)
 		fatal("cannot create the run dir %s", q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
-	if (!control_path || !record_path)
+	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
+	if (!control_path || !record_path || !app_path)
 		fatal("out of memory");
 	/* A quiesced that died with its guardian may have left filesystems frozen. */
 	if (leftover_thaw(record_path) < 0)
@@ -192,7 +195,30 @@ int main(int argc, char **argv)
 	ecfg.on_state = on_engine_state;
 	ecfg.state_arg = &q;
 	q.engine = engine_new(q.loop, &ecfg);
-	q.fs = q.engine ? fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms) : NULL;
+	if (!q.engine)
+		fatal("cannot set up the engine");
+	/* Stages freeze in this order and thaw in reverse: apps hold their writes, then
+	 * the hook scripts run, then the filesystems freeze. */
+	{
+		struct registry_config rc = {
+			.socket_path = app_path, .mode = q.cfg.app_socket_mode,
+			.group = q.cfg.app_socket_group, .max_apps = q.cfg.max_apps,
+			.connect_rate = q.cfg.app_connect_rate,
+			.default_timeout_ms = (uint32_t)q.cfg.timeout_ms,
+			.max_timeout_ms = (uint32_t)q.cfg.timeout_ms,
+		};
+		/* The hooks of one phase together are one participant: --timeout. */
+		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
+					   .budget_ms = q.cfg.timeout_ms };
+		q.apps = registry_open(q.loop, q.engine, &rc);
+		if (!q.apps)
+			fatalx("cannot open the app socket %s", app_path);
+		q.hooks = hooks_new(q.loop, q.engine, &hc);
+		if (!q.hooks || engine_add_stage(q.engine, &registry_stage_ops, q.apps) < 0 ||
+		    engine_add_stage(q.engine, &hooks_stage_ops, q.hooks) < 0)
+			fatal("cannot set up the engine");
+	}
+	q.fs = fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms);
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
@@ -231,6 +257,10 @@ int main(int argc, char **argv)
 	log_notice("quiesced stopped");
 	qga_close(qga);
 	hyperv_close(q.hyperv);
+	/* The engine thawed everything before the loop stopped; only now do the apps
+	 * lose their connections (protocol §4.7). */
+	registry_close(q.apps);
+	hooks_free(q.hooks);
 	control_close(q.control);
 	fs_stage_free(q.fs);
 	guard_free(q.guard);
@@ -238,6 +268,7 @@ int main(int argc, char **argv)
 	loop_free(q.loop);
 	free(control_path);
 	free(record_path);
+	free(app_path);
 	free(guardian);
 	config_free(&q.cfg);
 	return code;

@@ -18,7 +18,13 @@
 # library ldd names at its own path. The guest agent command defaults by the basename of
 # the first --agent-bin: "qemu-ga" (the default agent) or "quiesced"; --agent overrides.
 # --app is the app command (none by default); --app-ready a shell test that /init waits
-# for before it reports "ready" to the host.
+# for before it reports "ready" to the host: it must hold only once the app takes part
+# in freezes (for quiesced: once it has registered).
+#
+# The quiesced preset adds --app-socket only if that quiesced has the option (the app
+# registry). Without it the app cannot register: the build says so, drops --app-ready,
+# and writes APP_HOLDS=0 to vm.conf, and vmtest.py then checks only what a filesystem
+# freeze alone guarantees (the app-consistency checks are skipped, and say why).
 #
 # The kernel package is the one linux-image-amd64 depends on, fetched with apt-get
 # download and unpacked here, never installed: nothing on the host (or in /boot) changes.
@@ -52,6 +58,7 @@ KCACHE=
 AGENT_CMD=
 APP_CMD=
 APP_READY=
+APP_HOLDS=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--agent-bin) AGENT_BINS+=("$2"); shift 2 ;;
@@ -79,11 +86,21 @@ if [ -z "$AGENT_CMD" ]; then
 		FILES+=("$HERE/fsfreeze-hook:/etc/vm/fsfreeze-hook")
 		;;
 	quiesced)
-		AGENT_CMD="quiesced -n --qga $QGA_PORT --scope /mnt/data --run-dir /run/quiesced --app-socket /run/quiesced/app.sock"
+		AGENT_CMD="quiesced -n --qga $QGA_PORT --scope /mnt/data --run-dir /run/quiesce"
+		if "${AGENT_BINS[0]}" --help 2>&1 | grep -q -- '--app-socket'; then
+			AGENT_CMD="$AGENT_CMD --app-socket /run/quiesce/app.sock"
+		elif [ -n "$APP_CMD" ]; then
+			say "WARNING: ${AGENT_BINS[0]} has no --app-socket (no app registry yet):"
+			say "WARNING: the app cannot register and will not hold its writes; the VM test"
+			say "WARNING: then checks filesystem consistency only (app checks are skipped)"
+			APP_READY=
+			APP_HOLDS=0
+		fi
 		;;
 	*) die "no default command for agent $(basename "${AGENT_BINS[0]}"): give --agent" ;;
 	esac
 fi
+[ -n "$APP_CMD" ] || APP_HOLDS=0
 
 command -v busybox > /dev/null || die "busybox not found (apt-get install busybox-static)"
 BUSYBOX=$(command -v busybox)
@@ -97,34 +114,86 @@ KCACHE=$(cd "$KCACHE" && pwd)
 
 # ---------------------------------------------------------------- kernel (cached)
 
-kernel() {
-	local pkg ver dir deb tmp off m f n
+# The kernel package linux-image-amd64 depends on, and its candidate version: sets
+# pkg and ver, or returns 1 (no package lists, as in a fresh container).
+kernel_pkg() {
 	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-	[ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel package"
-	ver=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
-	dir=$KCACHE/${pkg}_$ver
-	if [ -f "$dir/.done" ]; then
-		KDIR=$dir
-		return
+	ver=
+	[ -n "$pkg" ] && ver=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	[ -n "$pkg" ] && [ -n "$ver" ] && [ "$ver" != "(none)" ]
+}
+
+# apt-get update, once per run and only as root; the retry of a failed download needs
+# it when the lists are stale (the archive dropped the old kernel version) or missing.
+APT_UPDATED=
+apt_update() {
+	[ -z "$APT_UPDATED" ] || return 1
+	APT_UPDATED=1
+	[ "$(id -u)" = 0 ] || { say "not root: cannot apt-get update"; return 1; }
+	say "apt-get update"
+	apt-get update -q > "$KCACHE/apt-update.log" 2>&1 || { cat "$KCACHE/apt-update.log" >&2; return 1; }
+}
+
+# An older kernel built here before, for when the archive cannot be reached.
+cached_kernel() {
+	local old
+	old=$(ls -d "$KCACHE"/*/.done 2>/dev/null | tail -1 || true)
+	[ -n "$old" ] || return 1
+	KDIR=$(dirname "$old")
+	say "using the cached kernel $(basename "$KDIR")"
+}
+
+unreachable() {
+	die "cannot download the kernel package${pkg:+ $pkg $ver} from the Debian archive$1.
+build-vm: The VM test needs the archive once (about 70 MB); the kernel is then cached in
+build-vm: $KCACHE. Check the network and the sources in /etc/apt, or copy a kernel
+build-vm: cache from a machine that has one."
+}
+
+kernel() {
+	local dir deb tmp off m f n try
+	if ! kernel_pkg; then
+		say "apt-cache names no kernel package for linux-image-amd64 (no package lists?)"
+		if ! apt_update || ! kernel_pkg; then
+			cached_kernel && return
+			unreachable " (apt-cache knows no linux-image-amd64)"
+		fi
 	fi
-	mkdir -p "$dir"
-	deb=$(ls "$dir"/*.deb 2>/dev/null | head -1 || true)
-	if [ -z "$deb" ]; then
+	for try in 1 2; do
+		dir=$KCACHE/${pkg}_$ver
+		if [ -f "$dir/.done" ]; then
+			KDIR=$dir
+			return
+		fi
+		mkdir -p "$dir"
+		deb=$(ls "$dir"/*.deb 2>/dev/null | head -1 || true)
+		[ -z "$deb" ] || break
 		say "downloading $pkg $ver"
 		# As root into a dir _apt cannot read, apt warns "Download is performed
 		# unsandboxed as root"; harmless.
-		if ! (cd "$dir" && apt-get download -q "$pkg=$ver" > "$dir/download.log" 2>&1); then
-			cat "$dir/download.log" >&2
-			# Offline: fall back to any kernel built earlier.
-			local old
-			old=$(ls -d "$KCACHE"/*/.done 2>/dev/null | tail -1 || true)
-			[ -n "$old" ] || die "apt-get download $pkg failed"
-			rm -rf "$dir"
-			KDIR=$(dirname "$old")
-			say "download failed; using the cached $(basename "$KDIR")"
-			return
+		# Into a scratch dir first, so an interrupted download never looks complete.
+		rm -rf "$dir/dl" && mkdir "$dir/dl"
+		if (cd "$dir/dl" && apt-get download -q "$pkg=$ver" > "$dir/download.log" 2>&1) &&
+		    mv "$dir"/dl/*.deb "$dir/" 2> /dev/null; then
+			rm -rf "$dir/dl"
+			deb=$(ls "$dir"/*.deb | head -1)
+			break
 		fi
-		deb=$(ls "$dir"/*.deb | head -1)
+		cat "$dir/download.log" >&2
+		rm -rf "$dir"
+		[ $try = 1 ] || break
+		# Retry once: after an apt-get update (stale lists name a version the archive
+		# no longer has; the update may also name a newer kernel), else after a pause.
+		say "download failed; retrying once"
+		if apt_update; then
+			kernel_pkg || break
+		else
+			sleep 2
+		fi
+	done
+	if [ -z "$deb" ]; then
+		cached_kernel && return
+		unreachable ""
 	fi
 
 	# Unpack only what we need: the whole package is 400 MB unpacked.
@@ -216,6 +285,8 @@ initramfs() {
 		echo "AGENT_CMD=$(sq "$AGENT_CMD")"
 		echo "APP_CMD=$(sq "$APP_CMD")"
 		echo "APP_READY=$(sq "$APP_READY")"
+		echo "# 1: the app is expected to hold its writes from FREEZE to THAW (vmtest.py)"
+		echo "APP_HOLDS=$APP_HOLDS"
 	} > "$tree/etc/vm/vm.conf"
 	install -m 755 "$HERE/init.sh" "$tree/init"
 

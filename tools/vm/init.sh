@@ -5,7 +5,11 @@
 # the virtio-serial port org.qemu.guest_agent.0 and the app, then serves the control
 # port org.quiesce.vmctl.0 for the host driver (vmtest.py):
 #   guest -> host  "ready"      agent and app started and the app's ready test passed
-#   host -> guest  "shutdown"   stop the app, unmount the data disk cleanly, power off
+#                  "not-ready"  the same, but the ready test still failed after 10 s
+#   host -> guest  "time"       answered "time SEC USEC": the guest's CLOCK_REALTIME,
+#                               the clock of the app's records
+#   host -> guest  "shutdown"   stop the app, then the agent (logging their exit
+#                               status), unmount the data disk cleanly, power off
 # The control port keeps the test independent of the agent's command set: the host
 # never needs guest-exec or guest-shutdown, which quiesced does not implement.
 #
@@ -21,9 +25,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mkdir -p /var /mnt/data /tmp && ln -s /run /var/run   # qemu-ga keeps its state in /var/run
-mkdir -p /run/quiesced                                 # quiesced's --run-dir in its preset
+mkdir -p /run/quiesce                                  # quiesced's --run-dir in its preset
 
-log() { echo "vm-init: $*" > /dev/console; }
+# Stamped with the uptime (no fork: read is a builtin), to see where boot time goes.
+log() { read -r up _ < /proc/uptime; echo "vm-init: [$up] $*" > /dev/console; }
 
 AGENT_CMD=
 APP_CMD=
@@ -42,12 +47,21 @@ wait_for() { # wait_for <shell test>: poll every 20 ms, up to ~10 s
 
 AGENT_PID=
 APP_PID=
+READY=ready
+# stop NAME PID: SIGTERM, SIGKILL after 10 s, then log "NAME exit status N" (the host
+# checks it: 0 is a clean exit, and a sanitizer build reports leaks at exit).
+stop() {
+	[ -n "$2" ] || return 0
+	kill -0 "$2" 2>/dev/null && kill -TERM "$2"
+	( sleep 10; kill -0 "$2" 2>/dev/null && { log "$1 did not stop, killing it"; kill -KILL "$2"; } ) &
+	killer=$!
+	wait "$2"
+	log "$1 exit status $?"
+	kill "$killer" 2>/dev/null
+}
 stop_and_poweroff() {
-	if [ -n "$APP_PID" ] && kill -0 "$APP_PID" 2>/dev/null; then
-		kill -TERM "$APP_PID"
-		wait_for '! kill -0 $APP_PID 2>/dev/null' || { log "app did not stop, killing it"; kill -KILL "$APP_PID"; }
-	fi
-	kill -0 "$AGENT_PID" 2>/dev/null || log "the agent had exited"
+	stop app "$APP_PID"      # first: it may be registered with the agent
+	stop agent "$AGENT_PID"
 	sync
 	umount /mnt/data && log "unmounted /mnt/data" || log "umount /mnt/data failed"
 	for f in /run/agent.log /run/app.log /run/qemu-ga.log; do
@@ -99,7 +113,12 @@ if [ -n "$APP_CMD" ]; then
 	sh -c "exec $APP_CMD" > /run/app.log 2>&1 &
 	APP_PID=$!
 	if [ -n "$APP_READY" ]; then
-		wait_for "$APP_READY" && log "app ready" || log "app not ready after 10 s ($APP_READY)"
+		if wait_for "$APP_READY"; then
+			log "app ready"
+		else
+			log "app not ready after 10 s ($APP_READY)"
+			READY=not-ready
+		fi
 	fi
 fi
 
@@ -109,7 +128,8 @@ CTL=/dev/virtio-ports/org.quiesce.vmctl.0
 mkfifo /run/vmctl.fifo
 if [ -c "$CTL" ]; then
 	exec 3<>"$CTL"
-	echo ready >&3
+	echo "$READY" >&3
+	log "told the host: $READY"
 	# A read returns EOF while the host side is not connected; retry then.
 	( while :; do
 		if read -r cmd <&3; then echo "$cmd" > /run/vmctl.fifo; else usleep 200000; fi
@@ -118,6 +138,7 @@ fi
 exec 4<>/run/vmctl.fifo
 while read -r cmd <&4; do
 	case "$cmd" in
+	time) adjtimex | awk '/time.tv_sec/ {s = $2} /time.tv_usec/ {u = $2} END {print "time", s, u}' >&3 ;;
 	shutdown) stop_and_poweroff ;;
 	*) log "unknown control command: $cmd" ;;
 	esac

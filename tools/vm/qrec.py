@@ -100,12 +100,8 @@ def check_frozen(data):
     return records, errors
 
 
-def check_live(frozen_records, data):
-    """Checks of the disk after the test (the guest shut down cleanly).
-
-    The file must be valid; the frozen copy must be a byte-exact prefix of it; and the
-    record right after the frozen copy's freeze record must be a thaw record no older
-    than the freeze record (the app held its writes from FREEZE to THAW).
+def check_prefix(frozen_records, data):
+    """The file must be valid and the frozen copy a byte-exact prefix of it.
     Returns (records, errors)."""
     records, errors = parse(data)
     if errors:
@@ -118,6 +114,20 @@ def check_live(frozen_records, data):
     for fr, lr in zip(frozen_records, records):
         if fr.raw != lr.raw:
             return records, ["record %d differs from the frozen copy's" % fr.index]
+    return records, []
+
+
+def check_live(frozen_records, data):
+    """Checks of the disk after the test (the guest shut down cleanly).
+
+    The file must be valid; the frozen copy must be a byte-exact prefix of it; and the
+    record right after the frozen copy's freeze record must be a thaw record no older
+    than the freeze record (the app held its writes from FREEZE to THAW).
+    Returns (records, errors)."""
+    records, errors = check_prefix(frozen_records, data)
+    if errors:
+        return records, errors
+    n = len(frozen_records)
     if len(records) == n:
         return records, ["no record after the freeze record %d (no thaw record)" % (n - 1)]
     nxt = records[n]
@@ -129,6 +139,25 @@ def check_live(frozen_records, data):
     elif nxt.time_ns < frozen_records[-1].time_ns:
         errors.append("thaw record %d is older than the freeze record" % nxt.index)
     return records, errors
+
+
+def check_holds(records):
+    """Every freeze record is followed at once by a thaw record no older than it (each
+    hold lasted from FREEZE to THAW). Returns a list of errors."""
+    errors = []
+    for r in records:
+        if r.type != FREEZE:
+            continue
+        if r.index + 1 >= len(records):
+            errors.append("freeze record %d is the last record (no thaw)" % r.index)
+            continue
+        nxt = records[r.index + 1]
+        if nxt.type != THAW:
+            errors.append("freeze record %d is followed by a %s record, not thaw"
+                          % (r.index, TYPE_NAMES[nxt.type]))
+        elif nxt.time_ns < r.time_ns:
+            errors.append("thaw record %d is older than the freeze record" % nxt.index)
+    return errors
 
 
 def summary(records):
@@ -231,6 +260,20 @@ def selftest(tap):
     ]
     for name, data, want in live_cases:
         expect(name, check_live(fr_recs, data)[1], want)
+
+    # A second freeze cycle later in the live file: every freeze must be followed by
+    # its thaw.
+    m = len(live) // REC_SIZE
+    t_end = t_freeze + 10_000_000_000
+    twice = live + make_record(FREEZE, m, t_end) + make_record(THAW, m + 1, t_end + 1)
+    holds_cases = [
+        ("two holds, each freeze followed by its thaw", twice, True),
+        ("a second freeze followed by data", live + make_record(FREEZE, m, t_end)
+         + make_record(DATA, m + 1, t_end + 1), "followed by a data record"),
+        ("a second freeze as the last record", live + make_record(FREEZE, m, t_end), "no thaw"),
+    ]
+    for name, data, want in holds_cases:
+        expect(name + " (holds)", check_holds(parse(data)[0]), want)
 
 
 class _Tap:
