@@ -97,10 +97,13 @@ static void usage(FILE *out)
 		const struct opt_def *o = &opts[i];
 		if (!o->help)
 			continue;
-		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_opt ? "-" : "",
-			 o->short_opt ? o->short_opt : ' ', o->short_opt ? ", " : "  ", o->name,
-			 o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
+		if (o->short_opt)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_opt, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		fprintf(out, "  %-28s %s\n", left, o->help);
 	}
 	fprintf(out, "\nThe config file has the same settings in [daemon], [filesystems], [hyperv],\n"
 		     "[apps] and [hooks] sections, key = value with the long option names; command\n"

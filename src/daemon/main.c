@@ -90,7 +90,9 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 		return;
 	switch (st) {
 	case TXN_FREEZING:
-		ms = 3 * t + fs + lease_ms + 10000;
+		/* A freeze that fails at the last stage unwinds: apps and hooks freeze,
+		 * the filesystems freeze and thaw, hooks and apps thaw. */
+		ms = 4 * t + 2 * fs + 10000;
 		break;
 	case TXN_FROZEN:
 		ms = lease_ms + 2000;
