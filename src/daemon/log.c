@@ -27,8 +27,12 @@ static struct {
 	int hold;
 	unsigned held_n;      /* lines in held[] */
 	unsigned dropped;     /* lines lost because held[] was full */
-	struct held_line held[HELD_LINES];
 } lg = { .foreground = true, .ident = "quiesced" };
+
+/* Apart from lg, which has initial values: in .data, ~200 KB of file-backed pages that
+ * the first read of lg would start mapping in; in .bss, pages only exist once a line
+ * is held. */
+static struct held_line held[HELD_LINES];
 
 void log_init(const char *ident, bool foreground, bool debug)
 {
@@ -82,7 +86,7 @@ static void flush_held(void)
 {
 	unsigned i;
 	for (i = 0; i < lg.held_n; i++)
-		emit(lg.held[i].prio, &lg.held[i].when, lg.held[i].text);
+		emit(held[i].prio, &held[i].when, held[i].text);
 	lg.held_n = 0;
 	if (lg.dropped) {
 		struct timespec now;
@@ -126,9 +130,9 @@ static void vlog(int prio, const char *fmt, va_list ap, int errnum)
 			lg.dropped++;
 			return;
 		}
-		lg.held[lg.held_n].prio = prio;
-		lg.held[lg.held_n].when = now;
-		str_copy(lg.held[lg.held_n].text, text, LINE_MAX_LEN);
+		held[lg.held_n].prio = prio;
+		held[lg.held_n].when = now;
+		str_copy(held[lg.held_n].text, text, LINE_MAX_LEN);
 		lg.held_n++;
 		return;
 	}
