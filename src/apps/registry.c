@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1142,6 +1143,27 @@ static bool someone_listens(const struct sockaddr_un *sa)
 	return yes;
 }
 
+/* The member table is sized for --max-apps at start (no allocation during a phase), and
+ * mostly never used. calloc() would clear it if it comes out of the heap (~100 KB
+ * resident for the default 1024, all of it at start); anonymous pages from mmap() are
+ * zero already and cost nothing until an app is there. */
+static void *table_alloc(size_t n, size_t size)
+{
+	void *p;
+	if (n > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void table_free(void *p, size_t n, size_t size)
+{
+	if (p)
+		munmap(p, n * size);
+}
+
 struct registry *registry_open(struct loop *loop, struct engine *engine,
 			       const struct registry_config *cfg)
 {
@@ -1178,7 +1200,7 @@ struct registry *registry_open(struct loop *loop, struct engine *engine,
 		hs *= 2;
 	r->hash = calloc(hs, sizeof(*r->hash));
 	r->hash_mask = hs - 1;
-	r->members = calloc(r->max_apps, sizeof(*r->members));
+	r->members = table_alloc(r->max_apps, sizeof(*r->members));
 	r->path = strdup(cfg->socket_path);
 	if (!r->hash || !r->members || !r->path)
 		goto fail;
@@ -1218,7 +1240,7 @@ fail:
 	if (r->lfd >= 0)
 		close(r->lfd);
 	free(r->hash);
-	free(r->members);
+	table_free(r->members, r->max_apps, sizeof(*r->members));
 	free(r->path);
 	free(r);
 	return NULL;
@@ -1241,7 +1263,7 @@ void registry_close(struct registry *r)
 	close(r->lfd);
 	unlink(r->path);
 	free(r->hash);
-	free(r->members);
+	table_free(r->members, r->max_apps, sizeof(*r->members));
 	free(r->path);
 	free(r);
 }
