@@ -179,6 +179,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 	DIR *d;
 	int fd;
 	char why[96];
+	size_t cap = 0;
 
 	free_set(h);
 	fd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -197,12 +198,6 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 	if (!d) {
 		snprintf(msg, msglen, "cannot read the hook directory %s: %s", h->dir, strerror(errno));
 		close(fd);
-		return -1;
-	}
-	h->v = calloc(MAX_HOOKS, sizeof(*h->v));
-	if (!h->v) {
-		snprintf(msg, msglen, "out of memory");
-		closedir(d);
 		return -1;
 	}
 	while ((de = readdir(d))) {
@@ -233,11 +228,27 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 			free_set(h);
 			return -1;
 		}
+		/* Grown as hooks are found: a table for MAX_HOOKS (~80 KB) on every freeze
+		 * costs a heap that grows and shrinks by it each time, for an empty dir. */
+		if (h->n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct hook *nv = realloc(h->v, (ncap < MAX_HOOKS ? ncap : MAX_HOOKS) * sizeof(*nv));
+			if (!nv) {
+				snprintf(msg, msglen, "out of memory");
+				closedir(d);
+				free_set(h);
+				return -1;
+			}
+			h->v = nv;
+			cap = ncap < MAX_HOOKS ? ncap : MAX_HOOKS;
+		}
+		memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
 		str_copy(h->v[h->n].name, name, sizeof(h->v[h->n].name));
 		h->n++;
 	}
 	closedir(d);
-	qsort(h->v, h->n, sizeof(*h->v), by_name);
+	if (h->n > 1)
+		qsort(h->v, h->n, sizeof(*h->v), by_name);
 	return 0;
 }
 
