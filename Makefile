@@ -5,6 +5,7 @@
 #   make check SANITIZE=1  the same under ASan+UBSan, built into build/sanitize/
 #   make demo            freeze two scratch filesystems through quiesced and show what happened
 #   make ci              what .ci/run runs: check, check SANITIZE=1, valgrind, fuzz replay
+#   make bench           the freeze benchmark, as root (bench/README.md, bench/RESULTS.md)
 #
 # Each area of the tree adds its programs and tests in a fragment under mk/ (see
 # docs/hacking.md); this file holds only the shared flags and rules.

@@ -398,11 +398,11 @@ def machine_info():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(qtest.BUILD, "bench"), help="output directory")
-    ap.add_argument("--cycles", type=int, default=20, help="measured cycles per cell (>= 20)")
+    ap.add_argument("--cycles", type=int, default=30, help="measured cycles per cell (>= 20)")
     ap.add_argument("--sizes", default=SIZES_DEFAULT, help="filesystem counts")
     ap.add_argument("--apps", default=APPS_DEFAULT, help="app counts for the app rows")
     ap.add_argument("--gap", type=float, default=0.25, help="idle seconds before a cold cycle (>= 0.2)")
-    ap.add_argument("--hot-block", type=int, default=5, help="hot cycles measured per block")
+    ap.add_argument("--hot-block", type=int, default=10, help="hot cycles measured per block")
     ap.add_argument("--hot-warmup", type=int, default=3, help="hot cycles discarded per block")
     ap.add_argument("--probes", type=int, default=10, help="status-latency probes (16 fs, cold)")
     ap.add_argument("--no-qemu-ga", action="store_true")
