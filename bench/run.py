@@ -402,8 +402,8 @@ def main():
     ap.add_argument("--sizes", default=SIZES_DEFAULT, help="filesystem counts")
     ap.add_argument("--apps", default=APPS_DEFAULT, help="app counts for the app rows")
     ap.add_argument("--gap", type=float, default=0.25, help="idle seconds before a cold cycle (>= 0.2)")
-    ap.add_argument("--hot-block", type=int, default=10, help="hot cycles measured per block")
-    ap.add_argument("--hot-warmup", type=int, default=3, help="hot cycles discarded per block")
+    ap.add_argument("--hot-warmup", type=int, default=3,
+                    help="hot: raw cycles before each round of a size (and one before every cycle)")
     ap.add_argument("--probes", type=int, default=10, help="status-latency probes (16 fs, cold)")
     ap.add_argument("--no-qemu-ga", action="store_true")
     ap.add_argument("--no-trace", action="store_true", help="no syscall trace (no frozen window)")
@@ -537,15 +537,22 @@ def main():
         if rnd_i % 5 == 4:
             log("cold round %d/%d (%.0f s)" % (rnd_i + 1, args.cycles, time.monotonic() - t_start))
 
-    # ---- hot: blocks of back-to-back cycles, warm-up discarded, blocks interleaved
-    blocks = (args.cycles + args.hot_block - 1) // args.hot_block
-    log("hot: %d rounds of %d cells x %d cycles" % (blocks, len(cells), args.hot_block))
-    for _ in range(blocks):
-        rnd.shuffle(cells)
-        for r, n in cells:
+    # ---- hot: every row once per round, in a new random order each round (sizes too),
+    # each measured cycle right after a raw warm-up cycle on the same filesystems, so
+    # that they were frozen well within the ~10 ms that keep a FIFREEZE hot, whatever
+    # ran before; and the load drifts hit every row alike.
+    warm = next(r for r in rows if r.key == "raw-parallel")
+    log("hot: %d rounds of %d cells, each after a warm-up cycle" % (args.cycles, len(cells)))
+    for _ in range(args.cycles):
+        order = list(sizes)
+        rnd.shuffle(order)
+        for n in order:
+            rs = list(rows)
+            rnd.shuffle(rs)
             for _w in range(args.hot_warmup):
-                cycle(r, n, "hot", keep=False)
-            for _k in range(args.hot_block):
+                cycle(warm, n, "hot", keep=False)
+            for r in rs:
+                cycle(warm, n, "hot", keep=False)
                 cycle(r, n, "hot")
 
     results["loadavg_end"] = os.getloadavg()
