@@ -242,13 +242,14 @@ int main(int argc, char **argv)
 	fs_stage_set_record(q.fs, record_path);
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
-	q.control = control_open(&q, control_path);
-	if (!q.control)
-		fatalx("cannot open the control socket %s", control_path);
 	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
 	if (hyperv_start(&q, &q.hyperv) < 0)
 		fatal("cannot set up the Hyper-V channel");
+	/* Last: once the control socket answers, every other listener exists. */
+	q.control = control_open(&q, control_path);
+	if (!q.control)
+		fatalx("cannot open the control socket %s", control_path);
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");

@@ -404,7 +404,16 @@ def run_scenario(target, scratch, steps, tap, sim_args=None):
                         writer = None
                     else:
                         extra["writer"] = "blocked"
-            time.sleep(0.2)  # let the daemon's last log lines land
+            # Let the daemon's last log lines land: wait until the log stops growing
+            # (a fixed pause is too short on a loaded machine, under valgrind).
+            settle_until = time.monotonic() + 2.0 * qtest.SLOW
+            n = -1
+            while time.monotonic() < settle_until:
+                time.sleep(0.2)
+                cur = len(target.log_lines())
+                if cur == n:
+                    break
+                n = cur
             log = target.log_lines()[log0:]
             obs = observe(step, sim.lines_since(m), log, target, scratch, extra)
             checks = check_expect(obs, step.expect)
