@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
 	char *control_path, *record_path, *guardian = NULL;
+	bool stuck;
 	int r, code;
 
 	r = config_init(&q.cfg, argc, argv);
@@ -229,11 +230,18 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
+	/* A FIFREEZE abandoned at its deadline may still be in the kernel, and may yet
+	 * freeze its filesystem: this process cannot end before it returns, and nothing
+	 * in it will run then. Leave the guardian armed with it: our end of its socket
+	 * closes only when the process really ends, after that FIFREEZE, and the guardian
+	 * thaws it then. (guard_free would clear it first.) */
+	stuck = fs_stage_ops.active(q.fs);
 	qga_close(qga);
 	hyperv_close(q.hyperv);
 	control_close(q.control);
 	fs_stage_free(q.fs);
-	guard_free(q.guard);
+	if (!stuck)
+		guard_free(q.guard);
 	engine_free(q.engine);
 	loop_free(q.loop);
 	free(control_path);
