@@ -259,6 +259,7 @@ def term_frozen():
 CASES = [
     ("SIGKILL in FREEZING (stuck FIFREEZE)", kill_freezing, False),
     ("SIGKILL in FROZEN", kill_frozen, False),
+    ("SIGSTOP in FREEZING, resumed past its deadlines", stop_freezing_resumed, False),
     ("SIGSTOP in FREEZING until the guardian's deadline", stop_freezing_guardian, False),
     ("SIGSTOP in FROZEN until the guardian's deadline", stop_frozen, False),
     ("SIGTERM in FREEZING (stuck FIFREEZE past --fs-timeout)", term_freezing, False),
