@@ -141,13 +141,21 @@ def status(d, timeout=5.0):
         return None
 
 
+def settled(st):
+    """Idle, and no stage active: also no FIFREEZE abandoned at its deadline still in
+    the kernel (it may freeze and be thawed at any moment: never probe then)."""
+    return (st is not None and st.get("state") == "idle" and
+            not any(x.get("active") for x in st.get("stages", [])))
+
+
 def wait_idle(d, timeout=10.0):
-    """The status once the daemon says idle (within timeout * SLOW), else the last one."""
+    """The status once the daemon is idle and settled (within timeout * SLOW), else the
+    last one."""
     last = [None]
 
     def idle():
         last[0] = status(d, timeout=2.0)
-        return last[0] is not None and last[0].get("state") == "idle"
+        return settled(last[0])
     qtest.wait_for(idle, timeout * SLOW, 0.05)
     return last[0]
 
