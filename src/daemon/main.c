@@ -181,10 +181,6 @@ int main(int argc, char **argv)
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
 	if (!control_path || !record_path)
 		fatal("out of memory");
-	/* A quiesced that died with its guardian may have left filesystems frozen. */
-	if (leftover_thaw(record_path) < 0)
-		log_warn("cannot read %s", record_path);
-
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
 		fatal("cannot set up the event loop");
@@ -202,6 +198,12 @@ int main(int argc, char **argv)
 	q.control = control_open(&q, control_path);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", control_path);
+	/* A quiesced that died with its guardian may have left filesystems frozen. Only
+	 * now: control_open() refuses when another quiesced answers on the socket, and
+	 * the record of a live one names its freeze, not a leftover. Nothing is answered
+	 * before the loop runs. */
+	if (leftover_thaw(record_path) < 0)
+		log_warn("cannot read %s", record_path);
 	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
 	if (hyperv_start(&q, &q.hyperv) < 0)

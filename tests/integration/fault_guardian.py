@@ -257,6 +257,7 @@ CASES = [
     ("guardian SIGSTOP in FROZEN (quiesced's lease thaws)", stop_frozen, False),
     ("guardian SIGSTOP, quiesced SIGKILL in FROZEN", stop_guardian_kill_daemon, False),
     ("quiesced and guardian SIGKILL in FROZEN", both_frozen, False),
+    ("quiesced and guardian SIGKILL in FREEZING (stuck FIFREEZE)", both_freezing, False),
 ]
 
 try:
