@@ -77,7 +77,7 @@ def enter_freezing(d):
     h = Held(d)
     h.stall = stallwrite.StalledWrite(os.path.join(M0, "stall.dat"))
     h.bg = fc.BgCall(d.control, "quiesce-freeze")
-    ok = fc.wait_fs(d, {M0: "freezing", M1: "frozen"}, 5)
+    ok = fc.wait_fs(d, {M0: "freezing", M1: "frozen"}, 5) and fc.wait_in_fifreeze(d.proc.pid)
     t.ok(ok, "  held in FREEZING: m1 frozen, m0's FIFREEZE stuck", repr(fc.status(d)))
     return h
 

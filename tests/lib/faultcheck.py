@@ -341,6 +341,35 @@ def wait_fs(d, want, timeout=10.0):
     return qtest.wait_for(ok, timeout * SLOW, 0.02)
 
 
+IOCTL_NR = {"x86_64": 16, "aarch64": 29}
+
+
+def threads_in_fifreeze(pid):
+    """How many threads of pid are inside FIFREEZE now (/proc/PID/task/*/syscall: the
+    syscall number and its arguments of a thread blocked in the kernel)."""
+    import platform
+    nr = IOCTL_NR.get(platform.machine())
+    n = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if len(fields) >= 3 and fields[0] == str(nr) and int(fields[2], 16) == qtest.FIFREEZE:
+            n += 1
+    return n
+
+
+def wait_in_fifreeze(pid, n=1, timeout=5.0):
+    """True once n threads of pid are blocked in FIFREEZE (a stalled write holds them)."""
+    return qtest.wait_for(lambda: threads_in_fifreeze(pid) >= n, timeout * SLOW, 0.01)
+
+
 def report_fs(ans):
     """{mountpoint: state} of the last filesystems phase in a freeze/thaw answer (or error)."""
     body = (ans or {}).get("return") or (ans or {}).get("error") or {}
