@@ -168,6 +168,7 @@ class Checker:
         self.scratch = scratch
         self.guardians = set()     # every guardian pid seen
         self.baselines = {}        # daemon pid -> fd count
+        self.daemons = {}          # daemon pid -> qtest.Daemon
 
     # ---- daemons
 
@@ -179,6 +180,7 @@ class Checker:
 
     def baseline(self, d):
         """Record d's fd count now (call it once d has settled: transports open)."""
+        self.daemons[d.proc.pid] = d
         st = status(d)
         if st and st.get("guardian_pid"):
             self.guardians.add(st["guardian_pid"])
@@ -247,7 +249,12 @@ class Checker:
             got = qtest.wait_for(only_guardian, 5 * SLOW, 0.05)
             ok &= t.ok(got, "%s: quiesced's only child is its guardian (no hook, no zombie)" % label,
                        "children: %r, guardian %s" % (children(pid), cur_guardian))
-        old = [g for g in self.guardians if g != cur_guardian]
+        # Earlier guardians: all but the current ones of the daemons still running.
+        current = {cur_guardian}
+        for pid, other in self.daemons.items():
+            if other is not d and other.proc.poll() is None:
+                current.add((status(other) or {}).get("guardian_pid") or 0)
+        old = [g for g in self.guardians if g not in current]
         stray = [g for g in old if not qtest.wait_for(lambda g=g: not alive(g), 5 * SLOW, 0.05)]
         ok &= t.eq(stray, [], "%s: no earlier guardian still runs" % label)
         gone = [p for p in gone if p]
@@ -259,6 +266,7 @@ class Checker:
         """Stop d (SIGTERM) and check a clean exit: the sanitizer/valgrind check."""
         rc = qtest.stop_clean(self.tap, d, "%s: quiesced exits cleanly (status 0, no sanitizer or leak report)" % label)
         self.baselines.pop(d.proc.pid, None)
+        self.daemons.pop(d.proc.pid, None)
         return rc
 
 
