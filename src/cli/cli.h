@@ -55,6 +55,8 @@ void cli_print_json(struct json_object *v);
 
 /* snapshot.c */
 int verb_snapshot(struct cli *cli, int argc, char **argv);
+/* apps.c */
+int verb_apps(struct cli *cli, int argc, char **argv);
 
 /* hook.c: qemu-ga's fsfreeze hook */
 int verb_fsfreeze_hook(struct cli *cli, int argc, char **argv);

@@ -45,6 +45,23 @@ static void print_filesystems(FILE *out, struct json_object *fss, const char *in
 	}
 }
 
+/* The apps and hooks of a phase that did not answer "ok": one line each. */
+static void print_members(FILE *out, struct json_object *members, const char *what,
+			  const char *indent)
+{
+	size_t n = members ? json_object_array_length(members) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *m = json_object_array_get_idx(members, i);
+		const char *res = str(m, "result");
+		if (!res || !strcmp(res, "ok"))
+			continue;
+		fprintf(out, "%s%s %s: %s", indent, what, str(m, "name"), res);
+		if (num(m, "ms", -1) >= 0)
+			fprintf(out, " after %.1f ms", num(m, "ms", 0));
+		fputc('\n', out);
+	}
+}
+
 /* One line per phase, then the filesystems. */
 void print_report(FILE *out, const char *verb, struct json_object *report)
 {
@@ -63,12 +80,21 @@ void print_report(FILE *out, const char *verb, struct json_object *report)
 		fprintf(out, "  %-6s %-12s %-6s %8.1f ms", str(ph, "op"), str(ph, "stage"),
 			json_object_get_boolean(json_object_object_get(ph, "ok")) ? "ok" : "FAILED",
 			num(ph, "ms", 0));
+		struct json_object *apps = arr(ph, "apps"), *hooks = arr(ph, "hooks");
+		size_t na = apps ? json_object_array_length(apps) : 0;
+		size_t nh = hooks ? json_object_array_length(hooks) : 0;
 		if (fss)
 			fprintf(out, "  %zu filesystem%s", nf, nf == 1 ? "" : "s");
+		if (na)
+			fprintf(out, "  %zu app%s", na, na == 1 ? "" : "s");
+		if (nh)
+			fprintf(out, "  %zu hook%s", nh, nh == 1 ? "" : "s");
 		if (msg)
 			fprintf(out, "  %s", msg);
 		fputc('\n', out);
 		print_filesystems(out, fss, "      ");
+		print_members(out, apps, "app", "      ");
+		print_members(out, hooks, "hook", "      ");
 	}
 }
 
@@ -107,6 +133,12 @@ void print_status(FILE *out, struct json_object *st)
 	if (json_object_object_get_ex(st, "lease_expired", &v) && json_object_get_boolean(v))
 		fprintf(out, "warning: the last freeze outlived its lease and was thawed by quiesced; "
 			     "the next thaw reports it\n");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(stages, i);
+		if (str(s, "stage") && !strcmp(str(s, "stage"), "apps") && num(s, "registered", -1) >= 0)
+			fprintf(out, "apps:    %d registered%s (quiescectl apps)\n", (int)num(s, "registered", 0),
+				json_object_get_boolean(json_object_object_get(s, "active")) ? ", some frozen" : "");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *s = json_object_array_get_idx(stages, i);
 		struct json_object *fss = arr(s, "filesystems");

@@ -193,5 +193,6 @@ const struct verb verbs[] = {
 	  "freeze, run CMD, always thaw; exit with CMD's status" },
 	{ "fsfreeze-hook", verb_fsfreeze_hook, "fsfreeze-hook [--lease S] [--if-running] freeze|thaw",
 	  "as qemu-ga's fsfreeze hook: freeze/thaw the apps only" },
+	{ "apps", verb_apps, "apps", "list registered apps, their state and last answer" },
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

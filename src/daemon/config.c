@@ -12,7 +12,7 @@
 
 #define MAX_DURATION_MS (24ull * 3600 * 1000)
 
-enum opt_kind { OPT_FLAG, OPT_STRING, OPT_DURATION, OPT_LIST, OPT_ACTION };
+enum opt_kind { OPT_FLAG, OPT_STRING, OPT_DURATION, OPT_LIST, OPT_ACTION, OPT_UINT, OPT_MODE };
 
 struct opt_def {
 	const char *name;      /* long option, and the key in the config file */
@@ -67,6 +67,20 @@ static const struct opt_def opts[] = {
 	  "Hyper-V VSS channel: the device (default /dev/vmbus/hv_vss if it exists) or a "
 	  "SOCK_SEQPACKET socket" },
 	{ "no-hyperv", 0, OPT_FLAG, "hyperv", OFF(no_hyperv), NULL, "do not serve Hyper-V VSS" },
+	{ "app-socket", 0, OPT_STRING, "apps", OFF(app_socket), "PATH",
+	  "socket applications register on (default RUN-DIR/app.sock)" },
+	{ "app-socket-mode", 0, OPT_MODE, "apps", OFF(app_socket_mode), "MODE",
+	  "its file mode, octal (default 0600, or 0660 with --app-socket-group)" },
+	{ "app-socket-group", 0, OPT_STRING, "apps", OFF(app_socket_group), "GROUP",
+	  "its group; members may register apps (default: root only)" },
+	{ "max-apps", 0, OPT_UINT, "apps", OFF(max_apps), "N",
+	  "most applications registered at once (default 1024)" },
+	{ "app-connect-rate", 0, OPT_UINT, "apps", OFF(app_connect_rate), "N",
+	  "app connections per second after a burst of --max-apps (default 100; 0: none)" },
+	{ "hook-dir", 0, OPT_STRING, "hooks", OFF(hook_dir), "DIR",
+	  "run the executables in DIR with freeze/thaw (default " DEFAULT_HOOK_DIR ")" },
+	{ "hook-timeout", 0, OPT_DURATION, "hooks", OFF(hook_timeout_ms), "SECONDS",
+	  "longest run of one hook (default: --timeout)" },
 	{ "print-config", 0, OPT_ACTION, NULL, 0, NULL, "print the effective settings and exit" },
 	{ "help", 'h', OPT_ACTION, NULL, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPT_ACTION, NULL, 0, NULL, "show the version and exit" },
@@ -83,13 +97,17 @@ static void usage(FILE *out)
 		const struct opt_def *o = &opts[i];
 		if (!o->help)
 			continue;
-		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_opt ? "-" : "",
-			 o->short_opt ? o->short_opt : ' ', o->short_opt ? ", " : "  ", o->name,
-			 o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(out, "  %-26s %s\n", o->short_opt ? left : left + 2, o->help);
+		if (o->short_opt)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_opt, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		fprintf(out, "  %-28s %s\n", left, o->help);
 	}
-	fprintf(out, "\nThe config file has the same settings: [daemon], [filesystems] and [hyperv]\n"
-		     "sections, key = value with the long option names; command line options win.\n"
+	fprintf(out, "\nThe config file has the same settings in [daemon], [filesystems], [hyperv],\n"
+		     "[apps] and [hooks] sections, key = value with the long option names; command\n"
+		     "line options win.\n"
 		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
 }
 
@@ -167,6 +185,22 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, b
 		}
 		list_add((struct strlist *)(base + o->offset), val);
 		return 0;
+	case OPT_UINT:
+	case OPT_MODE: {
+		char *end;
+		unsigned long v;
+		errno = 0;
+		v = strtoul(val, &end, o->kind == OPT_MODE ? 8 : 10);
+		if (!*val || *end || errno || *val == '-' ||
+		    v > (o->kind == OPT_MODE ? 0777ul : 1000000ul)) {
+			fprintf(stderr, "quiesced: %s: %s: expected %s, got '%s'\n", where, o->name,
+				o->kind == OPT_MODE ? "an octal file mode (e.g. 0660)"
+						    : "a number (at most 1000000)", val);
+			return -1;
+		}
+		*(unsigned *)(base + o->offset) = (unsigned)v;
+		return 0;
+	}
 	case OPT_ACTION:
 		return 0;
 	}
@@ -232,6 +266,9 @@ static void defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->lease_ms = 60 * 1000;
 	cfg->timeout_ms = 15 * 1000;
+	cfg->app_socket_mode = CONFIG_MODE_AUTO;
+	cfg->max_apps = 1024;
+	cfg->app_connect_rate = 100;
 }
 
 int config_init(struct config *cfg, int argc, char **argv)
@@ -325,8 +362,19 @@ int config_init(struct config *cfg, int argc, char **argv)
 	/* Absolute paths: a daemon changes to / and relative ones would then point
 	 * elsewhere (and be unlinked there at exit). */
 	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
-	    make_absolute(&cfg->guardian) < 0)
+	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
+	    make_absolute(&cfg->hook_dir) < 0)
 		return -1;
+	if (!cfg->hook_dir)
+		cfg->hook_dir = strdup(DEFAULT_HOOK_DIR);
+	if (!cfg->hook_timeout_ms)
+		cfg->hook_timeout_ms = cfg->timeout_ms;
+	if (cfg->app_socket_mode == CONFIG_MODE_AUTO)
+		cfg->app_socket_mode = cfg->app_socket_group ? 0660 : 0600;
+	if (cfg->max_apps == 0 || cfg->max_apps > 65536) {
+		fprintf(stderr, "quiesced: max-apps: must be 1 to 65536\n");
+		return -1;
+	}
 	if (cfg->scope) {
 		/* Canonical, so it compares with mountinfo's paths. */
 		char *real = realpath(cfg->scope, NULL);
@@ -380,6 +428,12 @@ void config_print(const struct config *cfg, FILE *out)
 				fprintf(out, "%s = %s\n", o->name, l->v[k]);
 			break;
 		}
+		case OPT_UINT:
+			fprintf(out, "%s = %u\n", o->name, *(const unsigned *)(base + o->offset));
+			break;
+		case OPT_MODE:
+			fprintf(out, "%s = %04o\n", o->name, *(const unsigned *)(base + o->offset));
+			break;
 		case OPT_ACTION:
 			break;
 		}
@@ -400,6 +454,9 @@ void config_free(struct config *cfg)
 	list_clear(&cfg->exclude);
 	list_clear(&cfg->include_types);
 	list_clear(&cfg->exclude_types);
+	free(cfg->app_socket);
+	free(cfg->app_socket_group);
+	free(cfg->hook_dir);
 }
 
 char *config_run_path(const struct config *cfg, const char *explicit_path, const char *name)

@@ -32,7 +32,18 @@ struct config {
 	char *log_ident;            /* NULL: "quiesced" */
 	char *hyperv_path;          /* NULL: the default device if it exists */
 	bool no_hyperv;
+	/* apps and hooks (src/apps/, docs/apps.md) */
+	char *app_socket;
+	unsigned app_socket_mode;       /* CONFIG_MODE_AUTO: 0600, or 0660 with a group */
+	char *app_socket_group;
+	unsigned max_apps;
+	unsigned app_connect_rate;      /* per second; 0: no limit */
+	char *hook_dir;
+	uint64_t hook_timeout_ms;       /* 0 until parsed: then --timeout */
 };
+
+#define CONFIG_MODE_AUTO 01000u
+#define DEFAULT_HOOK_DIR "/etc/quiesce/hooks.d"
 
 #define DEFAULT_CONFIG_FILE "/etc/quiesce/quiesced.conf"
 #define DEFAULT_RUN_DIR "/run/quiesce"

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apps/hooks.h"
+#include "apps/registry.h"
 #include "common/util.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -88,7 +90,9 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 		return;
 	switch (st) {
 	case TXN_FREEZING:
-		ms = 3 * t + fs + lease_ms + 10000;
+		/* A freeze that fails at the last stage unwinds: apps and hooks freeze,
+		 * the filesystems freeze and thaw, hooks and apps thaw. */
+		ms = 4 * t + 2 * fs + 10000;
 		break;
 	case TXN_FROZEN:
 		ms = lease_ms + 2000;
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
 	static struct quiesced q;
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
-	char *control_path, *record_path, *guardian = NULL;
+	char *control_path, *record_path, *app_path, *guardian = NULL;
 	bool stuck;
 	int r, code;
 
@@ -179,7 +183,8 @@ int main(int argc, char **argv)
 		fatal("cannot create the run dir %s", q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
-	if (!control_path || !record_path)
+	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
+	if (!control_path || !record_path || !app_path)
 		fatal("out of memory");
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
@@ -189,7 +194,30 @@ int main(int argc, char **argv)
 	ecfg.on_state = on_engine_state;
 	ecfg.state_arg = &q;
 	q.engine = engine_new(q.loop, &ecfg);
-	q.fs = q.engine ? fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms) : NULL;
+	if (!q.engine)
+		fatal("cannot set up the engine");
+	/* Stages freeze in this order and thaw in reverse: apps hold their writes, then
+	 * the hook scripts run, then the filesystems freeze. */
+	{
+		struct registry_config rc = {
+			.socket_path = app_path, .mode = q.cfg.app_socket_mode,
+			.group = q.cfg.app_socket_group, .max_apps = q.cfg.max_apps,
+			.connect_rate = q.cfg.app_connect_rate,
+			.default_timeout_ms = (uint32_t)q.cfg.timeout_ms,
+			.max_timeout_ms = (uint32_t)q.cfg.timeout_ms,
+		};
+		/* The hooks of one phase together are one participant: --timeout. */
+		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
+					   .budget_ms = q.cfg.timeout_ms };
+		q.apps = registry_open(q.loop, q.engine, &rc);
+		if (!q.apps)
+			fatalx("cannot open the app socket %s", app_path);
+		q.hooks = hooks_new(q.loop, q.engine, &hc);
+		if (!q.hooks || engine_add_stage(q.engine, &registry_stage_ops, q.apps) < 0 ||
+		    engine_add_stage(q.engine, &hooks_stage_ops, q.hooks) < 0)
+			fatal("cannot set up the engine");
+	}
+	q.fs = fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms);
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
@@ -240,6 +268,10 @@ int main(int argc, char **argv)
 	stuck = fs_stage_ops.active(q.fs);
 	qga_close(qga);
 	hyperv_close(q.hyperv);
+	/* The engine thawed everything before the loop stopped; only now do the apps
+	 * lose their connections (protocol §4.7). */
+	registry_close(q.apps);
+	hooks_free(q.hooks);
 	control_close(q.control);
 	fs_stage_free(q.fs);
 	if (!stuck)
@@ -248,6 +280,7 @@ int main(int argc, char **argv)
 	loop_free(q.loop);
 	free(control_path);
 	free(record_path);
+	free(app_path);
 	free(guardian);
 	config_free(&q.cfg);
 	return code;

@@ -13,6 +13,8 @@ struct fs_stage;
 struct control;
 struct guard;
 struct hyperv;
+struct registry;
+struct hooks;
 
 struct quiesced {
 	struct loop *loop;
@@ -23,6 +25,8 @@ struct quiesced {
 	struct control *control;
 	struct guard *guard;        /* NULL with --no-guardian */
 	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
+	struct registry *apps;      /* the app socket: stage "apps" */
+	struct hooks *hooks;        /* the hook directory: stage "hooks" */
 	uint64_t started_at;        /* wall clock ms */
 };
 

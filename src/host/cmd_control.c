@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apps/registry.h"
 #include "common/util.h"
 #include "daemon/guard.h"
 #include "daemon/quiesced.h"
@@ -114,12 +115,22 @@ static void do_thaw(struct cmd_call *call)
 	engine_submit(call->s->q->engine, &req, on_txn_done, call);
 }
 
+/* quiescectl apps: the registered apps, their state and last answer. Anyone may ask,
+ * as for status (which shows the same through the apps stage). */
+static void do_apps(struct cmd_call *call)
+{
+	struct json_object *ret = json_object_new_object();
+	registry_list(call->s->q->apps, ret);
+	cmd_return(call, ret);
+}
+
 static const struct cmd_def control_cmds[] = {
 	{ "quiesce-status", do_status, CMD_CONTROL },
 	{ "quiesce-check", do_check, CMD_CONTROL | CMD_ROOT },
 	{ "quiesce-freeze", do_freeze, CMD_CONTROL | CMD_ROOT },
 	{ "quiesce-snapshot", do_snapshot, CMD_CONTROL | CMD_ROOT },
 	{ "quiesce-thaw", do_thaw, CMD_CONTROL | CMD_ROOT },
+	{ "quiesce-apps", do_apps, CMD_CONTROL },
 };
 
 int cmd_control_register(void)

@@ -812,7 +812,8 @@ static void check_budgets(const struct hyperv *hv, const struct config *cfg)
 	if (cfg->fs_timeout_ms >= other)
 		log_warnx("hyperv: --fs-timeout %.1f s is longer than a THAW may take (%.1f s)",
 			  (double)cfg->fs_timeout_ms / 1000.0, (double)other / 1000.0);
-	/* TODO(hooks): with --hook-timeout merged, apps + hooks is timeout + hook_timeout. */
+	/* Apps take at most --timeout, the hooks together at most --timeout (each at most
+	 * --hook-timeout; docs/apps.md), then FIFREEZE. */
 	if (2 * cfg->timeout_ms + cfg->fs_timeout_ms >= freeze)
 		log_warnx("hyperv: --timeout and --fs-timeout allow a FREEZE of %.1f s, past "
 			  "the %.1f s it may take; a FREEZE that slow is answered HV_E_FAIL and undone",

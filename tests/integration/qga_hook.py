@@ -11,11 +11,13 @@ cannot veto (the dispatcher always exits 0)."""
 
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 import qgapeer  # noqa: E402
+from appproto import FAIL, RawApp  # noqa: E402
 
 tap = qtest.Tap()
 qtest.require_root(tap)
@@ -133,11 +135,29 @@ tap.eq(r, hook_failed(3),
        "quiesced unreachable: the hook fails (exit 3) and qemu-ga aborts the freeze")
 tap.eq(scratch.frozen(), [], "  nothing frozen")
 tap.eq(c.call("guest-fsfreeze-status"), {"return": "thawed"}, "  qemu-ga thawed")
-# TODO(app registry): an application that vetoes makes quiesce-freeze fail with
-# Vetoed, the hook exit 1 and qemu-ga abort, as above. Needs the app registry
-# (another branch): register a vetoing app here, freeze-list, expect the error and
-# nothing frozen.
-tap.skip("an application veto aborts qemu-ga's freeze", "TODO: needs the app registry")
+
+# ---------------------------------------------------------------- an application vetoes: qemu-ga aborts
+
+q = start_quiesced(ga)
+app = RawApp(os.path.join(q.dir, "app.sock"))
+tap.eq(app.register("vetoer")["result"], 0, "an application registers with quiesced")
+
+
+def veto():
+    opt, _, msgid = app.request(30)
+    app.reply(opt, msgid, FAIL)
+
+
+th = threading.Thread(target=veto)
+th.start()
+r = c.freeze_list([M0], scratch)
+th.join(30)
+tap.eq(r, hook_failed(1),
+       "it vetoes the FREEZE: quiesce-freeze fails (Vetoed), the hook exits 1, qemu-ga aborts")
+tap.eq(scratch.frozen(), [], "  nothing frozen")
+tap.eq(c.call("guest-fsfreeze-status"), {"return": "thawed"}, "  qemu-ga says thawed")
+app.close()
+tap.eq(q.stop(), 0, "quiesced stopped")
 c.close()
 ga.kill()
 
