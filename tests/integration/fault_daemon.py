@@ -256,6 +256,109 @@ def term_frozen():
     chk.stop_clean(d2, "SIGTERM in FROZEN (next quiesced)")
 
 
+# ---------------------------------------------------------------- phases held by an app
+
+SLOW_MS = 700     # an app that takes this long over every request: inside --timeout (1 s)
+
+
+def never_left_frozen(sim):
+    """Every FREEZE success the app gave is followed by a THAW in its log."""
+    frozen = False
+    for _, ev, res, kv in sim.events():
+        if ev == "FREEZE" and res in ("ok", "timeout"):
+            frozen = True
+        elif ev == "THAW":
+            frozen = False
+    return not frozen
+
+
+def app_pending(d, name):
+    for st in (fc.status(d, 2.0) or {}).get("stages", []):
+        if st.get("stage") == "apps":
+            return any(a.get("name") == name and a.get("result") == "pending" for a in st.get("apps", []))
+    return False
+
+
+def enter_with_app(d, phase):
+    """CHECKING, FREEZING (the apps stage) or THAWING (the apps stage, after the
+    filesystems thawed), held by an app that takes SLOW_MS over each request."""
+    import apptest
+    h = Held(d)
+    h.app = apptest.Sim(d, "slow", "-S", str(SLOW_MS))
+    if phase == "THAWING":
+        r = d.call("quiesce-freeze")
+        t.ok(r.get("return", {}).get("count") == 2, "  frozen (the app too)", repr(r)[:300])
+    cmd = {"CHECKING": "quiesce-check", "FREEZING": "quiesce-freeze", "THAWING": "quiesce-thaw"}[phase]
+    h.bg = fc.BgCall(d.control, cmd)
+    ok = qtest.wait_for(lambda: app_pending(d, "slow"), 5 * SLOW, 0.01)
+    t.ok(ok and fc.status(d)["state"] == phase.lower(), "  held in %s by the app" % phase)
+    return h
+
+
+def app_case(phase, sig):
+    name = "%s in %s (held by an app)" % (sig, phase)
+
+    def run():
+        d = daemon()
+        g = chk.guardian_of(d)
+        h = enter_with_app(d, phase)
+        app = h.app
+        if sig == "SIGKILL":
+            d.kill()
+            t.eq(fc.frozen_mounts(s), [], "  nothing frozen (%s)" % (
+                "the filesystems thaw before the apps" if phase == "THAWING" else "none was yet"))
+            t.eq(h.bg.result(), None, "  the client's connection ends without an answer")
+            t.ok(qtest.wait_for(lambda: app.proc.poll() is not None, 10 * SLOW),
+                 "  the app loses its connection (and, with -x, exits)")
+            d2 = daemon()
+            t.ok(never_left_frozen(app), "  the app is not left frozen", repr(app.events()))
+            h.cleanup()
+            chk.after(name, d2, gone=[d.proc.pid, g] + h.gone)
+            chk.stop_clean(d2, name)
+            return
+        if sig == "SIGSTOP":
+            os.kill(d.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(2 * TIMEOUT)     # past the app's deadline
+            finally:
+                os.kill(d.proc.pid, signal.SIGCONT)
+            ans = h.bg.result()
+            h.bg.close()
+            t.ok(ans and ("return" in ans or ans.get("error", {}).get("class") == "Vetoed"),
+                 "  resumed: the %s is answered (done, or vetoed: the app's deadline passed)"
+                 % phase.lower(), repr(ans)[:300])
+            if phase == "FREEZING" and ans and "return" in ans:
+                d.call("quiesce-thaw")
+            t.ok(fc.settled(fc.wait_idle(d, 5)), "  quiesced is idle")
+            t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+                 repr(app.events()))
+            h.cleanup()
+            chk.after(name, d, gone=h.gone)
+            chk.stop_clean(d, name)
+            return
+        # SIGTERM: the transaction under way finishes (or is cancelled), then quiesced exits.
+        d.proc.send_signal(signal.SIGTERM)
+        ans = h.bg.result()
+        h.bg.close()
+        if phase == "FREEZING":
+            t.ok(ans is None or ans.get("error", {}).get("class") in ("Aborted", "Vetoed", "Busy"),
+                 "  the freeze is not answered success", repr(ans)[:300])
+        else:
+            t.ok(ans is not None and "return" in ans, "  the %s completes" % phase.lower(), repr(ans)[:300])
+        chk.stop_clean(d, name)
+        t.eq(fc.frozen_mounts(s), [], "  nothing frozen")
+        t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+             repr(app.events()))
+        d2 = daemon()
+        h.cleanup()
+        chk.after(name, d2, gone=[d.proc.pid, g] + h.gone)
+        chk.stop_clean(d2, name + " (next quiesced)")
+    return name, run
+
+
+APP_CASES = [app_case(ph, sig) for ph in ("CHECKING", "FREEZING", "THAWING")
+             for sig in ("SIGKILL", "SIGSTOP", "SIGTERM")]
+
 CASES = [
     ("SIGKILL in FREEZING (stuck FIFREEZE)", kill_freezing, False),
     ("SIGKILL in FROZEN", kill_frozen, False),
@@ -264,7 +367,7 @@ CASES = [
     ("SIGSTOP in FROZEN until the guardian's deadline", stop_frozen, False),
     ("SIGTERM in FREEZING (stuck FIFREEZE past --fs-timeout)", term_freezing, False),
     ("SIGTERM in FROZEN", term_frozen, False),
-]
+] + [(name, fn, True) for name, fn in APP_CASES]
 
 try:
     only = os.environ.get("FAULT_ONLY")
