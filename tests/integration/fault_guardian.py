@@ -249,10 +249,39 @@ def both_freezing():
     chk.stop_clean(d2, "quiesced and guardian SIGKILL in FREEZING")
 
 
+def kill_with_app(phase):
+    """The guardian killed while an app holds CHECKING or THAWING (the filesystems are
+    thawed already then): nothing to thaw; the transaction completes as if nothing had
+    happened, and a new guardian runs."""
+    import apptest
+
+    def run():
+        d = daemon()
+        g = chk.guardian_of(d)
+        app = apptest.Sim(d, "slow", "-S", "700")
+        if phase == "THAWING":
+            t.eq(d.call("quiesce-freeze").get("return", {}).get("count"), 2, "  frozen")
+        bg = fc.BgCall(d.control, "quiesce-check" if phase == "CHECKING" else "quiesce-thaw")
+        t.ok(fc.wait_state(d, phase.lower(), 5), "  held in %s by the app" % phase)
+        os.kill(g, signal.SIGKILL)
+        ans = bg.result()
+        bg.close()
+        t.ok(ans and "return" in ans, "  the %s completes normally" % phase.lower(), repr(ans)[:300])
+        t.ok(new_guardian(d, g), "  a new guardian runs")
+        if phase == "THAWING":
+            t.eq(thaw_class(d)[0], "ok", "  no 'writes were not held' afterwards (they were)")
+        app.stop()
+        chk.after("guardian SIGKILL in " + phase, d, gone=[g, app.pid])
+        chk.stop_clean(d, "guardian SIGKILL in " + phase)
+    return run
+
+
 CASES = [
     ("guardian SIGKILL in IDLE", kill_idle, False),
+    ("guardian SIGKILL in CHECKING (held by an app)", kill_with_app("CHECKING"), True),
     ("guardian SIGKILL in FREEZING (stuck FIFREEZE)", kill_freezing, False),
     ("guardian SIGKILL in FROZEN", kill_frozen, False),
+    ("guardian SIGKILL in THAWING (held by an app)", kill_with_app("THAWING"), True),
     ("guardian SIGTERM in FROZEN", term_frozen, False),
     ("guardian SIGSTOP in FROZEN (quiesced's lease thaws)", stop_frozen, False),
     ("guardian SIGSTOP, quiesced SIGKILL in FROZEN", stop_guardian_kill_daemon, False),
