@@ -304,6 +304,121 @@ def hv_sim_killed():
     errlog.close()
 
 
+# ---------------------------------------------------------------- CHECKING and THAWING (apps)
+
+SLOW_MS = 700   # an app that takes this long over each request (inside --timeout, 1 s)
+
+
+def slow_app(d):
+    import apptest
+    return apptest.Sim(d, "slow", "-S", str(SLOW_MS))
+
+
+def never_left_frozen(sim):
+    frozen = False
+    for _, ev, res, kv in sim.events():
+        if ev == "FREEZE" and res in ("ok", "timeout"):
+            frozen = True
+        elif ev == "THAW":
+            frozen = False
+    return not frozen
+
+
+def finish_app(app):
+    t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+         repr(app.events()))
+    app.stop()
+    return app.pid
+
+
+def ctl_check_checking():
+    d = daemon()
+    app = slow_app(d)
+    p = ctl_proc(d, "check")
+    t.ok(fc.wait_state(d, "checking", 5), "  held in CHECKING by the app")
+    p.kill()
+    p.wait()
+    t.ok(fc.settled(fc.wait_idle(d, 5)), "  quiescectl check killed: the check ends on its own")
+    t.ok(d.call("quiesce-status")["return"].get("last", {}).get("ok") is True,
+         "  (and it passed, answered to nobody)")
+    chk.after("quiescectl check killed in CHECKING", d, gone=[p.pid, finish_app(app)])
+    chk.stop_clean(d, "quiescectl check killed in CHECKING")
+
+
+def snapshot_thawing():
+    d = daemon(lease=30)
+    app = slow_app(d)
+    pidfile = os.path.join(s.dir, "cmd.pid")
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    p = ctl_proc(d, "snapshot", "--", "sh", "-c", "echo $$ > %s" % pidfile)
+    t.ok(qtest.wait_for(lambda: fc.status(d)["state"] == "thawing", 10 * SLOW, 0.01),
+         "  CMD ran; the snapshot's thaw is held in THAWING by the app")
+    p.kill()
+    p.wait()
+    t.ok(fc.settled(fc.wait_idle(d, 5)), "  quiescectl killed: the thaw completes")
+    t.eq(fc.frozen_mounts(s), [], "  nothing frozen")
+    chk.after("quiescectl snapshot killed in THAWING", d, gone=[p.pid, read_pid(pidfile), finish_app(app)])
+    chk.stop_clean(d, "quiescectl snapshot killed in THAWING")
+
+
+def qga_thawing():
+    d, path = qga_daemon(lease=30)
+    app = slow_app(d)
+    c = QgaClient(path)
+    t.eq(c.call("guest-fsfreeze-freeze-list", {"mountpoints": [M0, M1]}), {"return": 2}, "  frozen over QGA")
+    c.send_raw(b'{"execute": "guest-fsfreeze-thaw"}\n')
+    t.ok(qtest.wait_for(lambda: fc.status(d)["state"] == "thawing", 5 * SLOW, 0.01), "  held in THAWING by the app")
+    c.close()
+    t.ok(fc.settled(fc.wait_idle(d, 5)), "  QGA client gone while thawing: the thaw completes")
+    c = QgaClient(path)
+    t.eq(c.call("guest-fsfreeze-status"), {"return": "thawed"}, "  a new client sees it thawed")
+    t.eq(c.call("guest-fsfreeze-thaw"), {"return": 0}, "  and its thaw has nothing to do (no error)")
+    c.close()
+    chk.after("QGA client gone in THAWING", d, gone=[finish_app(app)])
+    chk.stop_clean(d, "QGA client gone in THAWING")
+
+
+def hv_app_setup():
+    d, sim, sock, errlog = hv_setup()
+    app = slow_app(d)
+    return d, sim, errlog, app
+
+
+def hv_checking():
+    d, sim, errlog, app = hv_app_setup()
+    m = sim.mark()
+    res = sim.cmd("close_mid_request hot_backup 200ms")
+    op = sim.op_result(res.get("seq"))
+    t.ok(op and op.get("host_status") == FAIL and op.get("by") == "kernel",
+         "  channel closed during a slow HOT_BACKUP: the kernel answers HV_E_FAIL", op)
+    t.ok(hv_ready_since(sim, m), "  quiesced registers again")
+    t.ok(fc.settled(fc.wait_idle(d, 5)), "  the check it was running ends (its answer goes nowhere)")
+    op = sim.request("hot_backup")
+    t.ok(op.get("host_status") == OK, "  the next HOT_BACKUP: 0", op)
+    chk.after("Hyper-V channel closed in CHECKING", d, gone=[finish_app(app)])
+    chk.stop_clean(d, "Hyper-V channel closed in CHECKING")
+    sim.close()
+    errlog.close()
+
+
+def hv_thawing():
+    d, sim, errlog, app = hv_app_setup()
+    t.ok(sim.request("freeze").get("host_status") == OK, "  FREEZE (the app too)")
+    op = sim.request("thaw")
+    t.ok(op.get("host_status") == OK and fc.status(d)["state"] == "thawing",
+         "  THAW is answered once the filesystems thawed; the app is still thawing", op)
+    t.eq(fc.frozen_mounts_of(s, s.mounts), [], "  the filesystems are thawed")
+    m = sim.mark()
+    sim.cmd("close")
+    t.ok(hv_ready_since(sim, m), "  channel closed in THAWING: quiesced registers again")
+    t.ok(fc.settled(fc.wait_idle(d, 5)), "  and the app's thaw completes")
+    chk.after("Hyper-V channel closed in THAWING", d, gone=[finish_app(app)])
+    chk.stop_clean(d, "Hyper-V channel closed in THAWING")
+    sim.close()
+    errlog.close()
+
+
 CASES = [
     ("quiescectl snapshot killed in FREEZING", snapshot_freezing, False),
     ("quiescectl snapshot killed in FROZEN", snapshot_frozen, False),
@@ -316,6 +431,11 @@ CASES = [
     ("Hyper-V channel closed in FREEZING", hv_freezing, False),
     ("Hyper-V channel closed in FROZEN", hv_frozen, False),
     ("hvsim killed in FROZEN", hv_sim_killed, False),
+    ("quiescectl check killed in CHECKING", ctl_check_checking, True),
+    ("quiescectl snapshot killed in THAWING", snapshot_thawing, True),
+    ("QGA client gone in THAWING", qga_thawing, True),
+    ("Hyper-V channel closed in CHECKING", hv_checking, True),
+    ("Hyper-V channel closed in THAWING", hv_thawing, True),
 ]
 
 try:
