@@ -133,6 +133,35 @@ def transports_while_freezing():
     tr.close("second transport while FREEZING")
 
 
+def transports_while_checking():
+    """A control check held by a slow app: every freeze is told busy, and the check
+    goes on."""
+    if not fc.has_apps():
+        t.skip("a second transport while CHECKING", "needs the app registry (--app-socket)")
+        return
+    import apptest
+    tr = Transports()
+    d = tr.d
+    app = apptest.Sim(d, "slow", "-S", "700")
+    bg = fc.BgCall(d.control, "quiesce-check")
+    t.ok(fc.wait_state(d, "checking", 5), "  control's check held in CHECKING by the app")
+    busy = "busy: a transaction is under way (checking, from control)"
+    ans = d.call("quiesce-freeze")
+    t.ok(err(ans).get("class") == "Busy" and err(ans).get("desc") == busy,
+         "  a control freeze: Busy, saying whose", repr(err(ans)))
+    c = QgaClient(tr.qga)
+    t.eq(c.call("guest-fsfreeze-freeze-list", {"mountpoints": [M0, M1]}),
+         {"error": {"class": "GenericError", "desc": busy}}, "  a QGA freeze: the same text")
+    c.close()
+    hv_check(tr, "freeze", FAIL, "  Hyper-V FREEZE: HV_E_FAIL (busy)")
+    ans = bg.result()
+    bg.close()
+    t.ok(ans and "return" in ans, "  the check completes", repr(ans)[:300])
+    app.stop()
+    chk.after("second transport while CHECKING", d, gone=[app.pid])
+    tr.close("second transport while CHECKING")
+
+
 def transports_while_frozen():
     tr = Transports()
     d = tr.d
@@ -349,6 +378,7 @@ def manual_freeze():
 
 
 CASES = [
+    ("a second transport while CHECKING", transports_while_checking),
     ("a second transport while FREEZING", transports_while_freezing),
     ("a second transport while FROZEN", transports_while_frozen),
     ("control thaws Hyper-V's freeze", control_vs_hyperv_thaw),

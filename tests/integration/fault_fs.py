@@ -344,11 +344,34 @@ def log_on_frozen():
     s.cleanup()
 
 
+def gone_while_apps_freeze():
+    """Unmounted while an app holds FREEZE: the plan is made after the apps, so the mount
+    is simply not planned, and the freeze freezes the rest."""
+    import apptest
+    s = qtest.Scratch(n=3)
+    chk = fc.Checker(t, s)
+    d = chk.daemon(lease=LEASE, timeout=TIMEOUT)
+    app = apptest.Sim(d, "slow", "-S", "700")
+    bg = fc.BgCall(d.control, "quiesce-freeze")
+    t.ok(fc.wait_state(d, "freezing", 5), "  the app holds FREEZE")
+    subprocess.run(["umount", s.mounts[2]], check=True)
+    ans = bg.result()
+    bg.close()
+    t.ok(ans and ans.get("return", {}).get("count") == 2, "  the freeze freezes the two left", repr(ans)[:300])
+    t.eq(sorted(fc.frozen_mounts(s)), sorted(s.mounts[:2]), "  exactly those")
+    t.eq(d.call("quiesce-thaw").get("return", {}).get("count"), 2, "  thaw")
+    app.stop()
+    chk.after("mount gone while the apps hold FREEZE", d, gone=[app.pid])
+    chk.stop_clean(d, "mount gone while the apps hold FREEZE")
+    s.cleanup()
+
+
 CASES = [
     ("a candidate frozen by someone else (EBUSY)", foreign_freeze, False),
     ("a FIFREEZE stuck past --fs-timeout", stuck_fifreeze, False),
     ("a candidate the kernel cannot freeze (vfat)", unfreezable_type, False),
     ("a mount gone between CHECK and FREEZE", gone_after_check, False),
+    ("a mount gone while the apps hold FREEZE", gone_while_apps_freeze, True),
     ("a mount gone between plan and FIFREEZE", lambda: changed_after_plan("unmount"), False),
     ("a mount covered between plan and FIFREEZE", lambda: changed_after_plan("overmount"), False),
     ("a candidate mounted over", overmounted_before, False),
