@@ -137,15 +137,15 @@ def kill_frozen():
 
 
 def stop_freezing_guardian():
-    """Stopped for good in FREEZING: the guardian's deadline for the state (3 * timeout
-    + fs-timeout + lease + 10 s) thaws, also the FIFREEZE that completed while quiesced
-    was stopped. Resumed, quiesced never reports a consistent freeze."""
+    """Stopped for good in FREEZING: the guardian's deadline for the state (4 * timeout
+    + 2 * fs-timeout + 10 s, src/daemon/main.c) thaws, also the FIFREEZE that completed
+    while quiesced was stopped. Resumed, quiesced never reports a consistent freeze."""
     d = daemon()
     h = enter_freezing(d)
     os.kill(d.proc.pid, signal.SIGSTOP)
     try:
         h.release()  # m0's FIFREEZE completes inside the stopped process
-        deadline = 3 * TIMEOUT + FS_TIMEOUT + LEASE + 10
+        deadline = 4 * TIMEOUT + 2 * FS_TIMEOUT + 10
         t0 = time.monotonic()
         thawed = qtest.wait_for(lambda: not fc.frozen_mounts(s), (deadline + 5) * SLOW, 0.1)
         took = time.monotonic() - t0
