@@ -46,6 +46,21 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* What the run dir holds is trusted (the record of what to thaw at start, the
+ * sockets): nobody else may be able to write there. */
+static void check_run_dir(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		fatal("run dir %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("run dir %s is not a directory", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 0022))
+		fatalx("run dir %s must be owned by uid %u and writable by it alone (it is uid %u, "
+		       "mode %04o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		       (unsigned)(st.st_mode & 07777));
+}
+
 static void policy_from_config(struct fs_policy *p, const struct config *cfg)
 {
 	memset(p, 0, sizeof(*p));
@@ -181,6 +196,7 @@ int main(int argc, char **argv)
 
 	if (mkdir_p(q.cfg.run_dir, 0755) < 0)
 		fatal("cannot create the run dir %s", q.cfg.run_dir);
+	check_run_dir(q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
 	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
