@@ -55,6 +55,14 @@ def new_guardian(d, old):
     return qtest.wait_for(new, 5 * SLOW, 0.05) or 0
 
 
+def traced(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in f)
+    except OSError:
+        return False
+
+
 def thaw_class(d):
     r = d.call("quiesce-thaw")
     return r.get("error", {}).get("class") or "ok", r
@@ -189,6 +197,12 @@ def stop_guardian_kill_daemon():
     t.ok(qtest.wait_for(lambda: re.search(r"quiesce-guardian: (quiesced is gone|terminated): "
                                           r"thawed 2 filesystems", d.log_text()[pos:]), 3 * SLOW),
          "  the guardian says so", d.log_text()[pos:])
+    if qtest.SANITIZE and not qtest.wait_for(lambda: not fc.alive(g), 5 * SLOW) and traced(g):
+        # LeakSanitizer's exit-time check in the ASan-built guardian can spin for good in
+        # a process that was stopped and continued (its tracer never sees the threads
+        # stop). The guardian had thawed and said so: a sanitizer artifact, not ours.
+        t.diag("  the guardian (pid %d) hangs in LeakSanitizer's exit check; killing it" % g)
+        fc.kill_quietly(g)
     d2 = daemon()
     chk.after("guardian SIGSTOP, quiesced SIGKILL in FROZEN", d2, gone=[g, d.proc.pid])
     chk.stop_clean(d2, "guardian SIGSTOP, quiesced SIGKILL in FROZEN")

@@ -62,6 +62,27 @@ def children(pid):
     return out
 
 
+def describe(pids):
+    """What is known of these processes, for a failure's diagnostics."""
+    out = []
+    for pid in pids:
+        info = {}
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k in ("Name", "State", "PPid", "TracerPid", "SigPnd", "ShdPnd", "SigBlk"):
+                        info[k] = v.strip()
+            with open("/proc/%d/wchan" % pid) as f:
+                info["wchan"] = f.read()
+            with open("/proc/%d/cmdline" % pid) as f:
+                info["cmdline"] = f.read().replace("\0", " ").strip()
+        except OSError:
+            pass
+        out.append("pid %d: %r" % (pid, info))
+    return "\n".join(out)
+
+
 def fd_count(pid):
     try:
         return len(os.listdir("/proc/%d/fd" % pid))
@@ -256,10 +277,10 @@ class Checker:
                 current.add((status(other) or {}).get("guardian_pid") or 0)
         old = [g for g in self.guardians if g not in current]
         stray = [g for g in old if not qtest.wait_for(lambda g=g: not alive(g), 5 * SLOW, 0.05)]
-        ok &= t.eq(stray, [], "%s: no earlier guardian still runs" % label)
+        ok &= t.ok(not stray, "%s: no earlier guardian still runs" % label, describe(stray))
         gone = [p for p in gone if p]
         left = [p for p in gone if not qtest.wait_for(lambda p=p: not alive(p), 5 * SLOW, 0.05)]
-        ok &= t.eq(left, [], "%s: no stray process (%d checked)" % (label, len(gone)))
+        ok &= t.ok(not left, "%s: no stray process (%d checked)" % (label, len(gone)), describe(left))
         return ok
 
     def stop_clean(self, d, label):
