@@ -169,6 +169,14 @@ static bool someone_listens(const struct sockaddr_un *sa)
 	return yes;
 }
 
+bool control_in_use(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (str_copy(sa.sun_path, path, sizeof(sa.sun_path)) >= sizeof(sa.sun_path))
+		return false;
+	return someone_listens(&sa);
+}
+
 struct control *control_open(struct quiesced *q, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
