@@ -20,6 +20,9 @@
 #include "daemon/loop.h"
 
 #define RESTART_MAX_MS 10000
+/* Guardians that died (or are dying) and have not been reaped yet. */
+#define MAX_DEAD 16
+#define REAP_POLL_MS 50
 
 struct guard {
 	struct loop *loop;
@@ -33,6 +36,9 @@ struct guard {
 	uint64_t restart_ms;
 	struct loop_timer restart;
 	bool stopping;
+	pid_t dead[MAX_DEAD];
+	size_t n_dead;
+	struct loop_timer reap;
 };
 
 char *guard_default_program(void)
@@ -161,16 +167,58 @@ static void on_restart(struct loop *loop, void *arg)
 	}
 }
 
+/* Reap the guardians that died: their end of the socket (or their pidfd) can be seen
+ * before the kernel has made them zombies, so one waitpid(WNOHANG) is not enough. */
+static void on_reap(struct loop *loop, void *arg)
+{
+	struct guard *g = arg;
+	size_t k = 0;
+	for (size_t i = 0; i < g->n_dead; i++) {
+		pid_t r = waitpid(g->dead[i], NULL, WNOHANG);
+		if (r == 0 || (r < 0 && errno == EINTR))
+			g->dead[k++] = g->dead[i];
+	}
+	g->n_dead = k;
+	if (k)
+		loop_timer_arm(loop, &g->reap, REAP_POLL_MS, on_reap, g);
+}
+
+static void reap_later(struct guard *g, pid_t pid)
+{
+	if (waitpid(pid, NULL, WNOHANG) != 0)
+		return; /* reaped, or not our child any more */
+	if (g->n_dead == MAX_DEAD) {
+		/* Cannot happen with the restart backoff; never block the loop for it. */
+		log_warnx("the thaw guardian (pid %d) is not reaped yet; too many dying", (int)pid);
+		return;
+	}
+	g->dead[g->n_dead++] = pid;
+	if (!loop_timer_armed(&g->reap))
+		loop_timer_arm(g->loop, &g->reap, REAP_POLL_MS, on_reap, g);
+}
+
+/* Wait a little for pid to end, then kill it: only at exit. */
+static void reap_now(pid_t pid)
+{
+	int i;
+	for (i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 100) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
 static void died(struct guard *g, const char *why)
 {
-	int status = 0;
 	pid_t pid = g->pid;
 
 	if (g->sock < 0)
 		return;
 	close_child(g);
-	if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid)
-		g->pid = 0;
+	g->pid = 0;
+	if (pid > 0)
+		reap_later(g, pid);
 	log_warnx("the thaw guardian (pid %d) %s%s", (int)pid, why,
 		  g->stopping ? "" : ": thawing now if anything is frozen, then starting a new one");
 	if (g->stopping)
@@ -281,21 +329,17 @@ void guard_free(struct guard *g)
 		return;
 	g->stopping = true;
 	loop_timer_disarm(g->loop, &g->restart);
+	loop_timer_disarm(g->loop, &g->reap);
 	pid = g->pid;
 	if (g->sock >= 0) {
 		/* Nothing is frozen at a clean exit; closing the socket ends the guardian. */
 		guard_clear(g);
 		close_child(g);
 	}
-	if (pid > 0) {
-		int i;
-		for (i = 0; i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
-			usleep(10000);
-		if (i == 100) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-	}
+	if (pid > 0)
+		reap_now(pid);
+	for (size_t i = 0; i < g->n_dead; i++)
+		reap_now(g->dead[i]);
 	pthread_mutex_destroy(&g->mu);
 	free(g->program);
 	free(g);

@@ -46,6 +46,21 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* What the run dir holds is trusted (the record of what to thaw at start, the
+ * sockets): nobody else may be able to write there. */
+static void check_run_dir(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		fatal("run dir %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("run dir %s is not a directory", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 0022))
+		fatalx("run dir %s must be owned by uid %u and writable by it alone (it is uid %u, "
+		       "mode %04o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		       (unsigned)(st.st_mode & 07777));
+}
+
 static void policy_from_config(struct fs_policy *p, const struct config *cfg)
 {
 	memset(p, 0, sizeof(*p));
@@ -162,6 +177,7 @@ int main(int argc, char **argv)
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
 	char *control_path, *record_path, *app_path, *guardian = NULL;
+	bool stuck;
 	int r, code;
 
 	r = config_init(&q.cfg, argc, argv);
@@ -180,15 +196,12 @@ int main(int argc, char **argv)
 
 	if (mkdir_p(q.cfg.run_dir, 0755) < 0)
 		fatal("cannot create the run dir %s", q.cfg.run_dir);
+	check_run_dir(q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
 	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
 	if (!control_path || !record_path || !app_path)
 		fatal("out of memory");
-	/* A quiesced that died with its guardian may have left filesystems frozen. */
-	if (leftover_thaw(record_path) < 0)
-		log_warn("cannot read %s", record_path);
-
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
 		fatal("cannot set up the event loop");
@@ -226,13 +239,23 @@ int main(int argc, char **argv)
 	fs_stage_set_record(q.fs, record_path);
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
-	q.control = control_open(&q, control_path);
-	if (!q.control)
-		fatalx("cannot open the control socket %s", control_path);
+	/* Before any channel is touched: a second quiesced must leave the first one's alone. */
+	if (control_in_use(control_path))
+		fatalx("another quiesced is already running (it answers on %s)", control_path);
 	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
 	if (hyperv_start(&q, &q.hyperv) < 0)
 		fatal("cannot set up the Hyper-V channel");
+	/* Last: once the control socket answers, every other listener exists. */
+	q.control = control_open(&q, control_path);
+	if (!q.control)
+		fatalx("cannot open the control socket %s", control_path);
+	/* A quiesced that died with its guardian may have left filesystems frozen. Only
+	 * now: control_open() refuses when another quiesced answers on the socket, and
+	 * the record of a live one names its freeze, not a leftover. Nothing is answered
+	 * before the loop runs. */
+	if (leftover_thaw(record_path) < 0)
+		log_warn("cannot read %s", record_path);
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
@@ -257,6 +280,12 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
+	/* A FIFREEZE abandoned at its deadline may still be in the kernel, and may yet
+	 * freeze its filesystem: this process cannot end before it returns, and nothing
+	 * in it will run then. Leave the guardian armed with it: our end of its socket
+	 * closes only when the process really ends, after that FIFREEZE, and the guardian
+	 * thaws it then. (guard_free would clear it first.) */
+	stuck = fs_stage_ops.active(q.fs);
 	qga_close(qga);
 	hyperv_close(q.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps
@@ -265,7 +294,8 @@ int main(int argc, char **argv)
 	hooks_free(q.hooks);
 	control_close(q.control);
 	fs_stage_free(q.fs);
-	guard_free(q.guard);
+	if (!stuck)
+		guard_free(q.guard);
 	engine_free(q.engine);
 	loop_free(q.loop);
 	free(control_path);

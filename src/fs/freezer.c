@@ -77,6 +77,8 @@ struct freezer {
 	uint64_t timeout_ms;
 	freezer_done_fn done;
 	void *done_arg;
+	void (*settled)(void *arg);
+	void *settled_arg;
 };
 
 const char *fs_state_name(enum fs_state s)
@@ -502,6 +504,7 @@ static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct freezer *fz = arg;
 	struct job *list, *j;
+	bool straggled = false;
 	uint64_t cnt;
 	(void)loop;
 	(void)events;
@@ -520,6 +523,7 @@ static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
 		     (j->epoch != fz->epoch || fz->nodes[j->node].abandoned))) {
 			if (straggler_returned(fz, j))
 				continue;
+			straggled = true;
 		} else {
 			struct fs_node *nd = &fz->nodes[j->node];
 			fz->inflight--;
@@ -549,6 +553,9 @@ static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
 			finish_op(fz);
 	}
 	update_log_hold(fz);
+	/* The last straggler is back and thawed, after its operation ended. */
+	if (straggled && fz->op == OP_NONE && !freezer_active(fz) && fz->settled)
+		fz->settled(fz->settled_arg);
 }
 
 /* ------------------------------------------------------------ API */
@@ -679,6 +686,12 @@ int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg)
 	if (!fz->inflight)
 		finish_op(fz); /* every dispatch failed (out of memory) */
 	return 0;
+}
+
+void freezer_set_settled(struct freezer *fz, void (*fn)(void *arg), void *arg)
+{
+	fz->settled = fn;
+	fz->settled_arg = arg;
 }
 
 void freezer_set_guard(struct freezer *fz, const struct freezer_guard *guard)

@@ -77,6 +77,10 @@ int freezer_freeze(struct freezer *fz, struct fs_plan *plan, uint64_t timeout_ms
 /* Thaw what the last freeze froze. Same return convention. */
 int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg);
 
+/* Called from the loop when the last abandoned FIFREEZE has come back (and been
+ * thawed if it froze) and nothing is frozen any more: no done callback covers that. */
+void freezer_set_settled(struct freezer *fz, void (*fn)(void *arg), void *arg);
+
 /* The set of the last freeze, for status and reports. */
 const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n);
 size_t freezer_count(const struct freezer *fz, enum fs_state s);

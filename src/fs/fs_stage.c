@@ -37,6 +37,15 @@ void fs_stage_set_record(struct fs_stage *fs, const char *path)
 	fs->record = path ? strdup(path) : NULL;
 }
 
+/* A FIFREEZE abandoned at its deadline came back after its freeze had failed, and was
+ * thawed: the record, kept for it, has done its job now. */
+static void on_freezer_settled(void *arg)
+{
+	struct fs_stage *fs = arg;
+	if (fs->record)
+		leftover_clear(fs->record);
+}
+
 struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
 			      const struct fs_policy *policy, uint64_t timeout_ms)
 {
@@ -48,6 +57,7 @@ struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
 		free(fs);
 		return NULL;
 	}
+	freezer_set_settled(fs->fz, on_freezer_settled, fs);
 	fs->engine = engine;
 	fs->policy = policy;
 	fs->timeout_ms = timeout_ms;

@@ -17,7 +17,10 @@
 #include "host/cmd.h"
 #include "host/jsonconn.h"
 
+/* Root may use every slot; one other user only a few, so that nobody without root can
+ * fill the socket and lock root's quiescectl out. */
 #define MAX_CLIENTS 64
+#define MAX_CLIENTS_PER_USER 8
 
 static const struct jsonconn_limits control_limits = {
 	.max_value = 64 * 1024,
@@ -116,6 +119,17 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		jsonconn_refuse(cfd, "too many clients connected to quiesced; try again later");
 		return;
 	}
+	if (cred.uid != 0) {
+		unsigned mine = 0;
+		for (cl = ctl->list; cl; cl = cl->next)
+			mine += cl->s.uid == cred.uid && cl->s.conn;
+		if (mine >= MAX_CLIENTS_PER_USER) {
+			log_warnx("control: refusing uid %u: it has %u connections already", cred.uid,
+				  mine);
+			jsonconn_refuse(cfd, "too many connections from your user to quiesced");
+			return;
+		}
+	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		close(cfd);
@@ -153,6 +167,14 @@ static bool someone_listens(const struct sockaddr_un *sa)
 	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
 	close(fd);
 	return yes;
+}
+
+bool control_in_use(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (str_copy(sa.sun_path, path, sizeof(sa.sun_path)) >= sizeof(sa.sun_path))
+		return false;
+	return someone_listens(&sa);
 }
 
 struct control *control_open(struct quiesced *q, const char *path)

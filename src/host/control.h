@@ -4,12 +4,16 @@
 #ifndef QUIESCE_CONTROL_H
 #define QUIESCE_CONTROL_H
 
+#include <stdbool.h>
+
 struct quiesced;
 struct control;
 
 /* Binds path. Fails if another quiesced answers there; a stale socket is replaced. */
 struct control *control_open(struct quiesced *q, const char *path);
 void control_close(struct control *c);
+/* Another quiesced answers on path (checked before anything else is opened). */
+bool control_in_use(const char *path);
 
 /* The command table of quiesce's own commands (cmd_control.c). */
 int cmd_control_register(void);

@@ -3,6 +3,7 @@
 check and snapshot are refused to non-root clients (SO_PEERCRED), with exit status 4."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -36,6 +37,26 @@ try:
     t.eq(json.loads(r.stdout)["state"] if r.returncode == 0 else None, "frozen", "non-root status shows frozen")
     t.eq(d.ctl("thaw").returncode, 0, "root may thaw")
     t.eq(s.frozen(), [], "thawed")
+
+    # An unprivileged user cannot fill the control socket and lock root out.
+    hogs = []
+    for _ in range(12):
+        p = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
+                              sys.executable, "-c",
+                              "import socket,sys,time\nc=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.settimeout(2)\n"
+                              "try: print(c.recv(4096).decode().strip() or 'closed', flush=True)\n"
+                              "except socket.timeout: print('open', flush=True)\n"
+                              "time.sleep(30)", d.control],
+                             stdout=subprocess.PIPE, text=True)
+        hogs.append(p)
+    first = [p.stdout.readline().strip() for p in hogs]
+    refused = [x for x in first if "too many connections from your user" in x]
+    t.ok(len(refused) >= 4, "a user's connections beyond its share are refused (%d of 12)" % len(refused), "\n".join(first))
+    r = d.ctl("status")
+    t.eq(r.returncode, 0, "root still gets through")
+    for p in hogs:
+        p.kill()
+        p.wait()
 finally:
     qtest.stop_clean(t, d)
     s.cleanup()

@@ -74,6 +74,13 @@ try:
     t.ok(r.returncode != 0 and "already running" in r.stderr, "a second quiesced on the same socket refuses to start", r.stderr)
     t.eq(d.state(), "idle", "the first one still answers")
 
+    # A run dir that others could write to is refused (it holds what quiesced trusts).
+    loose = os.path.join(s.dir, "loose-run")
+    os.makedirs(loose)
+    os.chmod(loose, 0o777)
+    r = run(QD, "-n", "--scope", s.mnt, "--run-dir", loose)
+    t.ok(r.returncode != 0 and "writable by it alone" in r.stderr, "a world-writable run dir: refuses to start", r.stderr)
+
     # A regular file where the control socket should be is not deleted.
     victim = os.path.join(s.dir, "not-a-socket")
     with open(victim, "w") as f:

@@ -345,11 +345,11 @@ class Daemon:
     non-zero status is how memory errors and leaks show."""
 
     def __init__(self, scratch, *extra, lease=None, timeout=None, scope=None, wait=True,
-                 env=None):
+                 env=None, run_dir=None, log_path=None):
         self.scratch = scratch
-        self.run_dir = os.path.join(scratch.dir, "run")
+        self.run_dir = run_dir or os.path.join(scratch.dir, "run")
         self.control = os.path.join(self.run_dir, "control.sock")
-        self.log_path = os.path.join(scratch.dir, "quiesced.log")
+        self.log_path = log_path or os.path.join(scratch.dir, "quiesced.log")
         cmd = [bin_path("quiesced"), "-n", "-d", "--scope", scope or scratch.mnt,
                "--run-dir", self.run_dir]
         if lease is not None:
