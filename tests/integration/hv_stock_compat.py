@@ -375,9 +375,7 @@ def run_scenario(target, scratch, steps, tap, sim_args=None):
         target.start(sim, scratch)
         for step in steps:
             m = sim.mark()
-            # The first step owns everything logged since the start: the daemon may
-            # have logged its first lines (VSS starting) before we look.
-            log0 = len(target.log_lines()) if records else 0
+            log0 = len(target.log_lines())
             extra = {}
             for a in step.actions:
                 if isinstance(a, str):
