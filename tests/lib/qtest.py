@@ -374,10 +374,17 @@ class Daemon:
         def ready():
             if self.proc.poll() is not None:
                 raise RuntimeError("quiesced exited %s:\n%s" % (self.proc.returncode, self.log_text()))
+            # An answer, not just a connection: the socket accepts before the loop
+            # runs, and start-up work (thawing a dead quiesced's leftovers) comes
+            # in between.
             try:
-                Client(self.control, timeout=1).close()
-                return True
-            except OSError:
+                c = Client(self.control, timeout=1)
+                try:
+                    ans = c.call("quiesce-status")
+                finally:
+                    c.close()
+                return bool(ans and "return" in ans)
+            except (OSError, ValueError):
                 return False
         if not wait_for(ready, timeout * SLOW, 0.02):
             raise RuntimeError("quiesced did not come up:\n" + self.log_text())
