@@ -31,6 +31,7 @@ VERSION := 0.1.0
 PROGRAMS :=
 LIBRARIES :=
 TEST_PROGRAMS :=
+FUZZ_TARGETS :=
 
 .PHONY: all check demo ci deps clean
 all:
@@ -54,6 +55,8 @@ $(BUILD)/pic/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
 
 include $(sort $(wildcard mk/*.mk))
+# The rules of every fuzz target the fragments declared (mk/fuzz.mk).
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULES,$(t))))
 
 all: $(PROGRAMS) $(LIBRARIES)
 

@@ -57,30 +57,6 @@ $(BUILD)/recwriter: $(BUILD)/obj/examples/recwriter.o $(LIBQ_A)
 
 PROGRAMS += $(BUILD)/appvss-sim $(BUILD)/recwriter
 
-# Fuzzing. The target replays its corpus in every test run (a TAP binary with its own
-# main); `make fuzz` builds the real libFuzzer binary with clang.
-$(BUILD)/obj/tests/fuzz/fuzz_appwire_replay.o: tests/fuzz/fuzz_appwire.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DFUZZ_REPLAY -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus/appwire)"' \
-	    -c -o $@ $<
-
-$(BUILD)/tests/fuzz_appwire: $(BUILD)/obj/tests/fuzz/fuzz_appwire_replay.o $(BUILD)/obj/src/common/appwire.o
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
-
-TEST_PROGRAMS += $(BUILD)/tests/fuzz_appwire
-
-FUZZ_CC    ?= clang
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-
-$(BUILD)/fuzz/fuzz_appwire: tests/fuzz/fuzz_appwire.c src/common/appwire.c src/common/appwire.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_appwire.c \
-	    src/common/appwire.c
-
-.PHONY: fuzz install-lib
-fuzz: $(BUILD)/fuzz/fuzz_appwire
-
 # Unit tests (cmocka, TAP).
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -94,6 +70,7 @@ $(BUILD)/tests/test_libquiesce: $(BUILD)/obj/tests/unit/test_libquiesce.o $(LIBQ
 
 TEST_PROGRAMS += $(BUILD)/tests/test_appwire $(BUILD)/tests/test_libquiesce
 
+.PHONY: install-lib
 install-lib: $(LIBQ_SO) $(LIBQ_A) $(BUILD)/quiesce.pc
 	install -D -m 0755 $(LIBQ_SO) $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME)
 	ln -sf $(LIBQ_SONAME) $(DESTDIR)$(LIBDIR)/libquiesce.so

@@ -5,8 +5,8 @@
  * frame that decodes is canonical: encoding what was decoded gives back the
  * same bytes, so two peers can never read one frame two ways.
  *
- * Built two ways (mk/lib.mk): with clang -fsanitize=fuzzer for fuzzing, and with
- * -DFUZZ_REPLAY as a TAP program that replays tests/fuzz/corpus/appwire/.
+ * Built two ways (mk/fuzz.mk): with clang -fsanitize=fuzzer for fuzzing, and with
+ * tests/fuzz/replay.c as a TAP program that replays tests/fuzz/corpus/appwire/.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -74,81 +74,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)appwire_name_valid(name);
 	return 0;
 }
-
-#ifdef FUZZ_REPLAY
-#include <dirent.h>
-
-static int
-replay_file(const char *path)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (f == NULL)
-		return -1;
-	for (;;) {
-		if (len == cap) {
-			uint8_t *nb = realloc(buf, cap = cap ? cap * 2 : 4096);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return -1;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		if (n == 0)
-			break;
-		len += n;
-	}
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, len);
-	free(buf);
-	return 0;
-}
-
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* TAP: one test per corpus file; a crash is a failure prove reports. */
-int
-main(int argc, char **argv)
-{
-	const char *dir = argc > 1 ? argv[1] : FUZZ_CORPUS;
-	char *names[4096], path[4096];
-	struct dirent *de;
-	size_t n = 0, i;
-	int failed = 0;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL) {
-		printf("1..1\nnot ok 1 - open corpus %s\n", dir);
-		return 1;
-	}
-	while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0]))
-		if (de->d_name[0] != '.' && (names[n] = strdup(de->d_name)) != NULL)
-			n++;
-	closedir(d);
-	qsort(names, n, sizeof(names[0]), by_name);
-	printf("1..%zu\n", n + 1);
-	printf("%s 1 - corpus %s has files\n", n > 0 ? "ok" : "not ok", dir);
-	failed = n == 0;
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (replay_file(path) < 0) {
-			printf("not ok %zu - %s (unreadable)\n", i + 2, names[i]);
-			failed = 1;
-		} else {
-			printf("ok %zu - %s\n", i + 2, names[i]);
-		}
-		fflush(stdout);
-		free(names[i]);
-	}
-	return failed;
-}
-#endif

@@ -1,0 +1,85 @@
+# Fuzzing: one libFuzzer target per parser or decoder (tests/fuzz/README.md).
+#
+# A target NAME is tests/fuzz/fuzz_NAME.c (it defines LLVMFuzzerTestOneInput), its seed
+# corpus tests/fuzz/corpus/NAME/, an optional dictionary tests/fuzz/NAME.dict, and two
+# lines in any fragment:
+#
+#   FUZZ_TARGETS += NAME
+#   FUZZ_SRC_NAME := the sources under test      (FUZZ_LIBS_NAME := -l... if needed)
+#
+# The top Makefile makes FUZZ_RULES for each, once every fragment is read:
+#
+#   $(BUILD)/tests/fuzz_NAME  $(CC) build with tests/fuzz/replay.c as main: replays the
+#                             corpus and prints TAP; run by `make check` (and under
+#                             ASan+UBSan by `make check SANITIZE=1`)
+#   $(BUILD)/fuzz/fuzz_NAME   the libFuzzer binary: clang -fsanitize=fuzzer,address,undefined
+#
+#   make fuzz                 run every target for FUZZ_SECONDS (default 60), one after
+#                             the other, each on its work corpus $(BUILD)/fuzz/work/NAME/
+#                             (a copy of the tree's corpus plus whatever earlier runs
+#                             found); a crash stops it, its input is in
+#                             $(BUILD)/fuzz/artifacts/NAME/
+#   make fuzz-NAME            only that target
+#   make fuzz-build           only build the libFuzzer binaries
+#   make fuzz-merge           merge what the work corpora found that adds coverage into
+#                             tests/fuzz/corpus/ (libFuzzer -merge=1); never done otherwise
+#   FUZZ_ARGS=...             more libFuzzer options, e.g. FUZZ_ARGS=-jobs=2
+
+FUZZ_CC      ?= clang
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+# Objects get coverage instrumentation without libFuzzer's main; the link adds it.
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
+                -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+
+# appwire: the app socket's wire format (libquiesce and the daemon).
+FUZZ_TARGETS += appwire
+FUZZ_SRC_appwire := src/common/appwire.c
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC [fuzz] $<")
+	$(Q)$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(CPPFLAGS) -MMD -MP \
+	    -DQUIESCE_VERSION='"$(VERSION)"' -c -o $@ $<
+
+define FUZZ_RULES
+$(BUILD)/obj/tests/fuzz/replay_$(1).o: tests/fuzz/replay.c
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  CC      $$< ($(1))")
+	$$(Q)$$(CC) $$(ALL_CFLAGS) -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus/$(1))"' -c -o $$@ $$<
+
+$(BUILD)/tests/fuzz_$(1): $(BUILD)/obj/tests/fuzz/fuzz_$(1).o $(BUILD)/obj/tests/fuzz/replay_$(1).o \
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_SRC_$(1)))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(FUZZ_LIBS_$(1))
+
+$(FUZZ_DIR)/fuzz_$(1): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)))
+	@$$(if $$(Q),echo "  LD [fuzz] $$@")
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_LDFLAGS) -o $$@ $$^ $(FUZZ_LIBS_$(1))
+
+.PHONY: fuzz-$(1)
+fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1)
+	tests/fuzz/run-fuzz $(1) $(FUZZ_DIR) $$(FUZZ_SECONDS) $$(FUZZ_ARGS)
+
+fuzz-build: $(FUZZ_DIR)/fuzz_$(1)
+fuzz: fuzz-$(1)
+TEST_PROGRAMS += $(BUILD)/tests/fuzz_$(1)
+endef
+
+.PHONY: fuzz fuzz-build fuzz-merge
+# `make fuzz` runs the targets one after the other (they share the machine), unless -j.
+fuzz:
+	@echo "fuzz: summary (last status line of each target):"
+	@for t in $(FUZZ_TARGETS); do \
+		printf '  %-10s %s\n' "$$t" "$$(grep -a '^#[0-9]*	DONE' $(FUZZ_DIR)/log/$$t.log 2>/dev/null | tail -n 1)"; \
+	done
+
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		[ -d $(FUZZ_DIR)/work/$$t ] || continue; \
+		echo "fuzz-merge: $$t"; \
+		$(FUZZ_DIR)/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/work/$$t || exit 1; \
+	done
