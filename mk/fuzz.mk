@@ -37,6 +37,9 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # appwire: the app socket's wire format (libquiesce and the daemon).
 FUZZ_TARGETS += appwire
 FUZZ_SRC_appwire := src/common/appwire.c
+# guardwire: quiesced <-> thaw guardian messages.
+FUZZ_TARGETS += guardwire
+FUZZ_SRC_guardwire := src/common/guardwire.c
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
