@@ -40,6 +40,10 @@ FUZZ_SRC_appwire := src/common/appwire.c
 # guardwire: quiesced <-> thaw guardian messages.
 FUZZ_TARGETS += guardwire
 FUZZ_SRC_guardwire := src/common/guardwire.c
+# mountinfo: /proc/self/mountinfo and the freeze plan made from it.
+FUZZ_TARGETS += mountinfo
+FUZZ_SRC_mountinfo := src/fs/mountinfo.c src/fs/policy.c src/common/util.c
+FUZZ_LIBS_mountinfo := -lm
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
