@@ -247,6 +247,21 @@ static int load_file(struct config *cfg, const char *path)
 	return c.err ? -1 : 0;
 }
 
+int config_load_string(struct config *cfg, const char *text)
+{
+	struct ini_ctx c = { cfg, "(string)", 0 };
+	int r = ini_parse_string(text, on_ini, &c);
+	if (r < 0) {
+		fprintf(stderr, "quiesced: %s: out of memory\n", c.path);
+		return -1;
+	}
+	if (r > 0) {
+		fprintf(stderr, "quiesced: %s:%d: syntax error\n", c.path, r);
+		return -1;
+	}
+	return c.err ? -1 : 0;
+}
+
 static int make_absolute(char **p)
 {
 	char cwd[4096], *abs;

@@ -53,6 +53,9 @@ struct config {
  * -1 on error (message printed to stderr: exit 2). */
 int config_init(struct config *cfg, int argc, char **argv);
 void config_free(struct config *cfg);
+/* Settings in config file syntax from memory, on top of cfg, as the config file is
+ * read (errors printed to stderr). Returns 0, or -1. */
+int config_load_string(struct config *cfg, const char *text);
 /* The effective settings, in config file syntax. */
 void config_print(const struct config *cfg, FILE *out);
 
