@@ -44,6 +44,10 @@ FUZZ_SRC_guardwire := src/common/guardwire.c
 FUZZ_TARGETS += mountinfo
 FUZZ_SRC_mountinfo := src/fs/mountinfo.c src/fs/policy.c src/common/util.c
 FUZZ_LIBS_mountinfo := -lm
+# config: quiesced's config file (inih), from memory.
+FUZZ_TARGETS += config
+FUZZ_SRC_config := src/daemon/config.c src/common/util.c
+FUZZ_LIBS_config := -linih -lm
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
