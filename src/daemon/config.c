@@ -431,10 +431,18 @@ void config_print(const struct config *cfg, FILE *out)
 				fprintf(out, "# %s =\n", o->name);
 			break;
 		}
-		case OPT_DURATION:
-			fprintf(out, "%s = %g\n", o->name,
-				(double)*(const uint64_t *)(base + o->offset) / 1000.0);
+		case OPT_DURATION: {
+			/* Exact (%g keeps 6 digits: 1234.567 s printed as 1234.57). */
+			unsigned long long ms = *(const uint64_t *)(base + o->offset);
+			char frac[8] = "";
+			if (ms % 1000) {
+				snprintf(frac, sizeof(frac), ".%03llu", ms % 1000);
+				for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
+					frac[n - 1] = '\0';
+			}
+			fprintf(out, "%s = %llu%s\n", o->name, ms / 1000, frac);
 			break;
+		}
 		case OPT_LIST: {
 			const struct strlist *l = (const struct strlist *)(base + o->offset);
 			if (!l->n)
