@@ -231,35 +231,80 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
-static int load_file(struct config *cfg, const char *path)
+/* inih reads a line in pieces of its buffer's size (INI_MAX_LINE - 1 bytes) and
+ * parses each piece as a line of its own: the end of a long value would be read as
+ * a setting ("exclude = /...scope=/"). So a line that does not fit stops the parse
+ * and is an error. The lines come from a file or a string. */
+struct line_reader {
+	FILE *f;
+	const char *s;
+	int line;
+	int too_long;           /* the line number, 0 if none */
+	int max;                /* the longest line inih takes */
+};
+
+static char *read_line(char *buf, int size, void *arg)
+{
+	struct line_reader *r = arg;
+	size_t n;
+
+	if (r->f) {
+		if (!fgets(buf, size, r->f))
+			return NULL;
+		n = strlen(buf);
+	} else {
+		const char *nl = strchr(r->s, '\n');
+		if (!*r->s)
+			return NULL;
+		n = nl ? (size_t)(nl - r->s) + 1 : strlen(r->s);
+		if (n > (size_t)size - 1)
+			n = (size_t)size - 1;
+		memcpy(buf, r->s, n);
+		buf[n] = '\0';
+		r->s += n;
+	}
+	r->line++;
+	r->max = size - 2;
+	if (n == (size_t)size - 1 && buf[n - 1] != '\n') {
+		r->too_long = r->line;
+		return NULL;
+	}
+	return buf;
+}
+
+static int parse_ini(struct config *cfg, const char *path, FILE *f, const char *s)
 {
 	struct ini_ctx c = { cfg, path, 0 };
-	int r = ini_parse(path, on_ini, &c);
+	struct line_reader lr = { f, s, 0, 0, 0 };
+	int r = ini_parse_stream(read_line, &lr, on_ini, &c);
 	if (r < 0) {
-		fprintf(stderr, "quiesced: cannot read config file %s: %s\n", path,
-			r == -1 ? strerror(errno) : "out of memory");
+		fprintf(stderr, "quiesced: %s: out of memory\n", path);
 		return -1;
 	}
-	if (r > 0) {
+	if (r > 0)
 		fprintf(stderr, "quiesced: %s:%d: syntax error\n", path, r);
+	if (lr.too_long)
+		fprintf(stderr, "quiesced: %s:%d: line too long (at most %d bytes)\n", path,
+			lr.too_long, lr.max);
+	return r || lr.too_long || c.err ? -1 : 0;
+}
+
+static int load_file(struct config *cfg, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int r;
+	if (!f) {
+		fprintf(stderr, "quiesced: cannot read config file %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	return c.err ? -1 : 0;
+	r = parse_ini(cfg, path, f, NULL);
+	fclose(f);
+	return r;
 }
 
 int config_load_string(struct config *cfg, const char *text)
 {
-	struct ini_ctx c = { cfg, "(string)", 0 };
-	int r = ini_parse_string(text, on_ini, &c);
-	if (r < 0) {
-		fprintf(stderr, "quiesced: %s: out of memory\n", c.path);
-		return -1;
-	}
-	if (r > 0) {
-		fprintf(stderr, "quiesced: %s:%d: syntax error\n", c.path, r);
-		return -1;
-	}
-	return c.err ? -1 : 0;
+	return parse_ini(cfg, "(string)", NULL, text);
 }
 
 static int make_absolute(char **p)

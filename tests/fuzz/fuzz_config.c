@@ -5,13 +5,17 @@
  * Beyond "no crash, no leak": what loads must print (config_print, the output of
  * --print-config) as a config file that loads again into the same settings. So
  * load(input) -> print -> load -> print must give the same text twice and the same
- * durations. The parser's complaints go to stdio's stderr, pointed at /dev/null here
- * (file descriptor 2 is untouched: sanitizer and libFuzzer reports still show).
+ * durations. And a line longer than inih's buffer (it would parse the rest of the
+ * line as a line of its own) never loads. The parser's complaints go to stdio's
+ * stderr, pointed at /dev/null here (file descriptor 2 is untouched: sanitizer and
+ * libFuzzer reports still show).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ini.h>
 
 #include "daemon/config.h"
 
@@ -44,6 +48,18 @@ static void load(struct config *cfg, const char *text, int *rc, char **printed)
 	fclose(f);
 }
 
+static size_t longest_line(const char *s)
+{
+	size_t max = 0;
+	for (const char *nl; *s; s = nl + 1) {
+		size_t n = (nl = strchr(s, '\n')) ? (size_t)(nl - s) : strlen(s);
+		max = n > max ? n : max;
+		if (!nl)
+			break;
+	}
+	return max;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -63,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0'; /* inih reads a C string: it ends at the first NUL */
 	load(&a, text, &rc, &p1);
+	check(rc != 0 || longest_line(text) <= INI_MAX_LINE - 2, "a line inih splits loaded", text,
+	      NULL);
 	if (rc == 0) {
 		load(&b, p1, &rc, &p2);
 		check(rc == 0, "the printed settings do not load", p1, NULL);
