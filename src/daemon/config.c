@@ -452,6 +452,12 @@ int config_init(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* "name = ;x" would read as an empty value: a ';' after a space starts a comment. */
+static void print_setting(FILE *out, const char *name, const char *value)
+{
+	fprintf(out, "%s =%s%s\n", name, value[0] == ';' ? "" : " ", value);
+}
+
 void config_print(const struct config *cfg, FILE *out)
 {
 	const char *section = NULL;
@@ -471,7 +477,7 @@ void config_print(const struct config *cfg, FILE *out)
 		case OPT_STRING: {
 			const char *s = *(char *const *)(base + o->offset);
 			if (s)
-				fprintf(out, "%s = %s\n", o->name, s);
+				print_setting(out, o->name, s);
 			else
 				fprintf(out, "# %s =\n", o->name);
 			break;
@@ -493,7 +499,7 @@ void config_print(const struct config *cfg, FILE *out)
 			if (!l->n)
 				fprintf(out, "# %s =\n", o->name);
 			for (size_t k = 0; k < l->n; k++)
-				fprintf(out, "%s = %s\n", o->name, l->v[k]);
+				print_setting(out, o->name, l->v[k]);
 			break;
 		}
 		case OPT_UINT:
