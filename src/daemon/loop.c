@@ -246,6 +246,8 @@ int loop_run(struct loop *loop)
 		}
 		run_due_timers(loop);
 	}
+	/* Ready for another loop_run (the fuzz driver runs the loop once per input). */
+	loop->stop = false;
 	return loop->code;
 }
 

@@ -39,7 +39,7 @@ static inline bool loop_timer_armed(const struct loop_timer *t) { return t->heap
 /* Milliseconds until the timer fires (0 if due or not armed). */
 uint64_t loop_timer_remaining(const struct loop_timer *t);
 
-/* Runs until loop_stop(); returns the code given to it. */
+/* Runs until loop_stop(); returns the code given to it. It may be run again then. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop, int code);
 

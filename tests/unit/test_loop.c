@@ -161,6 +161,22 @@ static void test_stop_before_run(void **state)
 	loop_free(NULL);
 }
 
+/* A stopped loop runs again, until the next stop. */
+static void test_run_again(void **state)
+{
+	struct loop *loop = loop_new();
+	struct loop_timer a = { 0 }, b = { 0 };
+	int one = 1, two = 2;
+	(void)state;
+
+	loop_timer_arm(loop, &a, 0, stop_cb, &one);
+	assert_int_equal(loop_run(loop), 1);
+	loop_timer_arm(loop, &b, 1, stop_cb, &two);
+	assert_int_equal(loop_run(loop), 2);
+	assert_false(loop_timer_armed(&b));
+	loop_free(loop);
+}
+
 /* ------------------------------------------------------------ timers */
 
 struct rec {
@@ -895,6 +911,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_stop_from_timer),
 		T(test_stop_before_run),
+		T(test_run_again),
 		T(test_timer_order),
 		T(test_timer_disarm),
 		T(test_timer_rearm),
