@@ -66,7 +66,7 @@ static const struct jsonconn_limits device_limits = {
 
 /* Input waiting for the answer to an earlier request (see drain()). */
 struct qga_input {
-	struct json_object *value;  /* a request, or */
+	struct json_object *value;  /* a request (NULL for JSON null), or */
 	char *parse_error;          /* the error to send for input that did not parse */
 };
 
@@ -139,12 +139,13 @@ static void drain(struct qga_client *cl)
 		struct qga_input in = cl->queue[cl->head];
 		cl->head = (cl->head + 1) % QGA_MAX_QUEUED;
 		cl->queued--;
-		if (in.value) {
-			cmd_dispatch(&cl->s, in.value);
-			json_object_put(in.value);
-		} else {
+		/* A request may be NULL: json-c's JSON null (answered as not an object). */
+		if (in.parse_error) {
 			cmd_send_error(&cl->s, "GenericError", in.parse_error);
 			free(in.parse_error);
+		} else {
+			cmd_dispatch(&cl->s, in.value);
+			json_object_put(in.value);
 		}
 	}
 	cl->draining = false;
