@@ -85,12 +85,33 @@ static struct json_object *error_object(const char *klass, const char *desc)
 	return err;
 }
 
+/* A text cut to its buffer may end in half a UTF-8 character (a long command name or
+ * member echoed back): drop that half, or the answer is not valid UTF-8 and a QGA
+ * host's parser rejects it whole. */
+static void utf8_cut(char *s, int len, size_t size)
+{
+	size_t end, i, cont = 0;
+	unsigned char lead;
+
+	if (len < 0 || (size_t)len < size)
+		return;
+	end = i = size - 1;
+	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--, cont++;
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if ((lead >= 0xc0 && cont < 1) || (lead >= 0xe0 && cont < 2) || (lead >= 0xf0 && cont < 3))
+		end = i - 1;
+	s[end] = '\0';
+}
+
 static void verror(struct cmd_call *call, const char *klass, struct json_object *extra,
 		   const char *fmt, va_list ap)
 {
 	char desc[1024];
 	struct json_object *ans = json_object_new_object(), *err;
-	vsnprintf(desc, sizeof(desc), fmt, ap);
+	utf8_cut(desc, vsnprintf(desc, sizeof(desc), fmt, ap), sizeof(desc));
 	err = error_object(klass, desc);
 	if (extra) {
 		json_object_object_foreach(extra, k, v)
@@ -142,7 +163,8 @@ static const char *check_request(struct json_object *req, struct json_object **e
 			if (!json_object_is_type(val, json_type_object))
 				return "QMP input member 'arguments' must be an object";
 		} else if (strcmp(key, "id") != 0) {
-			snprintf(why, len, "QMP input member '%s' is unexpected", key);
+			utf8_cut(why, snprintf(why, len, "QMP input member '%s' is unexpected", key),
+				 len);
 			return why;
 		}
 	}
