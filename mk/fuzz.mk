@@ -5,7 +5,8 @@
 # lines in any fragment:
 #
 #   FUZZ_TARGETS += NAME
-#   FUZZ_SRC_NAME := the sources under test      (FUZZ_LIBS_NAME := -l... if needed)
+#   FUZZ_SRC_NAME := the sources under test      (FUZZ_LIBS_NAME := -l... if needed,
+#                                                 FUZZ_OPTS_NAME := libFuzzer options)
 #
 # The top Makefile makes FUZZ_RULES for each, once every fragment is read:
 #
@@ -55,6 +56,12 @@ FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/h
 	src/host/control.c src/host/qga.c src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
 	src/daemon/guard.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
+# Its corpus has 64 KiB inputs (the size limits) for the replay; fuzzing them is slow.
+FUZZ_OPTS_json := -max_len=4096
+# jsonconn: the framing alone, with small limits set by the input.
+FUZZ_TARGETS += jsonconn
+FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
+FUZZ_LIBS_jsonconn := -ljson-c -lm
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +87,7 @@ $(FUZZ_DIR)/fuzz_$(1): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,tests/fuzz/fuzz_$(1).c
 
 .PHONY: fuzz-$(1)
 fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1)
-	tests/fuzz/run-fuzz $(1) $(FUZZ_DIR) $$(FUZZ_SECONDS) $$(FUZZ_ARGS)
+	tests/fuzz/run-fuzz $(1) $(FUZZ_DIR) $$(FUZZ_SECONDS) $(FUZZ_OPTS_$(1)) $$(FUZZ_ARGS)
 
 fuzz-build: $(FUZZ_DIR)/fuzz_$(1)
 fuzz: fuzz-$(1)
