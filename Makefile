@@ -4,6 +4,7 @@
 #   make check           build and run the whole test suite (installs Debian packages it lacks)
 #   make check SANITIZE=1  the same under ASan+UBSan, built into build/sanitize/
 #   make demo            freeze two scratch filesystems through quiesced and show what happened
+#   make fuzz            run every fuzz target for FUZZ_SECONDS (tests/fuzz/README.md)
 #   make ci              what .ci/run runs: check, check SANITIZE=1, valgrind, fuzz replay
 #   make bench           the freeze benchmark, as root (bench/README.md, bench/RESULTS.md)
 #
