@@ -452,10 +452,13 @@ int config_init(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-/* "name = ;x" would read as an empty value: a ';' after a space starts a comment. */
+/* As it loads back: "name = ;x" would read as an empty value (a ';' after a space
+ * starts a comment), and a line too long for inih does not load, so the spaces go
+ * only where they fit. (A value from a continuation line may not fit at all.) */
 static void print_setting(FILE *out, const char *name, const char *value)
 {
-	fprintf(out, "%s =%s%s\n", name, value[0] == ';' ? "" : " ", value);
+	bool tight = value[0] == ';' || strlen(name) + strlen(value) + 3 > INI_MAX_LINE - 2;
+	fprintf(out, "%s%s%s\n", name, tight ? "=" : " = ", value);
 }
 
 void config_print(const struct config *cfg, FILE *out)

@@ -5,11 +5,13 @@
  * Beyond "no crash, no leak": what loads must print (config_print, the output of
  * --print-config) as a config file that loads again into the same settings. So
  * load(input) -> print -> load -> print must give the same text twice and the same
- * durations. And a line longer than inih's buffer (it would parse the rest of the
- * line as a line of its own) never loads. The parser's complaints go to stdio's
- * stderr, pointed at /dev/null here (file descriptor 2 is untouched: sanitizer and
- * libFuzzer reports still show).
+ * durations (unless a value is too long to print in one line that inih takes). And
+ * a line longer than inih's buffer (it would parse the rest of the line as a line of
+ * its own) never loads. The parser's complaints go to stdio's stderr, pointed at
+ * /dev/null here (file descriptor 2 is untouched: sanitizer and libFuzzer reports
+ * still show).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +50,14 @@ static void load(struct config *cfg, const char *text, int *rc, char **printed)
 	fclose(f);
 }
 
-static size_t longest_line(const char *s)
+/* Its longest line; with tight, as if written "name=value" rather than "name = value". */
+static size_t longest_line(const char *s, bool tight)
 {
 	size_t max = 0;
-	for (const char *nl; *s; s = nl + 1) {
+	for (const char *nl, *eq; *s; s = nl + 1) {
 		size_t n = (nl = strchr(s, '\n')) ? (size_t)(nl - s) : strlen(s);
+		if (tight && (eq = strstr(s, " = ")) && (!nl || eq < nl))
+			n -= 2;
 		max = n > max ? n : max;
 		if (!nl)
 			break;
@@ -79,9 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0'; /* inih reads a C string: it ends at the first NUL */
 	load(&a, text, &rc, &p1);
-	check(rc != 0 || longest_line(text) <= INI_MAX_LINE - 2, "a line inih splits loaded", text,
+	check(rc != 0 || longest_line(text, false) <= INI_MAX_LINE - 2, "a line inih splits loaded", text,
 	      NULL);
-	if (rc == 0) {
+	/* A value too long for a line inih takes even as "name=value" (it came from a
+	 * continuation line) cannot be written back: no round trip for it. */
+	if (rc == 0 && longest_line(p1, true) <= INI_MAX_LINE - 2) {
 		load(&b, p1, &rc, &p2);
 		check(rc == 0, "the printed settings do not load", p1, NULL);
 		check(strcmp(p1, p2) == 0, "printing what was loaded is not stable", p1, p2);
