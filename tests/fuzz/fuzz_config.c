@@ -56,7 +56,7 @@ static size_t longest_line(const char *s, bool tight)
 	size_t max = 0;
 	for (const char *nl, *eq; *s; s = nl + 1) {
 		size_t n = (nl = strchr(s, '\n')) ? (size_t)(nl - s) : strlen(s);
-		if (tight && (eq = strstr(s, " = ")) && (!nl || eq < nl))
+		if (tight && (eq = memchr(s, '=', n)) && eq > s && eq[-1] == ' ' && eq[1] == ' ')
 			n -= 2;
 		max = n > max ? n : max;
 		if (!nl)
