@@ -22,8 +22,9 @@
 #                             $(BUILD)/fuzz/artifacts/NAME/
 #   make fuzz-NAME            only that target
 #   make fuzz-build           only build the libFuzzer binaries
-#   make fuzz-merge           merge what the work corpora found that adds coverage into
-#                             tests/fuzz/corpus/ (libFuzzer -merge=1); never done otherwise
+#   make fuzz-merge           merge what the work corpora found that reaches new edges
+#                             into tests/fuzz/corpus/ (libFuzzer -merge=1, -use_counters=0:
+#                             new hit counts alone do not count); never done otherwise
 #   FUZZ_ARGS=...             more libFuzzer options, e.g. FUZZ_ARGS=-jobs=2
 
 FUZZ_CC      ?= clang
@@ -57,8 +58,9 @@ FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/h
 	src/daemon/guard.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))
-# Its corpus has 64 KiB inputs (the size limits) for the replay; fuzzing them is slow.
-FUZZ_OPTS_json := -max_len=4096
+# Its corpus has 64 KiB inputs (the size limits) for the replay, but each input costs
+# about 40 us per answer (a line of garbage is one per byte): fuzz short ones.
+FUZZ_OPTS_json := -max_len=2048
 # jsonconn: the framing alone, with small limits set by the input.
 FUZZ_TARGETS += jsonconn
 FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
@@ -107,5 +109,6 @@ fuzz-merge: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 		[ -d $(FUZZ_DIR)/work/$$t ] || continue; \
 		echo "fuzz-merge: $$t"; \
-		$(FUZZ_DIR)/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/work/$$t || exit 1; \
+		$(FUZZ_DIR)/fuzz_$$t -merge=1 -use_counters=0 tests/fuzz/corpus/$$t $(FUZZ_DIR)/work/$$t \
+			|| exit 1; \
 	done

@@ -13,11 +13,11 @@
  *   bit 3     the fake stage counts as a filesystem stage (1 member), so a freeze
  *             reaches the frozen state (QGA's gate) instead of being undone
  * The rest is what the client sends. The loop runs, round by round, until the daemon
- * has read and answered all of it; then the client shuts down its side, and the loop
- * runs until the connection is gone and the engine is at rest (a freeze left standing
- * is then thawed). Checked: every answer is one line holding
- * a JSON object with "return" or "error", valid UTF-8 on QGA (the host's parser
- * rejects anything else), and nothing leaks.
+ * has read, answered and sent all of it; then the client shuts down its side, and the
+ * loop runs until the connection is gone and the engine is at rest (a freeze left
+ * standing is then thawed). Checked: every answer is one line holding a JSON object
+ * with "return" or "error", valid UTF-8 on QGA (the host's parser rejects anything
+ * else), and nothing leaks.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -187,9 +187,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 1)
 		(void)send(fd, data + 1, size - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	check(fd_set_nonblock(fd) == 0 && loop_add_fd(q.loop, fd, EPOLLIN, on_answers, NULL) == 0);
-	/* Everything read and answered (the daemon may close first), then the end. */
-	while (!client_gone && (unread(fd) || !at_rest()))
+	/* Everything read and answered, and the answers sent (no new ones for two rounds:
+	 * a backlog goes out as the client reads), unless the daemon closes first. Only
+	 * then the end of the input: the daemon drops what it has not sent at that point. */
+	for (int quiet = 0; !client_gone && quiet < 2;) {
+		size_t before = out_len;
 		run_once();
+		quiet = !client_gone && out_len == before && !unread(fd) && at_rest() ? quiet + 1 : 0;
+	}
 	if (!client_gone)
 		shutdown(fd, SHUT_WR);
 	while (!client_gone || !at_rest())
