@@ -25,6 +25,8 @@
 #   make fuzz-merge           merge what the work corpora found that reaches new edges
 #                             into tests/fuzz/corpus/ (libFuzzer -merge=1, -use_counters=0:
 #                             new hit counts alone do not count); never done otherwise
+#   make fuzz-coverage        line and function coverage of the code under test (llvm-cov)
+#                             by the tree's and the work corpus; fuzz-coverage-NAME
 #   FUZZ_ARGS=...             more libFuzzer options, e.g. FUZZ_ARGS=-jobs=2
 
 FUZZ_CC      ?= clang
@@ -35,6 +37,10 @@ FUZZ_ARGS    ?=
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
                 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+# make fuzz-coverage: the replay programs built for source-based coverage.
+FUZZ_COV_FLAGS := -O0 -g -fprofile-instr-generate -fcoverage-mapping
+LLVM_PROFDATA ?= llvm-profdata
+LLVM_COV      ?= llvm-cov
 
 # appwire: the app socket's wire format (libquiesce and the daemon).
 FUZZ_TARGETS += appwire
@@ -95,9 +101,24 @@ fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1)
 fuzz-build: $(FUZZ_DIR)/fuzz_$(1)
 fuzz: fuzz-$(1)
 TEST_PROGRAMS += $(BUILD)/tests/fuzz_$(1)
+
+$(FUZZ_DIR)/cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/replay.c $(FUZZ_SRC_$(1))
+	@mkdir -p $$(dir $$@)
+	$$(Q)$$(FUZZ_CC) $$(CSTD) $$(FUZZ_COV_FLAGS) $$(CPPFLAGS) -DQUIESCE_VERSION='"$$(VERSION)"' \
+	    -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus/$(1))"' -o $$@ $$^ $(FUZZ_LIBS_$(1))
+
+.PHONY: fuzz-coverage-$(1)
+fuzz-coverage-$(1): $(FUZZ_DIR)/cov/fuzz_$(1)
+	@rm -f $(FUZZ_DIR)/cov/$(1).profraw
+	@LLVM_PROFILE_FILE=$(FUZZ_DIR)/cov/$(1).profraw $$< tests/fuzz/corpus/$(1) \
+	    $$$$(test -d $(FUZZ_DIR)/work/$(1) && echo $(FUZZ_DIR)/work/$(1)) >/dev/null 2>&1 || true
+	@$$(LLVM_PROFDATA) merge -o $(FUZZ_DIR)/cov/$(1).profdata $(FUZZ_DIR)/cov/$(1).profraw
+	@echo "fuzz-coverage: $(1) (tree and work corpus)"
+	@$$(LLVM_COV) report $$< -instr-profile=$(FUZZ_DIR)/cov/$(1).profdata $(FUZZ_SRC_$(1))
+fuzz-coverage: fuzz-coverage-$(1)
 endef
 
-.PHONY: fuzz fuzz-build fuzz-merge
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-coverage
 # `make fuzz` runs the targets one after the other (they share the machine), unless -j.
 fuzz:
 	@echo "fuzz: summary (last status line of each target):"
