@@ -8,8 +8,8 @@
  * Nothing can be frozen: src/fs is not linked in and the engine's only stage is a
  * fake one that does nothing. The first byte of the input ('0'..'?') sets up:
  *   bit 0     0: the control socket (as root: every command is allowed), 1: QGA
- *   bits 1-2  the fake stage: 0 none, 1 done at once, 2 done later from the loop,
- *             3 vetoes freeze and check
+ *   bits 1-2  the fake stage: 0 none, 1 done at once, 2 done later from the loop
+ *             (failing if the engine cancelled it meanwhile), 3 vetoes freeze and check
  *   bit 3     the fake stage counts as a filesystem stage (1 member), so a freeze
  *             reaches the frozen state (QGA's gate) instead of being undone
  * The rest is what the client sends. The loop runs, round by round, until the daemon
@@ -51,7 +51,7 @@ static struct sockaddr_un addr[2]; /* control, QGA */
 static struct qga *qga;
 static unsigned setup;
 static enum txn_op stage_op;
-static bool stage_pending, stage_frozen, client_gone;
+static bool stage_pending, stage_cancelled, stage_frozen, client_gone;
 static struct loop_timer stage_timer, tick;
 static char out[4 << 20];
 static size_t out_len;
@@ -81,8 +81,16 @@ static void stage_later(struct loop *loop, void *arg)
 {
 	(void)loop, (void)arg;
 	stage_pending = false;
-	stage_frozen = stage_op == TXN_FREEZE;
-	engine_stage_done(q.engine, true, "");
+	stage_frozen = stage_op == TXN_FREEZE && !stage_cancelled;
+	engine_stage_done(q.engine, !stage_cancelled, stage_cancelled ? "cancelled" : "");
+	stage_cancelled = false;
+}
+
+/* The engine gave up on the stage (a thaw overtook the freeze): it fails. */
+static void stage_cancel(void *self)
+{
+	(void)self;
+	stage_cancelled = true;
 }
 
 static enum stage_rc stage_start(void *self, enum txn_op op, const struct txn_request *req,
@@ -103,8 +111,8 @@ static enum stage_rc stage_start(void *self, enum txn_op op, const struct txn_re
 }
 static unsigned stage_count(void *self, enum txn_op op) { (void)self, (void)op; return 1; }
 static bool stage_active(void *self) { (void)self; return stage_frozen; }
-static struct stage_ops stage = { .name = "apps", .start = stage_start, .count = stage_count,
-				  .active = stage_active };
+static struct stage_ops stage = { .name = "apps", .start = stage_start, .cancel = stage_cancel,
+				  .count = stage_count, .active = stage_active };
 
 static void on_answers(struct loop *loop, int fd, uint32_t events, void *arg)
 {
