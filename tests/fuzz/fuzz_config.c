@@ -5,12 +5,13 @@
  * Beyond "no crash, no leak": what loads must print (config_print, the output of
  * --print-config) as a config file that loads again into the same settings. So
  * load(input) -> print -> load -> print must give the same text twice and the same
- * durations (unless a value is too long to print in one line that inih takes). And
+ * durations (unless a value from a continuation line cannot be written back). And
  * a line longer than inih's buffer (it would parse the rest of the line as a line of
  * its own) never loads. The parser's complaints go to stdio's stderr, pointed at
  * /dev/null here (file descriptor 2 is untouched: sanitizer and libFuzzer reports
  * still show).
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,19 +51,39 @@ static void load(struct config *cfg, const char *text, int *rc, char **printed)
 	fclose(f);
 }
 
-/* Its longest line; with tight, as if written "name=value" rather than "name = value". */
-static size_t longest_line(const char *s, bool tight)
+static size_t longest_line(const char *s)
 {
 	size_t max = 0;
-	for (const char *nl, *eq; *s; s = nl + 1) {
+	for (const char *nl; *s; s = nl + 1) {
 		size_t n = (nl = strchr(s, '\n')) ? (size_t)(nl - s) : strlen(s);
-		if (tight && (eq = memchr(s, '=', n)) && eq > s && eq[-1] == ' ' && eq[1] == ' ')
-			n -= 2;
 		max = n > max ? n : max;
 		if (!nl)
 			break;
 	}
 	return max;
+}
+
+/* Whether printed settings can load back as they are: no line too long for inih even
+ * as "name=value", no value with a space before a ';' (read as a comment). Only a
+ * continuation line loads such values; they cannot be written back. */
+static bool writable(const char *s)
+{
+	for (const char *nl, *eq, *end; *s; s = nl + 1) {
+		size_t n = (nl = strchr(s, '\n')) ? (size_t)(nl - s) : strlen(s);
+		end = s + n;
+		if ((eq = memchr(s, '=', n))) {
+			if (eq > s && eq[-1] == ' ' && eq + 1 < end && eq[1] == ' ')
+				n -= 2;
+			for (const char *p = eq + 1; p + 1 < end; p++)
+				if (isspace((unsigned char)*p) && p[1] == ';')
+					return false;
+		}
+		if (n > INI_MAX_LINE - 2)
+			return false;
+		if (!nl)
+			break;
+	}
+	return true;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -84,11 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0'; /* inih reads a C string: it ends at the first NUL */
 	load(&a, text, &rc, &p1);
-	check(rc != 0 || longest_line(text, false) <= INI_MAX_LINE - 2, "a line inih splits loaded", text,
+	check(rc != 0 || longest_line(text) <= INI_MAX_LINE - 2, "a line inih splits loaded", text,
 	      NULL);
-	/* A value too long for a line inih takes even as "name=value" (it came from a
-	 * continuation line) cannot be written back: no round trip for it. */
-	if (rc == 0 && longest_line(p1, true) <= INI_MAX_LINE - 2) {
+	if (rc == 0 && writable(p1)) {
 		load(&b, p1, &rc, &p2);
 		check(rc == 0, "the printed settings do not load", p1, NULL);
 		check(strcmp(p1, p2) == 0, "printing what was loaded is not stable", p1, p2);
