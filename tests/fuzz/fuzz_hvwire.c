@@ -7,9 +7,9 @@
  * replaced: the kernel reads nothing else, but hv_vss_daemon echoes the rest and so
  * must we.
  *
- * Built two ways (mk/hyperv.mk): with clang -fsanitize=fuzzer for fuzzing (make
- * fuzz-hvwire), and with -DFUZZ_REPLAY as a TAP program that replays
- * tests/fuzz/corpus/hvwire/ in every test run.
+ * Built as every fuzz target is (mk/fuzz.mk): with libFuzzer (make fuzz-hvwire), and
+ * with tests/fuzz/replay.c as a TAP program that replays tests/fuzz/corpus/hvwire/ in
+ * every test run.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -70,70 +70,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)hvwire_op_name(data[0]);
 	return 0;
 }
-
-#ifdef FUZZ_REPLAY
-#include <dirent.h>
-
-#define REPLAY_MAX_INPUT (1u << 20)
-
-static int replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf;
-	size_t n;
-
-	if (!f)
-		return -1;
-	buf = malloc(REPLAY_MAX_INPUT);
-	if (!buf) {
-		fclose(f);
-		return -1;
-	}
-	n = fread(buf, 1, REPLAY_MAX_INPUT, f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	free(buf);
-	return 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* TAP: the corpus is not empty, then one test per file; a crash fails the program. */
-int main(int argc, char **argv)
-{
-	const char *dir = argc > 1 ? argv[1] : FUZZ_CORPUS;
-	char *names[1024], path[4096];
-	struct dirent *de;
-	size_t n = 0;
-	int failed;
-	DIR *d = opendir(dir);
-
-	if (!d) {
-		printf("1..1\nnot ok 1 - open corpus %s\n", dir);
-		return 1;
-	}
-	while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0]))
-		if (de->d_name[0] != '.' && (names[n] = strdup(de->d_name)) != NULL)
-			n++;
-	closedir(d);
-	qsort(names, n, sizeof(names[0]), by_name);
-	printf("1..%zu\n", n + 1);
-	failed = n == 0;
-	printf("%s 1 - corpus %s has files\n", failed ? "not ok" : "ok", dir);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (replay_file(path) < 0) {
-			printf("not ok %zu - %s (unreadable)\n", i + 2, names[i]);
-			failed = 1;
-		} else {
-			printf("ok %zu - %s\n", i + 2, names[i]);
-		}
-		fflush(stdout);
-		free(names[i]);
-	}
-	return failed;
-}
-#endif
