@@ -3,6 +3,7 @@
 #   1. make check               unit, integration, fuzz-corpus replay, VM test
 #   2. make check SANITIZE=1    the same built with ASan+UBSan
 #   3. valgrind                 the integration tests with quiesced under valgrind memcheck
+#   4. fuzz                     every libFuzzer target for FUZZ_SECONDS (15) from its corpus
 # Each stage runs even if an earlier one failed. The last line counts test programs
 # over all stages: "N passed, N failed".
 set -u
@@ -39,6 +40,7 @@ stage check make -j"$jobs" check
 stage sanitize make -j"$jobs" check SANITIZE=1
 stage valgrind env QUIESCE_VALGRIND=1 TESTS="$(ls tests/integration/*.py | tr '\n' ' ')" \
 	make -j"$jobs" check
+stage fuzz prove -v tests/fuzz/ci-smoke
 
 [ -n "$stages_failed" ] && echo "ci: failed stages:$stages_failed"
 echo "$passed passed, $failed failed"
