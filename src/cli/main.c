@@ -13,8 +13,13 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: quiescectl [--socket PATH] [--json] [--wait SECONDS] VERB [ARG]...\n"
 		"Ask quiesced to check, freeze or thaw, or show what it is doing.\n\nVerbs:\n");
-	for (size_t i = 0; i < n_verbs; i++)
-		fprintf(out, "  %-44s %s\n", verbs[i].synopsis, verbs[i].help);
+	/* A synopsis too long for the column gets its help on the next line. */
+	for (size_t i = 0; i < n_verbs; i++) {
+		if (strlen(verbs[i].synopsis) > 38)
+			fprintf(out, "  %s\n  %38s %s\n", verbs[i].synopsis, "", verbs[i].help);
+		else
+			fprintf(out, "  %-38s %s\n", verbs[i].synopsis, verbs[i].help);
+	}
 	fprintf(out,
 		"\nOptions:\n"
 		"  --socket PATH     control socket (default $QUIESCE_CONTROL or " DEFAULT_SOCKET ")\n"
