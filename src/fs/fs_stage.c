@@ -99,7 +99,8 @@ static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct 
 	}
 	mount_table_free(&mt);
 	if (plan->cycle)
-		log_warnx("filesystem dependencies form a cycle; freezing in best-effort order");
+		log_warnx("filesystem dependencies form a cycle (a filesystem holding a loop "
+			  "image mounted inside it?): loop images go first, mount nesting gives way");
 	for (size_t i = 0; i < plan->n; i++)
 		log_debug("candidate %s (%s on %s)%s", plan->v[i].mountpoint, plan->v[i].fstype,
 			  plan->v[i].source, plan->v[i].n_holders ? " before its holders" : "");

@@ -283,20 +283,81 @@ static int find_entry(const struct mount_table *mt, int id)
 	return -1;
 }
 
-static int link_holders(const struct mount_table *mt, const int *group_of, struct group *groups,
-			size_t ng, struct fs_candidate *cands, size_t nc,
-			const struct blockdev_probe *probe)
+/* Is `to` frozen after `from` already, through the holders linked so far? (Depth
+ * first over the holders; seen[] has room for every candidate.) */
+static bool holds_after(const struct fs_candidate *cands, size_t nc, size_t from, size_t to,
+			bool *seen, size_t *stack)
 {
+	size_t top = 0;
+
+	memset(seen, 0, nc * sizeof(*seen));
+	stack[top++] = from;
+	seen[from] = true;
+	while (top) {
+		size_t c = stack[--top];
+		if (c == to)
+			return true;
+		for (size_t h = 0; h < cands[c].n_holders; h++)
+			if (!seen[cands[c].holders[h]]) {
+				seen[cands[c].holders[h]] = true;
+				stack[top++] = cands[c].holders[h];
+			}
+	}
+	return false;
+}
+
+/* An order that is a convention, not a need: added unless it contradicts the ones
+ * already linked, which would make a cycle (and the plan says so). */
+static int add_soft_holder(struct fs_plan *plan, size_t c, size_t h, bool *seen, size_t *stack)
+{
+	if (holds_after(plan->v, plan->n, h, c, seen, stack)) {
+		plan->cycle = true;
+		return 0;
+	}
+	return add_holder(&plan->v[c], h);
+}
+
+/* Two kinds of order. A loop filesystem must be frozen before the filesystem that
+ * holds its image, or its flush blocks on the frozen image for good: those are
+ * linked first. Children before their parents and "/" last are conventions (qemu-ga,
+ * hv_vss_daemon): each is linked only if it does not contradict what is already
+ * there, as it would when the image's filesystem is also mounted inside the loop
+ * filesystem (a chroot in an image file with /home bound into it). */
+static int link_holders(const struct mount_table *mt, const int *group_of, struct group *groups,
+			size_t ng, struct fs_plan *plan, const struct blockdev_probe *probe)
+{
+	struct fs_candidate *cands = plan->v;
+	size_t nc = plan->n;
+	bool *seen = calloc(nc ? nc : 1, sizeof(*seen));
+	size_t *stack = calloc(nc ? nc : 1, sizeof(*stack));
+	int ret = -1;
+
+	if (!seen || !stack)
+		goto out;
+	/* The filesystem holding its loop device's backing file. */
 	for (size_t gi = 0; gi < ng; gi++) {
-		struct group *g = &groups[gi];
 		size_t c;
 		unsigned smaj, smin;
 		struct backing_ctx b;
 
+		if (groups[gi].cand < 0)
+			continue;
+		c = (size_t)groups[gi].cand;
+		if (probe->source_devno(probe->ctx, cands[c].source, &smaj, &smin) == 0) {
+			b = (struct backing_ctx){ mt, group_of, groups, cands, c, 0 };
+			probe->backing_files(probe->ctx, smaj, smin, on_backing_file, &b);
+			if (b.err)
+				goto out;
+		}
+	}
+	/* The filesystem each of its mountpoints lives on. */
+	for (size_t gi = 0; gi < ng; gi++) {
+		struct group *g = &groups[gi];
+		size_t c;
+
 		if (g->cand < 0)
 			continue;
 		c = (size_t)g->cand;
-		/* The filesystem each of its mountpoints lives on. */
 		for (size_t k = 0; k < g->n; k++) {
 			int e = (int)g->mounts[k];
 			for (size_t steps = 0; steps < mt->n; steps++) {
@@ -305,19 +366,13 @@ static int link_holders(const struct mount_table *mt, const int *group_of, struc
 					break;
 				if (groups[group_of[p]].cand >= 0 &&
 				    (size_t)groups[group_of[p]].cand != c) {
-					if (add_holder(&cands[c], (size_t)groups[group_of[p]].cand))
-						return -1;
+					if (add_soft_holder(plan, c, (size_t)groups[group_of[p]].cand,
+							    seen, stack))
+						goto out;
 					break;
 				}
 				e = p;
 			}
-		}
-		/* The filesystem holding its loop device's backing file. */
-		if (probe->source_devno(probe->ctx, cands[c].source, &smaj, &smin) == 0) {
-			b = (struct backing_ctx){ mt, group_of, groups, cands, c, 0 };
-			probe->backing_files(probe->ctx, smaj, smin, on_backing_file, &b);
-			if (b.err)
-				return -1;
 		}
 	}
 	/* "/" last, as hv_vss_daemon does it. */
@@ -325,10 +380,14 @@ static int link_holders(const struct mount_table *mt, const int *group_of, struc
 		if (!cands[c].is_root)
 			continue;
 		for (size_t o = 0; o < nc; o++)
-			if (o != c && add_holder(&cands[o], c))
-				return -1;
+			if (o != c && add_soft_holder(plan, o, c, seen, stack))
+				goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(seen);
+	free(stack);
+	return ret;
 }
 
 /* Kahn's algorithm: a candidate is ready when everything it holds is placed. Among
@@ -355,7 +414,8 @@ static int sort_plan(struct fs_plan *plan, const int *key)
 			if (!done[i] && indeg[i] == 0 && (best < 0 || key[i] > key[best]))
 				best = (int)i;
 		if (best < 0) {
-			/* A cycle: cannot happen with real mounts, but never loop or drop. */
+			/* A cycle of images on each other's filesystems: real mounts cannot
+			 * make one, but never loop or drop a candidate. */
 			plan->cycle = true;
 			for (size_t i = 0; i < n; i++)
 				if (!done[i] && (best < 0 || key[i] > key[best]))
@@ -370,9 +430,14 @@ static int sort_plan(struct fs_plan *plan, const int *key)
 	for (size_t i = 0; i < n; i++)
 		newpos[order[i]] = i;
 	for (size_t i = 0; i < n; i++) {
+		size_t kept = 0;
 		sorted[i] = plan->v[order[i]];
+		/* An order the cycle broke is dropped: the freezer waits for every holder's
+		 * holdees, and a cycle would leave them all waiting until the deadline. */
 		for (size_t h = 0; h < sorted[i].n_holders; h++)
-			sorted[i].holders[h] = newpos[sorted[i].holders[h]];
+			if (newpos[sorted[i].holders[h]] > i)
+				sorted[i].holders[kept++] = newpos[sorted[i].holders[h]];
+		sorted[i].n_holders = kept;
 	}
 	free(plan->v);
 	plan->v = sorted;
@@ -452,7 +517,7 @@ int policy_plan(const struct mount_table *mt, const struct fs_policy *pol,
 		groups[g].cand = (int)out->n;
 		out->n++;
 	}
-	if (link_holders(mt, group_of, groups, ng, out->v, out->n, probe) < 0)
+	if (link_holders(mt, group_of, groups, ng, out, probe) < 0)
 		goto out;
 	if (sort_plan(out, key) < 0)
 		goto out;

@@ -1005,9 +1005,43 @@ static void test_order_cycle(void **state)
 	assert_int_equal(seen[1], 1);
 	assert_int_equal(seen[2], 1);
 	assert_string_equal(plan.v[0].mountpoint, "/tmp/q/a/c");
-	HOLDERS(&plan, "/tmp/q/a", "/tmp/q/b");
+	/* The cycle is broken where the order was a choice (b, mounted last, first) and
+	 * the broken order is dropped, so that the freezer never waits in a circle. */
+	ORDER(&plan, "/tmp/q/a/c", "/tmp/q/b", "/tmp/q/a");
 	HOLDERS(&plan, "/tmp/q/b", "/tmp/q/a");
+	NO_HOLDERS(&plan, "/tmp/q/a");
 	HOLDERS(&plan, "/tmp/q/a/c", "/tmp/q/a");
+	check_topological(&plan);
+	fs_plan_free(&plan);
+}
+
+/* m0 holds inner's image and is also bound inside inner (a chroot in an image file
+ * with /home bound in): nesting says m0 first, the image says inner first. The image
+ * wins; with m0 frozen first, inner's flush would block on it for good. */
+static void test_order_bind_into_loop(void **state)
+{
+	static const char text[] =
+		"26 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro\n"
+		"40 26 0:40 / /tmp rw,nosuid,nodev shared:20 - tmpfs tmpfs rw,inode64\n"
+		"230 40 7:0 / /tmp/q/m0 rw,relatime - ext4 /dev/loop0 rw\n"
+		"231 40 7:1 / /tmp/q/inner rw,relatime - ext4 /dev/loop1 rw\n"
+		"232 231 7:0 / /tmp/q/inner/host rw,relatime - ext4 /dev/loop0 rw\n";
+	static const struct fake_dev devs[] = {
+		{ "/dev/vda1", 254, 1, false, { NULL } },
+		{ "/dev/loop0", 7, 0, true, { "/tmp/q-img/m0.img" } },
+		{ "/dev/loop1", 7, 1, true, { "/tmp/q/m0/inner.img" } },
+	};
+	struct fake_probe fake = FAKE(devs);
+	struct fs_policy pol = { .scope = "/tmp/q" };
+	struct fs_plan plan;
+	(void)state;
+
+	plan_ok(text, &pol, &fake, &plan);
+	assert_true(plan.cycle);
+	ORDER(&plan, "/tmp/q/inner", "/tmp/q/m0");
+	HOLDERS(&plan, "/tmp/q/inner", "/tmp/q/m0");
+	NO_HOLDERS(&plan, "/tmp/q/m0");
+	check_topological(&plan);
 	fs_plan_free(&plan);
 }
 
@@ -1038,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_order_loop_chain),
 		cmocka_unit_test(test_order_backing_resolution),
 		cmocka_unit_test(test_order_cycle),
+		cmocka_unit_test(test_order_bind_into_loop),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
