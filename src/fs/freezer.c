@@ -348,8 +348,14 @@ static void on_deadline(struct loop *loop, void *arg)
 	}
 	fz->stopping = true;
 	for (size_t i = 0; i < fz->n; i++)
-		if (fz->nodes[i].state == FS_PENDING)
+		if (fz->nodes[i].state == FS_PENDING) {
 			fz->nodes[i].state = FS_SKIPPED;
+			/* A freeze stopped by its deadline failed, also when no FIFREEZE
+			 * was under way (a plan whose orders waited on each other did that
+			 * before policy.c broke every cycle): never report it as done. */
+			set_error(fz, "timed out after %llu ms before %s could be frozen",
+				  (unsigned long long)fz->timeout_ms, fz->nodes[i].cand->mountpoint);
+		}
 	start_unwind(fz);
 }
 
