@@ -37,8 +37,7 @@ from qgapeer import QgaClient  # noqa: E402
 SLOW = qtest.SLOW
 t = qtest.Tap()
 qtest.require_root(t)
-if not stallwrite.supported():
-    t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+stallwrite.require(t)
 HAVE_HVSIM = os.path.exists(qtest.bin_path("hvsim"))
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 5, 10

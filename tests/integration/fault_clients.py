@@ -33,8 +33,7 @@ from qgapeer import QgaClient  # noqa: E402
 SLOW = qtest.SLOW
 t = qtest.Tap()
 qtest.require_root(t)
-if not stallwrite.supported():
-    t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+stallwrite.require(t)
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 5, 2
 HAS_APPS = fc.has_apps()

@@ -36,8 +36,7 @@ import stallwrite  # noqa: E402
 SLOW = qtest.SLOW
 t = qtest.Tap()
 qtest.require_root(t)
-if not stallwrite.supported():
-    t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+stallwrite.require(t)
 
 TIMEOUT, LEASE = 1, 5
 HAS_APPS = fc.has_apps()

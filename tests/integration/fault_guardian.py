@@ -31,8 +31,7 @@ import stallwrite  # noqa: E402
 SLOW = qtest.SLOW
 t = qtest.Tap()
 qtest.require_root(t)
-if not stallwrite.supported():
-    t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+stallwrite.require(t)
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
 OPTS = ("--fs-timeout", str(FS_TIMEOUT))

@@ -42,8 +42,7 @@ t = qtest.Tap()
 qtest.require_root(t)
 if not os.path.exists(qtest.bin_path("hvsim")):
     t.skip_all("hvsim not built (make)")
-if not stallwrite.supported():
-    t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+stallwrite.require(t)
 
 
 def answered(op, status, by="daemon"):

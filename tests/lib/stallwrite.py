@@ -56,6 +56,12 @@ def supported():
     return platform.machine() in ("x86_64", "aarch64") and os.geteuid() == 0
 
 
+def require(t):
+    """Skip the whole test (qtest.Tap t) where stalled writes cannot be made."""
+    if not supported():
+        t.skip_all("the stalled writer needs userfaultfd on x86_64 or aarch64")
+
+
 class StalledWrite:
     def __init__(self, path):
         assert "/quiesce-test-" in path, "stalled writes only on scratch mounts: " + path
