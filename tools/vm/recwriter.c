@@ -17,8 +17,9 @@
  *  24  uint8_t  payload[36]  payload[i] = (seq + i) & 0xff
  *  60  uint32_t crc32      IEEE CRC-32 (zlib's) of bytes 0..59
  *
- * PHASE-1 STAND-IN: until quiesced and libquiesce exist, FREEZE and THAW reach the
- * writer on a control socket (-s, AF_UNIX SOCK_SEQPACKET) that qemu-ga's fsfreeze
+ * PHASE-1 STAND-IN, kept for the qemu-ga comparison VM (make vmtest VM_AGENT=qemu-ga),
+ * where no quiesced runs; the quiesced VM runs examples/recwriter.c, the same records
+ * written by a libquiesce app. Here FREEZE and THAW reach the writer on a control socket (-s, AF_UNIX SOCK_SEQPACKET) that qemu-ga's fsfreeze
  * hook talks to with "recwriter --ctl SOCK freeze|thaw". On "freeze" it writes a
  * freeze record, fsyncs and holds all writes until "thaw" (or HOLD_S seconds, the
  * stand-in's lease); on "thaw" it writes a thaw record and goes on. The reply is sent
