@@ -1,10 +1,12 @@
 /* Freezing and thawing a planned set of filesystems, in parallel, off the loop.
  *
- * A cold FIFREEZE waits for RCU grace periods (~25-40 ms here) and a stuck one can
- * block in the kernel for good, so the ioctls run in worker threads and report back
- * through an eventfd; the event loop keeps answering meanwhile. Independent
- * filesystems are frozen at the same time; one that holds another (see policy.h) is
- * frozen only after it, and thawed before it.
+ * A FIFREEZE can take long (where RCU grace periods are not expedited a cold one
+ * waits ~25-40 ms for them; dirty data must be written back; a writer in the middle
+ * of a write holds it) and a stuck one can block in the kernel for good, so the
+ * ioctls run in worker threads and report back through an eventfd; the event loop
+ * keeps answering meanwhile. Independent filesystems are frozen at the same time,
+ * never one waiting for another's slow FIFREEZE; one that holds another (see
+ * policy.h) is frozen only after it, and thawed before it.
  *
  * The freezer keeps the fd of every filesystem it froze until it is thawed, so FITHAW
  * reaches the same superblock even if paths change, and it thaws exactly that set.
