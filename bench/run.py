@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,6 +39,9 @@ sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 
 import qtest  # noqa: E402
 import qgapeer  # noqa: E402
+import stallwrite  # noqa: E402
+
+HOLD_S = 0.1   # how long the probes' freezes are held (see "the event loop during a freeze")
 
 FIFREEZE = 0xC0045877
 FITHAW = 0xC0045878
@@ -558,7 +562,21 @@ def main():
     results["loadavg_end"] = os.getloadavg()
     info["loadavg_end"] = os.getloadavg()
 
-    # ---- the event loop during a freeze: status latency while 16 cold FIFREEZEs run
+    # ---- the event loop during a freeze: status latency while 16 cold FIFREEZEs run.
+    # A freeze of clean filesystems may end in a millisecond (where RCU grace periods are
+    # expedited), before any probe: so one mount's FIFREEZE is held on purpose for
+    # HOLD_S by a stalled write, and the probes always fall inside a freeze.
+    def ask_held(helper, cmd):
+        if not stallwrite.supported():
+            return helper.ask(cmd)
+        with stallwrite.StalledWrite(os.path.join(mounts[0], "bench-stall.dat")) as st:
+            timer = threading.Timer(HOLD_S, st.release)
+            timer.start()
+            try:
+                return helper.ask(cmd)
+            finally:
+                timer.join()
+
     probes = {}
     for key in ("control", "qga"):
         row = next((r for r in rows if r.key == key), None)
@@ -571,7 +589,7 @@ def main():
         lat, busy, freeze_ns = [], 0, []
         for _ in range(args.probes):
             time.sleep(args.gap)
-            a = row.helper.ask("probe %d 1" % n)
+            a = ask_held(row.helper, "probe %d 1" % n)
             if a[0] != "ok":
                 raise RuntimeError("probe: " + " ".join(a))
             freeze_ns.append(int(a[1]))
@@ -580,7 +598,7 @@ def main():
         mids = []
         for _ in range(5):
             time.sleep(args.gap)
-            a = row.helper.ask("thawmid %d 10" % n)
+            a = ask_held(row.helper, "thawmid %d 10" % n)
             mids.append({"thaw_latency_ns": int(a[1]), "freeze_answer_ns": int(a[2]),
                          "thaw_answer": a[3][:160], "freeze_answer": a[4][:160]})
         probes[key] = {"n_fs": n, "idle": summary(lat_idle), "during_freeze": summary(lat),
@@ -735,8 +753,9 @@ def report(results):
     if pr:
         out.append("\n### The event loop during a freeze\n")
         out.append("Status requests on a second connection, 1 ms apart, while the first connection's "
-                   "freeze of %d cold filesystems is under way (%d freezes).\n" % (
-                       next(iter(pr.values()))["n_fs"], results["args"]["probes"]))
+                   "freeze of %d cold filesystems is under way, one of them held %d ms by a stalled write "
+                   "(%d freezes).\n" % (
+                       next(iter(pr.values()))["n_fs"], HOLD_S * 1000, results["args"]["probes"]))
         out.append("| channel | idle: median / p99 / max | during the freeze: median / p99 / max "
                    "| samples (said freezing/frozen) | freeze took (median) |")
         out.append("|---|---|---|---|---|")

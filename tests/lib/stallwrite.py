@@ -64,7 +64,8 @@ def require(t):
 
 class StalledWrite:
     def __init__(self, path):
-        assert "/quiesce-test-" in path, "stalled writes only on scratch mounts: " + path
+        assert "/quiesce-test-" in path or "/quiesce-bench-" in path, \
+            "stalled writes only on scratch mounts: " + path
         self.proc = subprocess.Popen([sys.executable, "-c", CHILD, path, platform.machine()],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
