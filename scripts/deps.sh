@@ -31,15 +31,27 @@ echo "deps: installing:$missing"
 # qemu-guest-agent and hyperv-daemons ship services. On a test machine they must not
 # start: hv_vss_daemon freezes every /dev mount it sees. Keep invoke-rc.d from
 # starting anything while we install, unless the admin already has a policy.
-policy=/usr/sbin/policy-rc.d
+# (QUIESCE_POLICY_RC: another path, for tests/integration/scripts_deps.py only.)
+policy=${QUIESCE_POLICY_RC:-/usr/sbin/policy-rc.d}
 own_policy=
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' > "$policy"
 	chmod 755 "$policy"
 	own_policy=1
 fi
-cleanup() { [ -n "$own_policy" ] && rm -f "$policy"; }
-trap cleanup EXIT INT TERM
+# The script's status is apt-get's, whatever the clean-up's last command returns: a
+# '[ ] && rm' here once made every run on a machine with its own policy file (every
+# Debian container image has one) exit 1 after a successful install.
+cleanup() {
+	rc=$?
+	if [ -n "$own_policy" ]; then
+		rm -f "$policy"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 export DEBIAN_FRONTEND=noninteractive
 if ! apt-get install -y -q --no-install-recommends $missing; then
