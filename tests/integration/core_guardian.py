@@ -75,7 +75,8 @@ try:
         os.kill(d.proc.pid, signal.SIGCONT)
     t.ok(thawed, "quiesced stopped while frozen: the guardian thaws at its deadline")
     t.ok(2.0 <= took + 0.1, "... not before the lease and its margin (%.2f s)" % took)
-    time.sleep(0.3)
+    # Resumed, it first learns that its lease passed (and unwinds): wait until it has.
+    qtest.wait_for(lambda: d.state() == "idle", 5 * qtest.SLOW, 0.05)
     r = d.ctl("thaw")
     t.eq(r.returncode, 5, "after it resumes, the thaw reports that writes were not held")
     t.eq(d.state(), "idle", "quiesced goes on")

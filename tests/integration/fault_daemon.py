@@ -209,7 +209,7 @@ def stop_frozen():
         t.ok(took >= LEASE + 2 - 0.5, "  ... not before (%.1f s)" % took)
     finally:
         os.kill(d.proc.pid, signal.SIGCONT)
-    time.sleep(0.2)
+    fc.wait_idle(d)   # resumed: it learns its lease passed and unwinds first
     r = d.ctl("thaw")
     t.ok(r.returncode == 5, "  resumed: the thaw says writes were not held (exit 5)", r.stderr)
     chk.after("SIGSTOP in FROZEN", d)

@@ -14,7 +14,6 @@ skipped where they are not built.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
@@ -79,7 +78,7 @@ try:
     op = sim.wait_line(lambda l: "op" in l and l.get("seq") == r["seq"], 10)
     t.ok(answered(op, E_FAIL) and op.get("reply_hex") == "054000800000000000000000",
          "a required app says no: HV_E_FAIL (the stock daemon answers 0)", op)
-    time.sleep(0.2)
+    qtest.wait_log(d, "VSS: op=CHECK HOT BACKUP: failed")
     t.ok("VSS: op=CHECK HOT BACKUP: failed" in d.log_text() and "db" in
          d.log_text().split("VSS: op=CHECK HOT BACKUP: failed")[-1], "the log names the app",
          d.log_text()[-1500:])

@@ -101,7 +101,7 @@ try:
     t.eq(s.frozen(), [], "THAW: nothing frozen")
     t.ok(writer.done_within(10.0), "the writer finishes after the THAW")
     writer = None
-    time.sleep(0.2)
+    qtest.wait_log(d, "VSS: op=THAW: succeeded")
     log = d.log_text()
     i_f, i_t = log.find("VSS: op=FREEZE: succeeded"), log.find("VSS: op=THAW: succeeded")
     t.ok(0 <= i_f < i_t, "after the thaw the log has the FREEZE's line, then the THAW's", log[-3000:])
@@ -132,8 +132,7 @@ try:
     t.ok(answered(op, FAIL) and op.get("reply_hex") == E_FAIL_REPLY,
          "FREEZE with a candidate frozen by someone else: HV_E_FAIL", op)
     t.eq(s.frozen(), [s.mounts[1]], "what quiesced froze is thawed; the other freeze is left alone")
-    time.sleep(0.2)
-    t.ok("FREEZE of %s failed; error:16 Device or resource busy" % s.mounts[1] in d.log_text(),
+    t.ok(qtest.wait_log(d, "FREEZE of %s failed; error:16 Device or resource busy" % s.mounts[1]),
          "logged as hv_vss_daemon words it: 'FREEZE of <mount> failed; error:16 ...'")
     qtest.thaw_path(s.mounts[1])
 
@@ -168,7 +167,7 @@ try:
         op = sim.request("hot_backup")
         t.ok(answered(op, FAIL) and op.get("reply_hex") == E_FAIL_REPLY,
              "HOT_BACKUP with a candidate mounted over: HV_E_FAIL (the stock daemon answers 0)", op)
-        time.sleep(0.2)
+        qtest.wait_log(d, "VSS: op=CHECK HOT BACKUP: failed")
         log = d.log_text()
         t.ok("VSS: op=CHECK HOT BACKUP: failed" in log and s.mounts[2] in log,
              "the log says which filesystem and why", log[-2000:])
@@ -196,7 +195,7 @@ try:
     op = sim.request("thaw")
     t.ok(answered(op, FAIL) and op.get("reply_hex") == E_FAIL_REPLY,
          "Hyper-V's THAW after the lease: HV_E_FAIL (writes were not held until it)", op)
-    time.sleep(0.2)
+    qtest.wait_log(d, "VSS: op=THAW: failed")
     t.ok("VSS: op=THAW: failed" in d.log_text() and "lease" in d.log_text().split("VSS: op=THAW: failed")[-1],
          "the log says the THAW failed because of the lease", d.log_text()[-1500:])
     op = sim.request("thaw")

@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
+import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 from hvsim import FakeDaemon, HvSim  # noqa: E402
 
@@ -155,8 +156,7 @@ try:
     d = qtest.Daemon(s, "--hyperv", sock)
     t.ok(sim.wait_line(lambda l: l.get("event") == "ebusy", 10, since=m) is not None,
          "quiesced's open is refused (EBUSY)")
-    time.sleep(0.3)
-    t.ok("does another VSS daemon hold it?" in d.log_text(), "quiesced says another daemon may hold it",
+    t.ok(qtest.wait_log(d, "does another VSS daemon hold it?"), "quiesced says another daemon may hold it",
          d.log_text()[-1500:])
     st = status(d)
     t.ok(st["hyperv"]["state"] in ("closed", "registering") and st["state"] == "idle",
@@ -172,9 +172,9 @@ try:
     res = sim.cmd("send freeze")
     t.ok(sim.wait_line(lambda l: l.get("event") == "request" and l.get("name") == "FREEZE", 5) is not None,
          "a FREEZE reaches quiesced")
-    time.sleep(0.3)
+    t.ok(fc.wait_in_fifreeze(d.proc.pid), "  its FIFREEZE is held in the kernel")
     d.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    t.ok(qtest.wait_log(d, "signal %d: shutting down" % signal.SIGTERM), "  SIGTERM seen while it is held")
     stall.release()
     stall = None
     rc = d.stop()
@@ -189,8 +189,7 @@ try:
     d = qtest.Daemon(s, "--hyperv", sock)
     t.ok(ready_since(sim, m), "a new quiesced registers")
     sim.close()
-    time.sleep(0.5)
-    t.ok("open %s failed; error: " % sock in d.log_text(), "quiesced logs the failed reopen",
+    t.ok(qtest.wait_log(d, "open %s failed; error: " % sock), "quiesced logs the failed reopen",
          d.log_text()[-1500:])
     sim = HvSim(sock, stderr=errlog)
     t.ok(sim.cmd("wait_daemon 40s")["ok"], "a new simulator on the same socket: quiesced registers there")

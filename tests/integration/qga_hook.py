@@ -12,7 +12,6 @@ cannot veto (the dispatcher always exits 0)."""
 import os
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
@@ -118,7 +117,7 @@ tap.eq(r, {"return": 0}, "qemu-ga freeze-list of no mount: 0 (its freeze hook ra
 st = status(q)
 tap.eq(st["state"], "frozen",
        "qemu-ga calls no thaw hook when it froze nothing: the applications stay held")
-time.sleep(LEASE + 0.5)
+qtest.wait_for(lambda: status(q)["state"] == "idle", (LEASE + 5) * qtest.SLOW, 0.05)
 st = status(q)
 tap.ok(st["state"] == "idle" and st["lease_expired"], "until quiesced's lease ends the hold", st)
 r = c.call("guest-fsfreeze-thaw")

@@ -280,6 +280,12 @@ def wait_for(pred, timeout=5.0, step=0.01):
     return pred()
 
 
+def wait_log(daemon, text, timeout=5.0):
+    """True once text is in the daemon's log (within timeout * SLOW): a log line is
+    written when the daemon gets to it, never at a fixed time after its answer."""
+    return wait_for(lambda: text in daemon.log_text(), timeout * SLOW, 0.02)
+
+
 def wait_for_socket(path, timeout=5.0):
     return wait_for(lambda: os.path.exists(path), timeout)
 
