@@ -469,6 +469,17 @@ def check_console(tap, console_path):
 # ---------------------------------------------------------------- the scenario
 
 
+def wait_size(path, size, deadline):
+    """Until path holds at least size bytes, or the deadline (monotonic) passes."""
+    while time.monotonic() < deadline:
+        try:
+            if os.path.getsize(path) >= size:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+
+
 def host_writer_test(tap, recwriter, tmp):
     """The writer on the host, on a plain file in a temp dir (nothing is frozen): its
     records must satisfy the checker, and a copy taken while it holds must end with
@@ -481,13 +492,13 @@ def host_writer_test(tap, recwriter, tmp):
         deadline = time.monotonic() + 10
         while not os.path.exists(sock) and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.2)
+        # Wait for what each step needs (records written), never a fixed pause.
+        wait_size(path, 64 * 10, deadline)
         r1 = run([recwriter, "--ctl", sock, "freeze"])
-        time.sleep(0.1)
         with open(path, "rb") as f:
             held = f.read()
         r2 = run([recwriter, "--ctl", sock, "thaw"])
-        time.sleep(0.1)
+        wait_size(path, len(held) + 64 * 2, time.monotonic() + 10)   # thaw record and one more
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
