@@ -12,9 +12,12 @@ TEST_PKGS="perl python3 util-linux mount e2fsprogs xfsprogs btrfs-progs clang li
 valgrind qemu-guest-agent hyperv-daemons"
 # VM test (tools/vm) and benchmark chart.
 VM_PKGS="qemu-system-x86 qemu-utils busybox-static xz-utils binutils gnuplot-nox"
+# Man pages: tests/integration/doc_manpages.py lints them (mandoc -T lint, groff -ww)
+# and renders them (man -l).
+DOC_PKGS="mandoc groff-base man-db"
 
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi

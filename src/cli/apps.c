@@ -66,17 +66,24 @@ int verb_apps(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	struct json_object *ans = NULL, *ret;
 	int c, code = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int common = cli_common_opt(cli, "quiescectl apps", c, optarg);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		if (c == 'h') {
 			printf("Usage: quiescectl apps\n"
 			       "List the applications registered with quiesced: id, name, pid, uid,\n"
 			       "required or optional, timeout, state (idle, asked, late, frozen), the\n"
 			       "last answer with its latency, and since when connected. Any user may ask.\n");
+			cli_common_help(stdout);
 			return EXIT_OK;
 		}
 		fprintf(stderr, "Try 'quiescectl apps --help'.\n");

@@ -61,6 +61,19 @@ int verb_apps(struct cli *cli, int argc, char **argv);
 /* hook.c: qemu-ga's fsfreeze hook */
 int verb_fsfreeze_hook(struct cli *cli, int argc, char **argv);
 
+/* opts.c: the options every verb takes, before or after the verb. Put
+ * CLI_COMMON_LONGOPTS in a verb's getopt_long table and pass what getopt_long
+ * returns to cli_common_opt(): 1 it was one of them (handled), 0 it was not, -1 a
+ * bad value (message printed; exit EXIT_USAGE). */
+enum { CLI_OPT_SOCKET = 0x100, CLI_OPT_JSON, CLI_OPT_WAIT };
+#define CLI_COMMON_LONGOPTS                                        \
+	{ "socket", required_argument, NULL, CLI_OPT_SOCKET },     \
+	{ "json", no_argument, NULL, CLI_OPT_JSON },               \
+	{ "wait", required_argument, NULL, CLI_OPT_WAIT }
+int cli_common_opt(struct cli *cli, const char *who, int c, const char *arg);
+/* The line each verb's --help ends with. */
+void cli_common_help(FILE *out);
+
 /* output.c */
 void print_report(FILE *out, const char *verb, struct json_object *report);
 void print_status(FILE *out, struct json_object *st);

@@ -171,6 +171,7 @@ int verb_fsfreeze_hook(struct cli *cli, int argc, char **argv)
 		{ "lease", required_argument, NULL, 'l' },
 		{ "if-running", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	bool if_running = env_true("QUIESCE_HOOK_IF_RUNNING");
@@ -183,10 +184,17 @@ int verb_fsfreeze_hook(struct cli *cli, int argc, char **argv)
 		say(LOG_ERR, "QUIESCE_HOOK_LEASE: expected seconds, got '%s'", env_lease);
 		return EXIT_USAGE;
 	}
+	/* "+": qemu-ga passes one argument, freeze or thaw, and nothing may follow it. */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		int common = cli_common_opt(cli, "quiescectl fsfreeze-hook", c, optarg);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (c) {
 		case 'h':
 			fputs(HELP, stdout);
+			cli_common_help(stdout);
 			return EXIT_OK;
 		case 'l':
 			if (cli_parse_seconds(optarg, &lease) == 0)

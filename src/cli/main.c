@@ -21,7 +21,7 @@ static void usage(FILE *out)
 			fprintf(out, "  %-38s %s\n", verbs[i].synopsis, verbs[i].help);
 	}
 	fprintf(out,
-		"\nOptions:\n"
+		"\nOptions (before the verb or after it):\n"
 		"  --socket PATH     control socket (default $QUIESCE_CONTROL or " DEFAULT_SOCKET ")\n"
 		"  --json            machine-readable output: the daemon's JSON answer\n"
 		"  --wait SECONDS    longest wait for an answer (default 120)\n"
@@ -55,15 +55,12 @@ static bool called_as_hook(const char *argv0)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "wait", required_argument, NULL, 'w' },
+		CLI_COMMON_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct cli cli = { .fd = -1, .wait_ms = 120000 };
-	double secs;
 	int c;
 
 	cli.socket = getenv("QUIESCE_CONTROL");
@@ -76,22 +73,15 @@ int main(int argc, char **argv)
 		cli_disconnect(&cli);
 		return r;
 	}
-	/* "+": stop at the verb, so verbs (and snapshot's command) get their own options. */
+	/* "+": stop at the verb, so verbs (and snapshot's command) get their own options.
+	 * The verbs take these options too, after the verb. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		int common = cli_common_opt(&cli, "quiescectl", c, optarg);
+		if (common < 0)
+			return EXIT_USAGE;
+		if (common)
+			continue;
 		switch (c) {
-		case 's':
-			cli.socket = optarg;
-			break;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'w':
-			if (cli_parse_seconds(optarg, &secs) < 0) {
-				fprintf(stderr, "quiescectl: --wait: expected seconds, got '%s'\n", optarg);
-				return EXIT_USAGE;
-			}
-			cli.wait_ms = (int)(secs * 1000);
-			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;

@@ -111,6 +111,7 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "lease", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	struct json_object *args = json_object_new_object(), *ans = NULL, *ret, *report = NULL;
@@ -119,7 +120,15 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 	int c, code, cmd_status;
 	FILE *out = stderr; /* stdout belongs to the command */
 
+	/* "+": the options end at CMD (or at "--"); what follows is CMD's. */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		int common = cli_common_opt(cli, "quiescectl snapshot", c, optarg);
+		if (common > 0)
+			continue;
+		if (common < 0) {
+			json_object_put(args);
+			return EXIT_USAGE;
+		}
 		if (c == 'h') {
 			printf("Usage: quiescectl snapshot [--lease SECONDS] -- CMD [ARG]...\n"
 			       "Freeze, run CMD while frozen, and always thaw, even if CMD fails or\n"
@@ -128,7 +137,11 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 			       "Exit: CMD's status; 125 the freeze failed and CMD did not run;\n"
 			       "126/127 CMD could not be run / found; 124 CMD succeeded but the freeze\n"
 			       "did not hold until the thaw (the lease expired, or the thaw failed).\n"
-			       "Root only.\n");
+			       "Root only.\n"
+			       "Options:\n"
+			       "  --lease SECONDS  quiesced thaws on its own after this long, also while\n"
+			       "                   CMD runs (default: its --lease)\n");
+			cli_common_help(stdout);
 			json_object_put(args);
 			return EXIT_OK;
 		}

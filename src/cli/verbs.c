@@ -8,26 +8,37 @@
 #include "cli/cli.h"
 
 
-/* Common option parsing for a verb: --help, and --lease where allowed.
+/* Option parsing for a verb: --help, --lease where allowed, and the common options
+ * (--socket, --json, --wait). Options may come after the operands too (freeze's
+ * mountpoints are paths; "--" ends the options).
  * Returns the index of the first operand, or -1 (usage error) / -2 (help shown). */
-static int verb_opts(const char *verb, const char *synopsis, const char *help, bool lease_ok,
-		     double *lease, int argc, char **argv)
+static int verb_opts(struct cli *cli, const char *verb, const char *synopsis, const char *help,
+		     const char *options, bool lease_ok, double *lease, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "lease", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
+	char who[64];
 	int c;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+
+	snprintf(who, sizeof(who), "quiescectl %s", verb);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int common = cli_common_opt(cli, who, c, optarg);
+		if (common < 0)
+			return -1;
+		if (common)
+			continue;
 		if (c == 'h') {
-			printf("Usage: quiescectl %s\n%s\n", synopsis, help);
+			printf("Usage: quiescectl %s\n%s\n%s", synopsis, help, options);
+			cli_common_help(stdout);
 			return -2;
 		}
 		if (c == 'l' && lease_ok) {
 			if (cli_parse_seconds(optarg, lease) < 0) {
-				fprintf(stderr, "quiescectl %s: --lease: expected seconds, got '%s'\n",
-					verb, optarg);
+				fprintf(stderr, "%s: --lease: expected seconds, got '%s'\n", who, optarg);
 				return -1;
 			}
 			continue;
@@ -38,8 +49,10 @@ static int verb_opts(const char *verb, const char *synopsis, const char *help, b
 	return optind;
 }
 
+/* A verb's options for its --help ("" if it has none of its own). */
+#define NO_OPTIONS ""
 #define OPTS(lease_ok, lease)                                                              \
-	int first = verb_opts(argv[0], SYNOPSIS, HELP, lease_ok, lease, argc, argv);       \
+	int first = verb_opts(cli, argv[0], SYNOPSIS, HELP, OPTIONS, lease_ok, lease, argc, argv); \
 	if (first == -2)                                                                   \
 		return EXIT_OK;                                                            \
 	if (first < 0)                                                                     \
@@ -82,6 +95,7 @@ static int no_operands(const char *verb, int first, int argc)
 }
 
 #define SYNOPSIS "status"
+#define OPTIONS NO_OPTIONS
 #define HELP "Show the state, what is frozen and for how long, the lease, the last transaction.\n" \
 	     "Any user may ask."
 static int verb_status(struct cli *cli, int argc, char **argv)
@@ -103,8 +117,10 @@ static int verb_status(struct cli *cli, int argc, char **argv)
 }
 #undef SYNOPSIS
 #undef HELP
+#undef OPTIONS
 
 #define SYNOPSIS "check"
+#define OPTIONS NO_OPTIONS
 #define HELP "Ask the applications whether they can freeze and check the filesystems, freezing\n" \
 	     "nothing. Exit 0 if a freeze would be attempted with everyone's consent. Root only."
 static int verb_check(struct cli *cli, int argc, char **argv)
@@ -126,8 +142,11 @@ static int verb_check(struct cli *cli, int argc, char **argv)
 }
 #undef SYNOPSIS
 #undef HELP
+#undef OPTIONS
 
 #define SYNOPSIS "freeze [--lease SECONDS] [MOUNTPOINT]..."
+#define OPTIONS \
+	"Options:\n  --lease SECONDS  quiesced thaws on its own after this long (default: its --lease)\n"
 #define HELP "Freeze: applications first, then the filesystems (all candidates, or only the\n" \
 	     "given mountpoints). It stays frozen until 'quiescectl thaw' or until the lease\n" \
 	     "(default: quiesced's --lease) passes. Root only."
@@ -158,8 +177,10 @@ static int verb_freeze(struct cli *cli, int argc, char **argv)
 }
 #undef SYNOPSIS
 #undef HELP
+#undef OPTIONS
 
 #define SYNOPSIS "thaw"
+#define OPTIONS NO_OPTIONS
 #define HELP "Thaw exactly what was frozen, filesystems first, then the applications.\n" \
 	     "Exit 5 if the lease had already expired (quiesced thawed on its own). Root only."
 static int verb_thaw(struct cli *cli, int argc, char **argv)
@@ -183,6 +204,7 @@ static int verb_thaw(struct cli *cli, int argc, char **argv)
 }
 #undef SYNOPSIS
 #undef HELP
+#undef OPTIONS
 
 const struct verb verbs[] = {
 	{ "status", verb_status, "status", "show state, frozen filesystems, lease, last result" },

@@ -5,7 +5,8 @@
  * it holds. It never touches a filesystem otherwise: it writes nothing anywhere until
  * it has thawed, and it locks its memory so it needs nothing from disk to do so.
  *
- * Usage (by quiesced only): quiesce-guardian FD   -- FD is the socketpair end. */
+ * Usage (by quiesced only): quiesce-guardian FD   -- FD is the socketpair end.
+ * --help and --version are there for the man page's sake (and its test). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -163,6 +164,18 @@ static int receive(uint64_t *deadline)
 	return 0;
 }
 
+static void usage(void)
+{
+	printf("Usage: quiesce-guardian FD\n"
+	       "The thaw guardian, started by quiesced (never by hand): it holds the fd of every\n"
+	       "filesystem quiesced freezes, and thaws them all if quiesced dies or hangs past\n"
+	       "the deadline quiesced gave it. FD is its end of quiesced's socketpair.\n"
+	       "  -h, --help     show this help and exit\n"
+	       "  -V, --version  show the version and exit\n"
+	       "Exit status: 0 when it ends (quiesced gone, SIGTERM or SIGHUP), after thawing\n"
+	       "what it held; 2 bad usage.\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_term };
@@ -170,6 +183,14 @@ int main(int argc, char **argv)
 	char *end;
 	long v;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage();
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("quiesce-guardian %s\n", QUIESCE_VERSION);
+		return 0;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "quiesce-guardian: started by quiesced only (usage: %s FD)\n", argv[0]);
 		return 2;

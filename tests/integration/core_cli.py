@@ -107,6 +107,53 @@ try:
     r = run(QC, "status", env={"QUIESCE_CONTROL": d.control})
     t.eq(r.returncode, 0, "QUIESCE_CONTROL names the socket")
 
+    # Options after the verb work as before it (as in systemctl and virsh).
+    r = run(QC, "status", "--json", "--socket", d.control)
+    t.ok(r.returncode == 0 and json.loads(r.stdout)["state"] == "idle",
+         "status --json --socket P: options after the verb", r.stdout + r.stderr)
+    r = run(QC, "status", "--wait", "soon", "--socket", d.control)
+    t.ok(r.returncode == 2 and "--wait" in r.stderr, "a bad --wait after the verb: exit 2", r.stderr)
+    r = run(QC, "freeze", "--lease", "30", "--json", "--socket", d.control)
+    ans = json.loads(r.stdout) if r.returncode == 0 else {}
+    t.ok(r.returncode == 0 and ans.get("count") == 1, "freeze --lease 30 --json --socket P",
+         r.stdout + r.stderr)
+    st = d.call("quiesce-status")["return"]
+    t.ok(st.get("state") == "frozen" and st.get("lease_ms") == 30000,
+         "... holds with the lease given after the verb", repr(st))
+    r = run(QC, "thaw", "--socket", d.control)
+    t.ok(r.returncode == 0 and d.state() == "idle" and s.frozen() == [],
+         "thaw --socket P", r.stdout + r.stderr)
+    # freeze takes its mountpoints before or after the options.
+    r = run(QC, "freeze", s.mounts[0], "--json", "--socket", d.control)
+    ans = json.loads(r.stdout) if r.returncode == 0 else {}
+    t.ok(r.returncode == 0 and ans.get("count") == 1 and s.frozen() == [s.mounts[0]],
+         "freeze MOUNT --json --socket P", r.stdout + r.stderr)
+    run(QC, "thaw", "--socket", d.control)
+    t.eq(s.frozen(), [], "... and thawed")
+    # Everything after "--" (or after CMD) is CMD's, even what looks like our options.
+    r = run(QC, "snapshot", "--socket", d.control, "--json", "--", "sh", "-c",
+            'printf "%s|" "$@"', "sh", "--json", "--socket", "x", "--wait")
+    t.ok(r.returncode == 0 and r.stdout == "--json|--socket|x|--wait|",
+         "snapshot --socket P --json -- CMD ARGS: CMD gets its arguments untouched",
+         r.stdout + r.stderr)
+    r = run(QC, "snapshot", "--socket", d.control, "printf", "%s|", "--json", "--lease")
+    t.ok(r.returncode == 0 and r.stdout == "--json|--lease|",
+         "snapshot --socket P CMD ARGS (no --): the options end at CMD", r.stdout + r.stderr)
+    t.eq(d.state(), "idle", "... and thawed after each")
+    # qemu-ga passes one argument to its hook; the options come before it.
+    r = run(QC, "fsfreeze-hook", "--socket", os.path.join(s.dir, "nothing.sock"), "--if-running", "freeze")
+    t.ok(r.returncode == 0, "fsfreeze-hook --socket P --if-running freeze: no daemon there, exit 0",
+         r.stderr)
+    r = run(QC, "fsfreeze-hook", "--socket", d.control, "freeze")
+    st = d.call("quiesce-status")["return"]
+    t.ok(r.returncode == 0 and st.get("state") == "frozen" and s.frozen() == [],
+         "fsfreeze-hook --socket P freeze: the apps-only freeze", r.stderr + repr(st))
+    r = run(QC, "fsfreeze-hook", "--socket", d.control, "thaw")
+    t.ok(r.returncode == 0 and d.state() == "idle", "fsfreeze-hook --socket P thaw", r.stderr)
+    r = run(QC, "fsfreeze-hook", "--socket", d.control, "freeze", "--json")
+    t.ok(r.returncode == 2 and d.state() == "idle",
+         "fsfreeze-hook freeze --json: nothing may follow freeze|thaw (exit 2)", r.stderr)
+
     # Garbage on the control socket gets an error and the daemon goes on.
     c = d.client()
     c.send_raw(b'{"execute": "quiesce-status"\n]]]\n')
