@@ -66,3 +66,22 @@ $(BUILD)/tests/test_libquiesce: $(BUILD)/obj/tests/unit/test_libquiesce.o $(LIBQ
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) -pthread
 
 TEST_PROGRAMS += $(BUILD)/tests/test_appwire $(BUILD)/tests/test_libquiesce
+
+# Its part of make install (mk/install.mk): the library, header, pkg-config file and
+# man page; make install-lib installs only these.
+.PHONY: install-lib uninstall-lib
+installable: $(LIBQ_SO) $(LIBQ_A) $(BUILD)/quiesce.pc
+
+install-lib: $(LIBQ_SO) $(LIBQ_A) $(BUILD)/quiesce.pc
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 0644 $(LIBQ_SO) $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME)
+	ln -sf $(LIBQ_SONAME) $(DESTDIR)$(LIBDIR)/libquiesce.so
+	$(INSTALL) -m 0644 $(LIBQ_A) $(DESTDIR)$(LIBDIR)/libquiesce.a
+	$(INSTALL) -m 0644 include/quiesce.h $(DESTDIR)$(INCLUDEDIR)/quiesce.h
+	$(INSTALL) -m 0644 $(BUILD)/quiesce.pc $(DESTDIR)$(LIBDIR)/pkgconfig/quiesce.pc
+	$(INSTALL) -m 0644 man/libquiesce.3 $(DESTDIR)$(MANDIR)/man3/libquiesce.3
+
+uninstall-lib:
+	rm -f $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME) $(DESTDIR)$(LIBDIR)/libquiesce.so \
+	    $(DESTDIR)$(LIBDIR)/libquiesce.a $(DESTDIR)$(INCLUDEDIR)/quiesce.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/quiesce.pc $(DESTDIR)$(MANDIR)/man3/libquiesce.3
