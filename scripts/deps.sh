@@ -12,9 +12,12 @@ TEST_PKGS="perl python3 util-linux mount e2fsprogs xfsprogs btrfs-progs clang li
 valgrind qemu-guest-agent hyperv-daemons"
 # VM test (tools/vm) and benchmark chart.
 VM_PKGS="qemu-system-x86 qemu-utils busybox-static xz-utils binutils gnuplot-nox"
+# Packaging (tests/packaging): the Debian packages and their checks, man page lint,
+# systemd-analyze verify for the units (works offline: PID 1 need not be systemd).
+PKG_PKGS="dpkg-dev debhelper lintian mandoc systemd"
 
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $PKG_PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi
