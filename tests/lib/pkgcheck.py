@@ -14,6 +14,8 @@ import qtest
 
 TOP = qtest.TOP
 FILES_LIST = os.path.join(TOP, "tests", "packaging", "install-files.txt")
+INSTALL_DIRS = ("PREFIX", "BINDIR", "SBINDIR", "LIBDIR", "LIBEXECDIR", "INCLUDEDIR",
+                "SYSCONFDIR", "MANDIR", "UNITDIR", "UDEVRULESDIR")
 
 
 def skip_unless_plain_stage(tap):
@@ -23,10 +25,10 @@ def skip_unless_plain_stage(tap):
 
 def clean_env(**extra):
     """The environment for a nested make or dpkg-buildpackage: none of the outer
-    make's jobserver and variables."""
+    make's jobserver and variables, and the default install directories."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE",
-                        "BUILD", "DESTDIR", "PREFIX")}
+                        "BUILD", "DESTDIR") + INSTALL_DIRS}
     env.update(extra)
     return env
 
