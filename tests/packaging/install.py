@@ -2,7 +2,8 @@
 """make install / make uninstall into a DESTDIR: the files are the list kept in
 tests/packaging/install-files.txt, the paths in the units and the compiled-in
 defaults come from the install directories, the units pass systemd-analyze verify,
-the installed quiesced runs a snapshot with the installed guardian and quiescectl,
+the installed quiesced runs a snapshot with the installed guardian and quiescectl
+(confined as the unit confines it: no new privileges, its capability bounding set),
 a second install keeps the admin's config, and uninstall leaves only the admin's
 config and hooks (nothing at all after an install left untouched)."""
 import os
@@ -99,11 +100,21 @@ r = subprocess.run([quiesced, "-c", onconf, "--print-config"], stdout=subprocess
                    stderr=subprocess.STDOUT, text=True, env=dict(os.environ, QUIESCE_REQUIRE_SCOPE=""))
 t.ok(r.returncode == 0, "quiesced takes every setting the example config shows", r.stdout)
 
+# The installed quiesced as its unit confines it (what can be had without systemd as
+# PID 1): no new privileges, and the unit's capability bounding set.
+with open(os.path.join(unitdir, "quiesced.service")) as f:
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", f.read(), re.M).group(1).split()
+confined = os.path.join(tmp, "quiesced-confined")
+with open(confined, "w") as f:
+    f.write('#!/bin/sh\nexec setpriv --no-new-privs --bounding-set=-all,%s %s "$@"\n'
+            % (",".join("+" + c[len("CAP_"):].lower() for c in caps), quiesced))
+os.chmod(confined, 0o755)
+
 s = qtest.Scratch(n=2)
-d = qtest.Daemon(s, "-c", conf, "--guardian", guardian, program=quiesced,
+d = qtest.Daemon(s, "-c", conf, "--guardian", guardian, program=confined,
                  ctl_program=os.path.join(usr, "bin/quiescectl"), run_dir=os.path.join(tmp, "run"))
 try:
-    pkgcheck.snapshot_through(t, d, s, "installed")
+    pkgcheck.snapshot_through(t, d, s, "installed, under the unit's NoNewPrivileges and capabilities")
     t.ok("started the thaw guardian %s" % guardian in d.log_text(),
          "with the installed guardian", d.log_text()[-2000:])
 finally:
