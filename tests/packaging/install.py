@@ -76,6 +76,29 @@ for u in units:
 pkgcheck.verify_units(t, sorted(os.path.join(vdir, u) for u in os.listdir(vdir)),
                       manpath=os.path.join(usr, "share/man"))
 
+# Installed, nothing enabled; `systemctl enable` ties each channel unit to its device
+# (the .wants of the device unit), the local one to multi-user.target.
+WANTS = {"quiesced-hyperv.service": "sys-devices-virtual-misc-vmbus\\x21hv_vss.device.wants",
+         "quiesced-qga.service": "dev-virtio\\x2dports-org.qemu.guest_agent.0.device.wants",
+         "quiesced.service": "multi-user.target.wants"}
+etc_units = os.path.join(root, "etc/systemd/system")
+t.ok(not os.path.exists(etc_units), "make install enables no unit")
+if shutil.which("systemctl"):
+    r = subprocess.run(["systemctl", "--root=" + root, "enable"] + sorted(WANTS),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    links = {u: os.readlink(os.path.join(etc_units, w, u))
+             for u, w in WANTS.items() if os.path.islink(os.path.join(etc_units, w, u))}
+    t.eq(links, {u: "/usr/local/lib/systemd/system/" + u for u in WANTS},
+         "systemctl enable: the channel units are wanted by their device, the local one by "
+         "multi-user.target")
+    r = subprocess.run(["systemctl", "--root=" + root, "disable"] + sorted(WANTS),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t.ok(r.returncode == 0 and not [f for f in pkgcheck.tree(etc_units) if not f.endswith("/")],
+         "systemctl disable undoes it", r.stdout)
+else:
+    t.skip("systemctl enable ties the units to their devices", "no systemctl")
+    t.skip("systemctl disable undoes it", "no systemctl")
+
 quiesced = os.path.join(usr, "sbin/quiesced")
 guardian = os.path.join(usr, "libexec/quiesce/quiesce-guardian")
 r = subprocess.run([quiesced, "--help"], stdout=subprocess.PIPE, text=True)
