@@ -101,12 +101,16 @@ DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", ".debhelper", "f
              "debhelper-build-stamp"}
 
 
+# Left out of the copy: the build, git, caches (.gitignore), a build's leftovers in debian/.
+SKIP = {"build", ".git", "tools/vm/cache", "bench/out"}
+
+
 def ignore(d, names):
-    if os.path.samefile(d, qtest.TOP):
-        return [n for n in names if n in ("build", ".git")]
-    if os.path.basename(d) == "debian":
-        return [n for n in names if n in DEB_BUILT or n.endswith(".substvars")]
-    return []
+    rel = os.path.relpath(d, qtest.TOP)
+    out = [n for n in names if os.path.normpath(os.path.join(rel, n)) in SKIP or n == "__pycache__"]
+    if rel == "debian":
+        out += [n for n in names if n in DEB_BUILT or n.endswith(".substvars")]
+    return out
 
 
 shutil.copytree(qtest.TOP, src, symlinks=True, ignore=ignore)
