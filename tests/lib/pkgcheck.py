@@ -33,9 +33,10 @@ def clean_env(**extra):
     return env
 
 
-def make(*args, timeout=600):
-    """make -C TOP ARGS... with the build dir the suite tests (QUIESCE_BUILD)."""
-    build = os.path.relpath(qtest.BUILD, TOP)
+def make(*args, build=None, timeout=600):
+    """make -C TOP ARGS... with the build dir the suite tests (QUIESCE_BUILD), or
+    another one."""
+    build = build or os.path.relpath(qtest.BUILD, TOP)
     if build.startswith(".."):
         build = qtest.BUILD
     return subprocess.run(["make", "-C", TOP, "--no-print-directory", "BUILD=" + build]

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """make install / make uninstall into a DESTDIR: the files are the list kept in
 tests/packaging/install-files.txt, the paths in the units and the compiled-in
-defaults come from the install directories, the units pass systemd-analyze verify,
-the installed quiesced runs a snapshot with the installed guardian and quiescectl
-(confined as the unit confines it: no new privileges, its capability bounding set),
-a second install keeps the admin's config, and uninstall leaves only the admin's
-config and hooks (nothing at all after an install left untouched)."""
+defaults come from the install directories, systemctl enable ties the units to
+their devices, the installed quiesced runs a snapshot with the installed guardian and
+quiescectl (confined as the unit confines it: no new privileges, its capability
+bounding set). Then a real install under another PREFIX and SYSCONFDIR (own build
+dir): its units pass systemd-analyze verify, its quiesced reads that config and finds
+the guardian in LIBEXECDIR by itself. A second install keeps the admin's config, and
+uninstall leaves only the admin's config and hooks (nothing at all after an install
+left untouched)."""
 import os
 import re
 import shutil
@@ -65,16 +68,6 @@ with open(os.path.join(root, "etc/qemu/fsfreeze-hook.d/quiesce")) as f:
     hook = f.read()
 t.ok('exec /usr/local/bin/quiescectl fsfreeze-hook --if-running "$@"' in hook,
      "qemu-ga's fsfreeze hook runs BINDIR's quiescectl with --if-running", hook)
-
-# systemd-analyze checks that ExecStart exists: verify copies whose paths point into
-# the DESTDIR (the same units otherwise).
-vdir = os.path.join(tmp, "verify")
-os.makedirs(vdir)
-for u in units:
-    with open(u) as f, open(os.path.join(vdir, os.path.basename(u)), "w") as g:
-        g.write(f.read().replace("/usr/local/", usr + "/"))
-pkgcheck.verify_units(t, sorted(os.path.join(vdir, u) for u in os.listdir(vdir)),
-                      manpath=os.path.join(usr, "share/man"))
 
 # Installed, nothing enabled; `systemctl enable` ties each channel unit to its device
 # (the .wants of the device unit), the local one to multi-user.target.
@@ -140,6 +133,36 @@ try:
     pkgcheck.snapshot_through(t, d, s, "installed, under the unit's NoNewPrivileges and capabilities")
     t.ok("started the thaw guardian %s" % guardian in d.log_text(),
          "with the installed guardian", d.log_text()[-2000:])
+finally:
+    qtest.stop_clean(t, d)
+    s.cleanup()
+
+# Another PREFIX and SYSCONFDIR, installed for real (no DESTDIR), built apart: the
+# units, the compiled-in config and guardian follow, and quiesced finds the guardian
+# in LIBEXECDIR by itself (none beside it in SBINDIR).
+prefix = os.path.join(tmp, "prefix")
+r = pkgcheck.make("install", "PREFIX=" + prefix, "SYSCONFDIR=" + prefix + "/etc",
+                  build=os.path.join(tmp, "build"))
+t.ok(r.returncode == 0, "make install PREFIX=... SYSCONFDIR=... (its own build dir)", r.stdout[-4000:])
+punits = [os.path.join(prefix, "lib/systemd/system", u) for u in sorted(execs)]
+with open(punits[0]) as f:
+    t.ok("ExecStart=%s/sbin/quiesced " % prefix in f.read(), "its units run that quiesced")
+# systemd-analyze checks that ExecStart exists: these units, not the DESTDIR's.
+pkgcheck.verify_units(t, punits, manpath=os.path.join(prefix, "share/man"))
+with open(os.path.join(prefix, "etc/quiesce/quiesced.conf"), "a") as f:
+    f.write("\n[daemon]\nlease = 42\n")
+r = subprocess.run([os.path.join(prefix, "sbin/quiesced"), "--scope", tmp, "--print-config"],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+t.ok(r.returncode == 0 and "\nlease = 42\n" in r.stdout,
+     "that quiesced reads SYSCONFDIR/quiesce/quiesced.conf by default", r.stdout)
+s = qtest.Scratch(n=1)
+d = qtest.Daemon(s, program=os.path.join(prefix, "sbin/quiesced"),
+                 ctl_program=os.path.join(prefix, "bin/quiescectl"), run_dir=os.path.join(tmp, "run2"))
+try:
+    pkgcheck.snapshot_through(t, d, s, "PREFIX install")
+    want_g = os.path.join(prefix, "libexec/quiesce/quiesce-guardian")
+    t.ok("started the thaw guardian %s" % want_g in d.log_text(),
+         "it found the guardian in LIBEXECDIR/quiesce", d.log_text()[-2000:])
 finally:
     qtest.stop_clean(t, d)
     s.cleanup()
