@@ -97,12 +97,10 @@ def git_status():
 # ---- build, in a copy of the tree
 tree_before = git_status()
 src = os.path.join(tmp, "src", "quiesce")
-DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", ".debhelper", "files",
-             "debhelper-build-stamp"}
-
-
 # Left out of the copy: the build, git, caches (.gitignore), a build's leftovers in debian/.
 SKIP = {"build", ".git", "tools/vm/cache", "bench/out"}
+DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", ".debhelper", "files",
+             "debhelper-build-stamp"}
 
 
 def ignore(d, names):
