@@ -67,7 +67,8 @@ uninstall: $(DIST)/quiesced.conf uninstall-lib
 	rmdir $(DESTDIR)$(GUARDIAN_DIR) 2>/dev/null || true
 	rm -f $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) $(DESTDIR)$(UDEVRULESDIR)/60-quiesce.rules \
 	    $(DESTDIR)$(QGA_HOOK)
-	rm -f $(foreach m,$(filter-out man/libquiesce.3,$(MANPAGES)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(foreach m,$(filter-out man/libquiesce.3,$(MANPAGES)), \
+	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	@# The config goes only if it is still the example; hooks.d only if empty.
 	if cmp -s $(DIST)/quiesced.conf $(DESTDIR)$(CONF_DIR)/quiesced.conf; then \
 	    rm -f $(DESTDIR)$(CONF_DIR)/quiesced.conf; fi
