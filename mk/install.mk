@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make install / make uninstall, with the directories of the top Makefile (PREFIX,
 # DESTDIR, BINDIR, SBINDIR, LIBDIR, LIBEXECDIR, INCLUDEDIR, SYSCONFDIR, MANDIR, UNITDIR,
 # UDEVRULESDIR). Build and install with the same values: the compiled-in defaults and

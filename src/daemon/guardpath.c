@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "daemon/guardpath.h"
 
 #include <limits.h>

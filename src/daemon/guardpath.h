@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which thaw guardian program quiesced runs when --guardian names none. */
 #ifndef QUIESCE_GUARDPATH_H
 #define QUIESCE_GUARDPATH_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared by the packaging tests (tests/packaging/): an installed quiesce, checked the
 way an admin would use it.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The Debian packages: dpkg-buildpackage -b builds quiesce, libquiesce0 and
 libquiesce-dev in a copy of the tree (the tree stays clean), lintian finds no error or
 warning, dpkg -i installs them with service starts denied (policy-rc.d) and enables

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make install / make uninstall into a DESTDIR: the files are the list kept in
 tests/packaging/install-files.txt, the paths in the units and the compiled-in
 defaults come from the install directories, systemctl enable ties the units to

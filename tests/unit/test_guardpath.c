@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/daemon/guardpath.c: which guardian quiesced runs by default. */
 #include <fcntl.h>
 #include <setjmp.h>
