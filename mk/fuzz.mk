@@ -72,7 +72,7 @@ FUZZ_TARGETS += jsonconn
 FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
 FUZZ_LIBS_jsonconn := -ljson-c -lm
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/obj/%.o: %.c | $(PATHS_H)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [fuzz] $<")
 	$(Q)$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(CPPFLAGS) -MMD -MP \
@@ -102,7 +102,7 @@ fuzz-build: $(FUZZ_DIR)/fuzz_$(1)
 fuzz: fuzz-$(1)
 TEST_PROGRAMS += $(BUILD)/tests/fuzz_$(1)
 
-$(FUZZ_DIR)/cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/replay.c $(FUZZ_SRC_$(1))
+$(FUZZ_DIR)/cov/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/replay.c $(FUZZ_SRC_$(1)) | $(PATHS_H)
 	@mkdir -p $$(dir $$@)
 	$$(Q)$$(FUZZ_CC) $$(CSTD) $$(FUZZ_COV_FLAGS) $$(CPPFLAGS) -DQUIESCE_VERSION='"$$(VERSION)"' \
 	    -DFUZZ_CORPUS='"$(abspath tests/fuzz/corpus/$(1))"' -o $$@ $$^ $(FUZZ_LIBS_$(1))

@@ -28,11 +28,8 @@ $(LIBQ_A): $(LIBQ_OBJ)
 	$(AR) rcs $@ $^
 
 # pkg-config: quiesce.pc for the install, quiesce-uninstalled.pc for building against
-# this tree (pkg-config prefers it when PKG_CONFIG_PATH=build).
-PREFIX     ?= /usr/local
-LIBDIR     ?= $(PREFIX)/lib
-INCLUDEDIR ?= $(PREFIX)/include
-MANDIR     ?= $(PREFIX)/share/man
+# this tree (pkg-config prefers it when PKG_CONFIG_PATH=build). The directories are
+# the top Makefile's.
 
 $(BUILD)/quiesce.pc: mk/quiesce.pc.in mk/lib.mk
 	@mkdir -p $(dir $@)
@@ -70,11 +67,21 @@ $(BUILD)/tests/test_libquiesce: $(BUILD)/obj/tests/unit/test_libquiesce.o $(LIBQ
 
 TEST_PROGRAMS += $(BUILD)/tests/test_appwire $(BUILD)/tests/test_libquiesce
 
-.PHONY: install-lib
+# Its part of make install (mk/install.mk): the library, header, pkg-config file and
+# man page; make install-lib installs only these.
+.PHONY: install-lib uninstall-lib
+installable: $(LIBQ_SO) $(LIBQ_A) $(BUILD)/quiesce.pc
+
 install-lib: $(LIBQ_SO) $(LIBQ_A) $(BUILD)/quiesce.pc
-	install -D -m 0755 $(LIBQ_SO) $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 0644 $(LIBQ_SO) $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME)
 	ln -sf $(LIBQ_SONAME) $(DESTDIR)$(LIBDIR)/libquiesce.so
-	install -D -m 0644 $(LIBQ_A) $(DESTDIR)$(LIBDIR)/libquiesce.a
-	install -D -m 0644 include/quiesce.h $(DESTDIR)$(INCLUDEDIR)/quiesce.h
-	install -D -m 0644 $(BUILD)/quiesce.pc $(DESTDIR)$(LIBDIR)/pkgconfig/quiesce.pc
-	install -D -m 0644 man/libquiesce.3 $(DESTDIR)$(MANDIR)/man3/libquiesce.3
+	$(INSTALL) -m 0644 $(LIBQ_A) $(DESTDIR)$(LIBDIR)/libquiesce.a
+	$(INSTALL) -m 0644 include/quiesce.h $(DESTDIR)$(INCLUDEDIR)/quiesce.h
+	$(INSTALL) -m 0644 $(BUILD)/quiesce.pc $(DESTDIR)$(LIBDIR)/pkgconfig/quiesce.pc
+	$(INSTALL) -m 0644 man/libquiesce.3 $(DESTDIR)$(MANDIR)/man3/libquiesce.3
+
+uninstall-lib:
+	rm -f $(DESTDIR)$(LIBDIR)/$(LIBQ_SONAME) $(DESTDIR)$(LIBDIR)/libquiesce.so \
+	    $(DESTDIR)$(LIBDIR)/libquiesce.a $(DESTDIR)$(INCLUDEDIR)/quiesce.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/quiesce.pc $(DESTDIR)$(MANDIR)/man3/libquiesce.3

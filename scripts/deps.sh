@@ -15,9 +15,12 @@ VM_PKGS="qemu-system-x86 qemu-utils busybox-static xz-utils binutils gnuplot-nox
 # Man pages: tests/integration/doc_manpages.py lints them (mandoc -T lint, groff -ww)
 # and renders them (man -l).
 DOC_PKGS="mandoc groff-base man-db"
+# Packaging (tests/packaging): the Debian packages and their checks, systemd-analyze
+# verify for the units (works offline: PID 1 need not be systemd).
+PKG_PKGS="dpkg-dev debhelper lintian systemd"
 
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi

@@ -52,7 +52,8 @@ static const struct opt_def opts[] = {
 	{ "fs-timeout", 0, OPT_DURATION, "daemon", OFF(fs_timeout_ms), "SECONDS",
 	  "longest wait for one FIFREEZE before the freeze fails (default: --timeout)" },
 	{ "guardian", 0, OPT_STRING, "daemon", OFF(guardian), "PATH",
-	  "the thaw guardian program (default: quiesce-guardian beside quiesced)" },
+	  "the thaw guardian program (default: quiesce-guardian beside quiesced, else "
+	  QUIESCE_GUARDIAN_PATH ")" },
 	{ "no-guardian", 0, OPT_FLAG, NULL, OFF(no_guardian), NULL,
 	  "run without a thaw guardian (unsafe: if quiesced dies while frozen, nothing thaws)" },
 	{ "include", 0, OPT_LIST, "filesystems", OFF(include), "PATTERN",

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* QUIESCE_SYSCONFDIR: make's SYSCONFDIR (Makefile, "install directories"). */
+#include "quiesce-paths.h"
+
 struct strlist {
 	char **v;
 	size_t n;
@@ -43,9 +46,9 @@ struct config {
 };
 
 #define CONFIG_MODE_AUTO 01000u
-#define DEFAULT_HOOK_DIR "/etc/quiesce/hooks.d"
+#define DEFAULT_HOOK_DIR QUIESCE_SYSCONFDIR "/quiesce/hooks.d"
 
-#define DEFAULT_CONFIG_FILE "/etc/quiesce/quiesced.conf"
+#define DEFAULT_CONFIG_FILE QUIESCE_SYSCONFDIR "/quiesce/quiesced.conf"
 #define DEFAULT_RUN_DIR "/run/quiesce"
 
 /* Parses argv (and the config file it names, or the default one if it exists).

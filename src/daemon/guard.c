@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,19 +39,6 @@ struct guard {
 	size_t n_dead;
 	struct loop_timer reap;
 };
-
-char *guard_default_program(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *p;
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	if (asprintf(&p, "%s/quiesce-guardian", dirname(self)) < 0)
-		return NULL;
-	return p;
-}
 
 struct guard *guard_new(struct loop *loop, const char *program,
 			void (*lost)(void *arg, bool expired), void *arg)

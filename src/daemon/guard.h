@@ -29,7 +29,4 @@ void guard_disarm(struct guard *g, uint64_t id);
 void guard_deadline(struct guard *g, uint64_t ms);
 void guard_clear(struct guard *g);
 
-/* Path of the guardian program installed next to quiesced. */
-char *guard_default_program(void);
-
 #endif

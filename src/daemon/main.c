@@ -19,6 +19,7 @@
 #include "daemon/quiesced.h"
 #include "daemon/txn.h"
 #include "daemon/guard.h"
+#include "daemon/guardpath.h"
 #include "fs/fs_stage.h"
 #include "fs/leftover.h"
 #include "host/cmd.h"
@@ -265,7 +266,7 @@ int main(int argc, char **argv)
 			  "while frozen, nothing thaws");
 	} else {
 		struct freezer_guard fg = { guard_arm_cb, guard_disarm_cb, NULL };
-		guardian = q.cfg.guardian ? strdup(q.cfg.guardian) : guard_default_program();
+		guardian = q.cfg.guardian ? strdup(q.cfg.guardian) : guardpath_default();
 		q.guard = guardian ? guard_new(q.loop, guardian, on_guard_lost, &q) : NULL;
 		if (!q.guard || guard_start(q.guard) < 0)
 			fatalx("cannot start the thaw guardian %s (--no-guardian runs without one, "

@@ -91,6 +91,25 @@ def require_root(tap):
 _live_scratch = []
 
 
+class _Cleanup:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def cleanup(self):
+        if self in _live_scratch:
+            _live_scratch.remove(self)
+            self.fn()
+
+
+def at_cleanup(fn):
+    """Run fn() once, at exit or on SIGTERM/SIGINT, before the Scratch cleanups made
+    after this call (tests/packaging/deb.py purges its packages so). Returns a
+    function that runs it now (and not again)."""
+    c = _Cleanup(fn)
+    _live_scratch.append(c)
+    return c.cleanup
+
+
 def _cleanup_all(*_):
     for s in list(_live_scratch):
         s.cleanup()
@@ -351,12 +370,14 @@ class Daemon:
     non-zero status is how memory errors and leaks show."""
 
     def __init__(self, scratch, *extra, lease=None, timeout=None, scope=None, wait=True,
-                 env=None, run_dir=None, log_path=None):
+                 env=None, run_dir=None, log_path=None, program=None, ctl_program=None):
         self.scratch = scratch
         self.run_dir = run_dir or os.path.join(scratch.dir, "run")
         self.control = os.path.join(self.run_dir, "control.sock")
         self.log_path = log_path or os.path.join(scratch.dir, "quiesced.log")
-        cmd = [bin_path("quiesced"), "-n", "-d", "--scope", scope or scratch.mnt,
+        # program, ctl_program: an installed quiesced and quiescectl (tests/packaging/).
+        self.ctl_program = ctl_program or bin_path("quiescectl")
+        cmd = [program or bin_path("quiesced"), "-n", "-d", "--scope", scope or scratch.mnt,
                "--run-dir", self.run_dir]
         if lease is not None:
             cmd += ["--lease", str(lease)]
@@ -407,7 +428,7 @@ class Daemon:
 
     def ctl(self, *args, user=None, timeout=60.0, env=None):
         """Run quiescectl against this daemon; returns the CompletedProcess."""
-        cmd = [bin_path("quiescectl"), "--socket", self.control] + list(args)
+        cmd = [self.ctl_program, "--socket", self.control] + list(args)
         if user is not None:
             cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
         return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
