@@ -4,11 +4,9 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -16,18 +14,18 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "fs/mountid.h"
+#include "fs/workpool.h"
 
-/* Threads are created on demand and kept: a stuck FIFREEZE holds its thread, so the
- * pool grows rather than queueing a thaw behind it. */
-#define MAX_WORKERS 64
-#define WORKER_STACK (128 * 1024)
+/* A FIFREEZE that took this long or more: the next freeze fans out at once (its
+ * filesystems will most likely be as slow; see workpool.h). */
+#define SLOW_FREEZE_NS (1000 * 1000)
 
 /* JOB_LATE_THAW: thaw of an abandoned FIFREEZE that came back frozen; its node is
  * no longer tracked, the job carries the fd and path. */
 enum job_kind { JOB_FREEZE, JOB_THAW, JOB_LATE_THAW };
 
 struct job {
-	struct job *next;
+	struct workpool_job wj;  /* first: a job is its workpool_job */
 	struct freezer *fz;
 	enum job_kind kind;
 	size_t node;
@@ -45,16 +43,7 @@ struct job {
 
 struct freezer {
 	struct loop *loop;
-	int efd;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	struct job *todo, **todo_tail;
-	struct job *finished;   /* back from the workers, for the loop to collect */
-	unsigned idle, threads;
-	unsigned queued;        /* jobs in todo, not yet taken by a worker */
-	pthread_t tids[MAX_WORKERS];
-	bool shutdown;
+	struct workpool *pool;
 
 	struct freezer_guard guard;
 	bool has_guard;
@@ -74,6 +63,7 @@ struct freezer {
 	char error[512];
 	struct loop_timer deadline;
 	struct loop_timer notify;
+	bool slow_seen;             /* a FIFREEZE of the current freeze was slow */
 	uint64_t timeout_ms;
 	freezer_done_fn done;
 	void *done_arg;
@@ -94,8 +84,9 @@ const char *fs_state_name(enum fs_state s)
 
 /* ------------------------------------------------------------ workers */
 
-static void run_job(struct job *j)
+static void run_job(struct workpool_job *wj)
 {
+	struct job *j = (struct job *)wj;
 	/* FIFREEZE/FITHAW are declared _IOWR(..., int) though the kernel ignores the
 	 * argument; pass a real int so that memory checkers see a valid pointer. */
 	int unused = 0;
@@ -137,73 +128,15 @@ static void run_job(struct job *j)
 	}
 }
 
-static void *worker_main(void *arg)
-{
-	struct freezer *fz = arg;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&fz->mu);
-	for (;;) {
-		struct job *j;
-		while (!fz->todo && !fz->shutdown)
-			pthread_cond_wait(&fz->cond, &fz->mu);
-		if (fz->shutdown)
-			break;
-		j = fz->todo;
-		fz->todo = j->next;
-		if (!fz->todo)
-			fz->todo_tail = &fz->todo;
-		fz->queued--;
-		fz->idle--;
-		pthread_mutex_unlock(&fz->mu);
-
-		run_job(j);
-
-		pthread_mutex_lock(&fz->mu);
-		j->next = fz->finished;
-		fz->finished = j;
-		fz->idle++;
-		/* The eventfd write cannot block: the counter is far from overflowing. */
-		if (write(fz->efd, &one, sizeof(one)) < 0)
-			abort();
-	}
-	pthread_mutex_unlock(&fz->mu);
-	return NULL;
-}
-
 static int submit(struct freezer *fz, struct job *j)
 {
-	int ret = 0;
-	pthread_mutex_lock(&fz->mu);
-	/* An idle worker that has not yet woken up to take an earlier job is not free
-	 * for this one: count the queue, or independent filesystems end up frozen one
-	 * after another by the same thread. */
-	if (fz->idle <= fz->queued && fz->threads < MAX_WORKERS) {
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WORKER_STACK);
-		if (pthread_create(&fz->tids[fz->threads], &attr, worker_main, fz) == 0) {
-			fz->threads++;
-			fz->idle++;
-		} else if (fz->threads == 0) {
-			ret = -1;
-		}
-		pthread_attr_destroy(&attr);
-	}
-	if (ret == 0) {
-		j->next = NULL;
-		*fz->todo_tail = j;
-		fz->todo_tail = &j->next;
-		fz->queued++;
-		pthread_cond_signal(&fz->cond);
-	}
-	pthread_mutex_unlock(&fz->mu);
-	return ret;
+	j->wj.run = run_job;
+	return workpool_submit(fz->pool, &j->wj);
 }
 
 /* ------------------------------------------------------------ scheduling */
 
-static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg);
+static void on_jobs_done(void *arg, struct workpool_job *finished);
 static void finish_op(struct freezer *fz);
 static void start_unwind(struct freezer *fz);
 
@@ -387,6 +320,9 @@ static void notify_done(struct loop *loop, void *arg)
 static void finish_op(struct freezer *fz)
 {
 	loop_timer_disarm(fz->loop, &fz->deadline);
+	if (fz->op == OP_FREEZE)
+		workpool_set_eager(fz->pool, fz->slow_seen);
+	workpool_rest(fz->pool);
 	fz->op = OP_NONE;
 	fz->unwinding = false;
 	update_log_hold(fz);
@@ -443,6 +379,8 @@ static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *
 {
 	if (j->t_end) {
 		nd->freeze_ns = j->t_end - j->t_start;
+		if (nd->freeze_ns >= SLOW_FREEZE_NS)
+			fz->slow_seen = true;
 		nd->freeze_start_ns = since(fz->op_t0, j->t_start);
 		nd->freeze_end_ns = since(fz->op_t0, j->t_end);
 	}
@@ -506,24 +444,22 @@ static void thaw_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
 	}
 }
 
-static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
+static void free_job(struct workpool_job *wj)
+{
+	struct job *j = (struct job *)wj;
+	free(j->path);
+	free(j);
+}
+
+static void on_jobs_done(void *arg, struct workpool_job *finished)
 {
 	struct freezer *fz = arg;
-	struct job *list, *j;
+	struct workpool_job *list = finished;
 	bool straggled = false;
-	uint64_t cnt;
-	(void)loop;
-	(void)events;
 
-	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		log_warn("freezer eventfd");
-	pthread_mutex_lock(&fz->mu);
-	list = fz->finished;
-	fz->finished = NULL;
-	pthread_mutex_unlock(&fz->mu);
-
-	while ((j = list)) {
-		list = j->next;
+	while (list) {
+		struct job *j = (struct job *)list;
+		list = list->next;
 		if (j->kind == JOB_LATE_THAW ||
 		    (j->kind == JOB_FREEZE &&
 		     (j->epoch != fz->epoch || fz->nodes[j->node].abandoned))) {
@@ -538,8 +474,7 @@ static void on_jobs_done(struct loop *loop, int fd, uint32_t events, void *arg)
 			else
 				thaw_job_done(fz, nd, j);
 		}
-		free(j->path);
-		free(j);
+		free_job(&j->wj);
 	}
 
 	if (fz->op == OP_FREEZE && !fz->unwinding) {
@@ -572,13 +507,8 @@ struct freezer *freezer_new(struct loop *loop)
 	if (!fz)
 		return NULL;
 	fz->loop = loop;
-	fz->todo_tail = &fz->todo;
-	pthread_mutex_init(&fz->mu, NULL);
-	pthread_cond_init(&fz->cond, NULL);
-	fz->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fz->efd < 0 || loop_add_fd(loop, fz->efd, EPOLLIN, on_jobs_done, fz) < 0) {
-		if (fz->efd >= 0)
-			close(fz->efd);
+	fz->pool = workpool_new(loop, on_jobs_done, fz);
+	if (!fz->pool) {
 		free(fz);
 		return NULL;
 	}
@@ -598,31 +528,13 @@ static void drop_set(struct freezer *fz)
 
 void freezer_free(struct freezer *fz)
 {
-	bool busy;
 	if (!fz)
 		return;
 	loop_timer_disarm(fz->loop, &fz->deadline);
 	loop_timer_disarm(fz->loop, &fz->notify);
-	loop_del_fd(fz->loop, fz->efd);
-	pthread_mutex_lock(&fz->mu);
-	fz->shutdown = true;
-	busy = fz->idle != fz->threads;
-	pthread_cond_broadcast(&fz->cond);
-	pthread_mutex_unlock(&fz->mu);
-	if (busy)
+	if (!workpool_free(fz->pool, free_job))
 		return; /* a worker is stuck in the kernel: leave it all to process exit */
-	for (unsigned i = 0; i < fz->threads; i++)
-		pthread_join(fz->tids[i], NULL);
-	while (fz->finished) {
-		struct job *j = fz->finished;
-		fz->finished = j->next;
-		free(j->path);
-		free(j);
-	}
 	drop_set(fz);
-	close(fz->efd);
-	pthread_mutex_destroy(&fz->mu);
-	pthread_cond_destroy(&fz->cond);
 	free(fz);
 }
 
@@ -657,6 +569,7 @@ int freezer_freeze(struct freezer *fz, struct fs_plan *plan, uint64_t timeout_ms
 			fz->nodes[fz->plan.v[i].holders[h]].waiting++;
 	fz->epoch++;
 	fz->error[0] = '\0';
+	fz->slow_seen = false;
 	fz->stopping = false;
 	fz->unwinding = false;
 	fz->inflight = 0;

@@ -3,10 +3,11 @@
  * A FIFREEZE can take long (where RCU grace periods are not expedited a cold one
  * waits ~25-40 ms for them; dirty data must be written back; a writer in the middle
  * of a write holds it) and a stuck one can block in the kernel for good, so the
- * ioctls run in worker threads and report back through an eventfd; the event loop
- * keeps answering meanwhile. Independent filesystems are frozen at the same time,
- * never one waiting for another's slow FIFREEZE; one that holds another (see
- * policy.h) is frozen only after it, and thawed before it.
+ * ioctls run in worker threads (workpool.h) and report back to the event loop, which
+ * keeps answering meanwhile. Independent filesystems never wait for one another's
+ * slow FIFREEZE: fast ones run one after another on one thread, slow ones each get a
+ * thread of their own. One that holds another (see policy.h) is frozen only after
+ * it, and thawed before it.
  *
  * The freezer keeps the fd of every filesystem it froze until it is thawed, so FITHAW
  * reaches the same superblock even if paths change, and it thaws exactly that set.

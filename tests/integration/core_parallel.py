@@ -55,6 +55,12 @@ try:
     for i in range(1, FREEZES + 1):
         held_freeze(d, s, i)
     t.eq(s.frozen(), [], "nothing frozen")
+    # The workers that the held freezes needed are let go once idle (quiesced goes
+    # back to its idle size): only the main thread is left, within a bound.
+    tasks = lambda: len(os.listdir("/proc/%d/task" % d.proc.pid))  # noqa: E731
+    t.ok(qtest.wait_for(lambda: tasks() == 1, 10 * qtest.SLOW, 0.05),
+         "idle workers are retired after the freeze", "threads: %d" % tasks())
+    held_freeze(d, s, FREEZES + 1)   # and come back when needed
 finally:
     qtest.stop_clean(t, d)
     s.cleanup()
