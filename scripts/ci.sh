@@ -14,6 +14,7 @@ trap 'rm -f "$log"' EXIT
 passed=0
 failed=0
 stages_failed=""
+times=""
 
 # stage NAME COMMAND...: run it, echo its output, and add its prove tally.
 stage() {
@@ -21,7 +22,9 @@ stage() {
 	shift
 	echo "=== ci: $name: $*"
 	: > "$log"
+	t0=$(date +%s)
 	"$@" 2>&1 | tee "$log"
+	took=$(( $(date +%s) - t0 ))
 	files=$(sed -n 's/^Files=\([0-9]*\),.*/\1/p' "$log" | tail -n 1)
 	bad=$(sed -n 's/^Failed \([0-9]*\)\/[0-9]* test programs.*/\1/p' "$log" | tail -n 1)
 	if ! grep -q '^Result: PASS' "$log"; then
@@ -34,6 +37,8 @@ stage() {
 	bad=${bad:-0}
 	passed=$((passed + files - bad))
 	failed=$((failed + bad))
+	times="$times $name ${took}s,"
+	echo "=== ci: $name: $((files - bad)) passed, $bad failed, ${took} s"
 }
 
 stage check make -j"$jobs" check
@@ -43,5 +48,6 @@ stage valgrind env QUIESCE_VALGRIND=1 TESTS="$(ls tests/integration/*.py | tr '\
 stage fuzz prove -v tests/fuzz/ci-smoke
 
 [ -n "$stages_failed" ] && echo "ci: failed stages:$stages_failed"
+echo "ci: stage times:${times%,}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
