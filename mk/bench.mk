@@ -2,6 +2,8 @@
 #
 #   make bench           as root: scratch loop mounts, every row, bench/RESULTS.md's tables
 #                        and chart into $(BUILD)/bench/ (BENCH_ARGS: bench/run.py --help)
+#   make bench-matrix    as root: the scenario matrix (bench/matrix.py --help) into
+#                        $(BUILD)/bench/matrix.md
 #
 # qbench times every row the same way (C, CLOCK_MONOTONIC, a persistent connection);
 # the app rows use $(BUILD)/appswarm (mk/apps.mk: N registered apps in one process).
@@ -16,6 +18,10 @@ $(BENCH_DIR)/qbench: $(BUILD)/obj/bench/qbench.o
 BENCH_PROGRAMS := $(BENCH_DIR)/qbench $(BUILD)/appswarm
 PROGRAMS += $(BENCH_PROGRAMS)
 
-.PHONY: bench
+.PHONY: bench bench-matrix
 bench: deps all $(BENCH_PROGRAMS)
 	QUIESCE_BUILD=$(abspath $(BUILD)) bench/run.py --out $(abspath $(BENCH_DIR)) $(BENCH_ARGS)
+
+# The scenario matrix (rcu_expedited 0/1, tmpfs/disk images, clean/dirty, hot/cold).
+bench-matrix: deps all $(BENCH_PROGRAMS)
+	QUIESCE_BUILD=$(abspath $(BUILD)) bench/matrix.py --out $(abspath $(BENCH_DIR)) $(BENCH_ARGS)
