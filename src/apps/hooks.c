@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "apps/hookpath.h"
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -37,12 +38,14 @@ enum hook_result {
 	H_NO_START,     /* could not be started (fork, pipe) */
 	H_CANCELLED,    /* killed because the engine stopped waiting */
 	H_NO_TIME,      /* not run: the phase's time was used up */
+	H_UNSAFE,       /* not run: its path was not safe right before the run */
 };
 
 static const char *const result_names[] = {
 	[H_NOT_RUN] = "not run",   [H_RUNNING] = "running",   [H_OK] = "ok",
 	[H_FAILED] = "failed",     [H_SIGNALED] = "killed",   [H_TIMEOUT] = "timeout",
 	[H_NO_START] = "not started", [H_CANCELLED] = "cancelled", [H_NO_TIME] = "no time left",
+	[H_UNSAFE] = "refused",
 };
 
 struct hook {
@@ -91,6 +94,7 @@ struct hooks {
 	char origin[32];
 	bool ok;
 	char msg[MSG_LEN];
+	char why[192];              /* why the last hook refused was not safe */
 
 	/* The hook running. */
 	pid_t pid;
@@ -152,20 +156,6 @@ static bool leftover(const char *name)
 	       ends_with(name, ".sample");
 }
 
-/* We run these as root: anyone who can change one can run code as root. */
-static bool unsafe(const struct stat *st, char *why, size_t len)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(why, len, "owned by uid %u, not root", (unsigned)st->st_uid);
-		return true;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(why, len, "writable by %s", st->st_mode & S_IWOTH ? "everyone" : "its group");
-		return true;
-	}
-	return false;
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct hook *)a)->name, ((const struct hook *)b)->name);
@@ -178,7 +168,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 	struct dirent *de;
 	DIR *d;
 	int fd;
-	char why[96];
+	char why[MSG_LEN], real[PATH_MAX];
 	size_t cap = 0;
 
 	free_set(h);
@@ -189,7 +179,8 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 		snprintf(msg, msglen, "cannot open the hook directory %s: %s", h->dir, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || unsafe(&st, why, sizeof(why))) {
+	/* We run these as root: anyone who can change one can run code as root. */
+	if (fstat(fd, &st) < 0 || hookpath_unsafe(&st, why, sizeof(why))) {
 		snprintf(msg, msglen, "the hook directory %s is not safe: %s", h->dir, why);
 		close(fd);
 		return -1;
@@ -216,7 +207,8 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 			log_debug("hooks: skipping %s/%s: not an executable file", h->dir, name);
 			continue;
 		}
-		if (unsafe(&st, why, sizeof(why))) {
+		/* The file and both paths (see hookpath.h); again right before each run. */
+		if (hookpath_check_hook(h->dir, name, real, sizeof(real), why, sizeof(why)) < 0) {
 			snprintf(msg, msglen, "hook %s/%s is not safe to run: %s", h->dir, name, why);
 			closedir(d);
 			free_set(h);
@@ -431,7 +423,19 @@ static int spawn(struct hooks *h)
 		return -1;
 	}
 	left = h->budget_end_ms - now;
-	snprintf(path, sizeof(path), "%s/%s", h->dir, k->name);
+	/* Right before the run, at every phase: a symlink (or a directory on its way)
+	 * may point elsewhere now than at CHECK or FREEZE. Run the real path that was
+	 * checked: only root can change it. (Not fexecve: a script would get
+	 * $0=/dev/fd/N, and qemu's dispatcher looks for its hooks next to $0.) */
+	if (hookpath_check_hook(h->dir, k->name, path, sizeof(path), h->why, sizeof(h->why)) < 0) {
+		log_warnx("hooks: not running %s/%s %s: it is not safe to run: %s", h->dir, k->name,
+			  arg, h->why);
+		if (h->op == TXN_FREEZE)
+			k->freeze_result = H_UNSAFE;
+		else
+			k->thaw_result = H_UNSAFE;
+		return -1;
+	}
 	argv[0] = path;
 	argv[1] = (char *)arg;
 	argv[2] = NULL;
@@ -646,7 +650,8 @@ static void on_done_timer(struct loop *loop, void *arg)
 	engine_stage_done(h->engine, h->ok, h->msg);
 }
 
-static void describe(const struct hook *k, enum hook_result res, char *buf, size_t len)
+static void describe(const struct hook *k, enum hook_result res, const char *why, char *buf,
+		     size_t len)
 {
 	switch (res) {
 	case H_FAILED:
@@ -666,6 +671,9 @@ static void describe(const struct hook *k, enum hook_result res, char *buf, size
 		break;
 	case H_NO_TIME:
 		snprintf(buf, len, "was not run: the phase had used up its time");
+		break;
+	case H_UNSAFE:
+		snprintf(buf, len, "was not run: it is not safe to run: %s", why);
 		break;
 	default:
 		snprintf(buf, len, "%s", result_names[res]);
@@ -719,7 +727,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 {
 	struct hook *k = &h->v[h->cur];
 	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
-	char why[128];
+	char why[240];
 
 	loop_timer_disarm(h->loop, &h->deadline);
 	if (h->outfd >= 0)
@@ -732,7 +740,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 	if (res == H_OK) {
 		log_debug("hooks: %s %s ok in %.1f ms", k->name, arg, ns_to_ms(k->ms_ns));
 	} else {
-		describe(k, res, why, sizeof(why));
+		describe(k, res, h->why, why, sizeof(why));
 		if (h->op == TXN_FREEZE) {
 			/* A veto: the hooks after it are not run; the engine thaws the ones
 			 * that ran, this one included. */
@@ -851,7 +859,8 @@ static void hooks_report(void *self, struct json_object *out)
 			if (res == H_SIGNALED)
 				json_object_object_add(o, "signal",
 						       json_object_new_int(WTERMSIG(k->status)));
-			if (res != H_NOT_RUN && res != H_NO_TIME && res != H_NO_START)
+			if (res != H_NOT_RUN && res != H_NO_TIME && res != H_NO_START &&
+			    res != H_UNSAFE)
 				json_object_object_add(o, "ms", json_object_new_double(ns_to_ms(k->ms_ns)));
 		}
 		json_object_array_add(arr, o);
