@@ -17,6 +17,7 @@
 #include "apps/hookpath.h"
 #include "common/util.h"
 #include "daemon/log.h"
+#include "daemon/nodump.h"
 #include "daemon/loop.h"
 
 #define MAX_HOOKS 256
@@ -467,6 +468,7 @@ static int spawn(struct hooks *h)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);   /* signalfd blocked TERM/INT/HUP */
 		setsid();
+		nodump_child();   /* a hook may dump core as it could before the freeze */
 		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
 			_exit(126);
 		close_range(3, ~0u, 0);

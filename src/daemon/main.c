@@ -19,6 +19,7 @@
 #include "daemon/quiesced.h"
 #include "daemon/txn.h"
 #include "daemon/guard.h"
+#include "daemon/nodump.h"
 #include "fs/fs_stage.h"
 #include "fs/leftover.h"
 #include "host/cmd.h"
@@ -101,6 +102,10 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 	struct quiesced *q = arg;
 	uint64_t t = q->cfg.timeout_ms, fs = q->cfg.fs_timeout_ms, ms = 0;
 
+	/* From the first FIFREEZE's stage to the last thaw, and while an abandoned
+	 * FIFREEZE may still freeze something (nodump.h). */
+	nodump_set(st == TXN_FREEZING || st == TXN_FROZEN || st == TXN_THAWING ||
+		   fs_stage_ops.active(q->fs));
 	if (!q->guard)
 		return;
 	switch (st) {
