@@ -25,6 +25,8 @@
 #define OUTPUT_KEEP 4096
 /* Read after the hook exited, before the pipe is handed to the drain. */
 #define DRAIN_AT_EXIT (64 * 1024)
+/* How long the drain reads on after the hook itself is over. */
+#define DRAIN_KEEP_MS 1000
 #define MSG_LEN 512
 #define ENV_N 6
 #define ENV_LEN 256
@@ -61,12 +63,15 @@ struct hook {
 };
 
 /* Output pipes of hooks that exited but left processes holding them (a helper that
- * keeps a lock, like qemu's mysql-flush sample): read and discarded until EOF, so
- * the helper never gets SIGPIPE. */
+ * keeps a lock, like qemu's mysql-flush sample): read and discarded until EOF or for
+ * DRAIN_KEEP_MS, whichever comes first. Not until EOF alone: a helper that never
+ * exits (`setsid sleep 1000 &`) would cost us two fds per cycle for as long as it
+ * lives. A helper that writes after that gets EPIPE (or SIGPIPE). */
 struct drain {
 	struct hooks *h;
 	int fd;
 	size_t bytes;
+	struct loop_timer keep;
 	char name[NAME_MAX + 1];
 	struct drain *next;
 };
@@ -264,9 +269,24 @@ static void on_zombie(struct loop *loop, int fd, uint32_t events, void *arg)
 	free(z);
 }
 
+static void drain_free(struct loop *loop, struct drain *dr)
+{
+	struct drain **p;
+	loop_timer_disarm(loop, &dr->keep);
+	loop_del_fd(loop, dr->fd);
+	close(dr->fd);
+	for (p = &dr->h->drains; *p; p = &(*p)->next) {
+		if (*p == dr) {
+			*p = dr->next;
+			break;
+		}
+	}
+	free(dr);
+}
+
 static void on_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 {
-	struct drain *dr = arg, **p;
+	struct drain *dr = arg;
 	char buf[4096];
 	ssize_t n;
 	(void)events;
@@ -276,15 +296,15 @@ static void on_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 		return;
 	log_debug("hooks: %s: %zu bytes of output from processes it left running, discarded",
 		  dr->name, dr->bytes);
-	loop_del_fd(loop, fd);
-	close(fd);
-	for (p = &dr->h->drains; *p; p = &(*p)->next) {
-		if (*p == dr) {
-			*p = dr->next;
-			break;
-		}
-	}
-	free(dr);
+	drain_free(loop, dr);
+}
+
+static void on_drain_keep(struct loop *loop, void *arg)
+{
+	struct drain *dr = arg;
+	log_debug("hooks: %s: processes it left running still hold its output pipe; closing "
+		  "our end (%zu bytes discarded)", dr->name, dr->bytes);
+	drain_free(loop, dr);
 }
 
 static void keep_output(struct hook *k, const char *buf, size_t n)
@@ -335,6 +355,7 @@ static void close_output(struct hooks *h, bool eof)
 		if (loop_add_fd(h->loop, dr->fd, EPOLLIN, on_drain, dr) == 0) {
 			dr->next = h->drains;
 			h->drains = dr;
+			loop_timer_arm(h->loop, &dr->keep, DRAIN_KEEP_MS, on_drain_keep, dr);
 			h->outfd = -1;
 			return;
 		}
@@ -920,13 +941,8 @@ void hooks_free(struct hooks *h)
 	}
 	loop_timer_disarm(h->loop, &h->poll_child);
 	loop_timer_disarm(h->loop, &h->poll_zombies);
-	while (h->drains) {
-		struct drain *dr = h->drains;
-		h->drains = dr->next;
-		loop_del_fd(h->loop, dr->fd);
-		close(dr->fd);
-		free(dr);
-	}
+	while (h->drains)
+		drain_free(h->loop, h->drains);
 	loop_timer_disarm(h->loop, &h->deadline);
 	loop_timer_disarm(h->loop, &h->done_timer);
 	free_set(h);
