@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "apps/hookpath.h"
+#include "apps/hookrecord.h"
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/nodump.h"
@@ -116,6 +117,14 @@ struct hooks {
 	struct drain *drains;
 	struct zombie *zombies;
 	char env[ENV_N][ENV_LEN];
+
+	/* Which hooks got freeze, in the run dir (hookrecord.h). */
+	char *record;
+	bool record_failed;         /* said once per phase */
+	/* Thawing, at start, the hooks a quiesced that died had frozen (from rec_dir). */
+	bool recovering;
+	char *rec_dir;
+	struct json_object *recovered;   /* what that thaw did, for status */
 };
 
 struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct hooks_config *cfg)
@@ -124,7 +133,9 @@ struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct h
 	if (!h)
 		return NULL;
 	h->dir = strdup(cfg->dir);
-	if (!h->dir) {
+	h->record = cfg->record ? strdup(cfg->record) : NULL;
+	if (!h->dir || (cfg->record && !h->record)) {
+		free(h->dir);
 		free(h);
 		return NULL;
 	}
@@ -406,6 +417,40 @@ out:
 	k->out_dropped = 0;
 }
 
+/* ------------------------------------------------------------ the record */
+
+static void clear_record(struct hooks *h);
+
+/* The hooks whose freeze ran, and how it went; before the filesystems freeze. */
+static void save_record(struct hooks *h)
+{
+	const char *names[MAX_HOOKS], *results[MAX_HOOKS];
+	size_t n = 0;
+	if (!h->record)
+		return;
+	for (size_t i = 0; i < h->n; i++) {
+		if (!h->v[i].freeze_ran)
+			continue;
+		names[n] = h->v[i].name;
+		results[n++] = result_names[h->v[i].freeze_result];
+	}
+	if (!n) {
+		clear_record(h);
+		return;
+	}
+	if (hookrecord_save(h->record, h->dir, names, results, n) < 0 && !h->record_failed) {
+		h->record_failed = true;
+		log_warn("hooks: cannot record in %s which hooks got freeze (if quiesced dies, a "
+			 "restart could not thaw them)", h->record);
+	}
+}
+
+static void clear_record(struct hooks *h)
+{
+	if (h->record && unlink(h->record) < 0 && errno != ENOENT)
+		log_warn("hooks: removing %s", h->record);
+}
+
 /* Build the environment in the parent: the child may only make async-signal-safe
  * calls (quiesced has threads). */
 static void make_env(struct hooks *h, const struct hook *k, char **envp)
@@ -433,6 +478,7 @@ static int spawn(struct hooks *h)
 {
 	struct hook *k = &h->v[h->cur];
 	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
+	const char *dir = h->recovering ? h->rec_dir : h->dir;
 	char path[PATH_MAX];
 	char *argv[3], *envp[ENV_N + 1];
 	uint64_t now = now_ms(), left;
@@ -449,8 +495,8 @@ static int spawn(struct hooks *h)
 	 * may point elsewhere now than at CHECK or FREEZE. Run the real path that was
 	 * checked: only root can change it. (Not fexecve: a script would get
 	 * $0=/dev/fd/N, and qemu's dispatcher looks for its hooks next to $0.) */
-	if (hookpath_check_hook(h->dir, k->name, path, sizeof(path), h->why, sizeof(h->why)) < 0) {
-		log_warnx("hooks: not running %s/%s %s: it is not safe to run: %s", h->dir, k->name,
+	if (hookpath_check_hook(dir, k->name, path, sizeof(path), h->why, sizeof(h->why)) < 0) {
+		log_warnx("hooks: not running %s/%s %s: it is not safe to run: %s", dir, k->name,
 			  arg, h->why);
 		if (h->op == TXN_FREEZE)
 			k->freeze_result = H_UNSAFE;
@@ -465,6 +511,8 @@ static int spawn(struct hooks *h)
 	if (h->op == TXN_FREEZE) {
 		k->freeze_ran = true;
 		k->freeze_result = H_RUNNING;
+		/* Before it starts: if quiesced dies now, the next one owes it a thaw. */
+		save_record(h);
 	} else {
 		k->thaw_result = H_RUNNING;
 	}
@@ -703,6 +751,8 @@ static void describe(const struct hook *k, enum hook_result res, const char *why
 	}
 }
 
+static void recovery_done(struct hooks *h);
+
 static void finish_phase(struct hooks *h)
 {
 	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
@@ -722,6 +772,16 @@ static void finish_phase(struct hooks *h)
 	if (ran)
 		log_info("hooks: %s: %zu hook%s run in %.1f ms%s%s", arg, ran, ran == 1 ? "" : "s",
 			 ns_to_ms(now_ns() - h->t0), h->msg[0] ? ": " : "", h->msg);
+	/* FREEZE: how each ended, for the thaw of a restart. THAW: owed nothing now. */
+	if (h->op == TXN_FREEZE && ran)
+		save_record(h);
+	else if (h->op == TXN_THAW)
+		clear_record(h);
+	h->record_failed = false;
+	if (h->recovering) {
+		recovery_done(h);
+		return;
+	}
 	if (!h->in_start)
 		loop_timer_arm(h->loop, &h->done_timer, 0, on_done_timer, h);
 }
@@ -789,6 +849,17 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 {
 	struct hooks *h = self;
 
+	if (h->recovering) {
+		/* The set is the dead quiesced's; a THAW here is the unwinding of a freeze
+		 * this refusal failed: nothing of it ran. */
+		*ok = op == TXN_THAW;
+		if (op != TXN_THAW) {
+			snprintf(msg, msglen, "the hooks a quiesced that died had frozen are still "
+				 "being thawed; try again in a moment");
+			log_warnx("hooks: %s refused: %s", txn_op_name(op), msg);
+		}
+		return STAGE_DONE;
+	}
 	loop_timer_disarm(h->loop, &h->done_timer);
 	h->op = op;
 	h->ok = true;
@@ -837,7 +908,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 static void hooks_cancel(void *self)
 {
 	struct hooks *h = self;
-	if (!h->running)
+	if (!h->running || h->recovering)
 		return;
 	if (h->pid >= 0) {
 		log_warnx("hooks: cancelling %s %s", h->v[h->cur].name,
@@ -890,6 +961,8 @@ static void hooks_report(void *self, struct json_object *out)
 	}
 	json_object_object_add(out, "hooks", arr);
 	json_object_object_add(out, "hook_dir", json_object_new_string(h->dir));
+	if (h->recovered)
+		json_object_object_add(out, "restart_thaw", json_object_get(h->recovered));
 }
 
 static unsigned hooks_count(void *self, enum txn_op op)
@@ -947,5 +1020,101 @@ void hooks_free(struct hooks *h)
 	loop_timer_disarm(h->loop, &h->done_timer);
 	free_set(h);
 	free(h->dir);
+	free(h->record);
+	free(h->rec_dir);
+	json_object_put(h->recovered);
 	free(h);
+}
+
+/* ------------------------------------------------------------ after a restart */
+
+static uint8_t result_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(result_names) / sizeof(result_names[0]); i++)
+		if (result_names[i] && !strcmp(result_names[i], name))
+			return (uint8_t)i;
+	return H_NOT_RUN;
+}
+
+/* What the thaw at start did, kept for status: {"at", "dir", "running", "hooks":
+ * [{"name", "freeze_result", "result"}]}. */
+static void recovery_status(struct hooks *h, bool running)
+{
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object_object_add(o, "at", json_object_new_int64((int64_t)wall_ms()));
+	json_object_object_add(o, "dir", json_object_new_string(h->rec_dir));
+	json_object_object_add(o, "running", json_object_new_boolean(running));
+	for (size_t i = h->n; i-- > 0;) {
+		struct json_object *k = json_object_new_object();
+		json_object_object_add(k, "name", json_object_new_string(h->v[i].name));
+		json_object_object_add(k, "freeze_result",
+				       json_object_new_string(result_names[h->v[i].freeze_result]));
+		json_object_object_add(k, "result",
+				       json_object_new_string(result_names[h->v[i].thaw_result]));
+		json_object_array_add(arr, k);
+	}
+	json_object_object_add(o, "hooks", arr);
+	json_object_put(h->recovered);
+	h->recovered = o;
+}
+
+static void recovery_done(struct hooks *h)
+{
+	size_t ok = 0;
+	for (size_t i = 0; i < h->n; i++)
+		ok += h->v[i].thaw_result == H_OK;
+	recovery_status(h, false);
+	log_notice("hooks: thawed at start the %zu hook%s a quiesced that died had frozen: "
+		   "%zu ok%s%s", h->n, h->n == 1 ? "" : "s", ok, h->msg[0] ? "; " : "", h->msg);
+	h->recovering = false;
+}
+
+int hooks_recover(struct hooks *h)
+{
+	struct hookrecord rec;
+	int r;
+
+	if (!h->record || h->running)
+		return 0;
+	r = hookrecord_load(h->record, &rec);
+	if (r <= 0) {
+		if (r < 0) {
+			log_warn("hooks: cannot read %s: the hooks a quiesced that died had frozen "
+				 "(if any) get no thaw", h->record);
+			clear_record(h);
+		}
+		return 0;
+	}
+	free_set(h);
+	free(h->rec_dir);
+	h->v = calloc(rec.n ? rec.n : 1, sizeof(*h->v));
+	h->rec_dir = strdup(rec.dir);
+	if (!h->v || !h->rec_dir) {
+		log_warnx("hooks: out of memory: the hooks in %s get no thaw", h->record);
+		hookrecord_free(&rec);
+		return 0;
+	}
+	for (size_t i = 0; i < rec.n; i++) {
+		str_copy(h->v[i].name, rec.v[i].name, sizeof(h->v[i].name));
+		h->v[i].freeze_ran = true;
+		h->v[i].freeze_result = result_by_name(rec.v[i].result);
+	}
+	h->n = rec.n;
+	hookrecord_free(&rec);
+	log_warnx("hooks: a quiesced that died had run freeze for %zu hook%s in %s and never "
+		  "their thaw: running it now", h->n, h->n == 1 ? "" : "s", h->rec_dir);
+	/* As a THAW phase of the engine's, but nobody waits for it. */
+	h->recovering = true;
+	h->op = TXN_THAW;
+	h->ok = true;
+	h->msg[0] = '\0';
+	h->t0 = now_ns();
+	h->budget_end_ms = now_ms() + h->budget_ms;
+	str_copy(h->origin, "restart", sizeof(h->origin));
+	h->running = true;
+	h->dir_step = -1;
+	h->cur = h->n - 1;
+	recovery_status(h, true);
+	run_next(h);
+	return 1;
 }

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	static struct quiesced q;
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
-	char *control_path, *record_path, *app_path, *guardian = NULL;
+	char *control_path, *record_path, *hooks_record, *app_path, *guardian = NULL;
 	bool stuck;
 	int r, code;
 
@@ -204,8 +204,9 @@ int main(int argc, char **argv)
 	check_run_dir(q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
+	hooks_record = config_run_path(&q.cfg, NULL, "hooks.list");
 	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
-	if (!control_path || !record_path || !app_path)
+	if (!control_path || !record_path || !hooks_record || !app_path)
 		fatal("out of memory");
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
@@ -229,7 +230,7 @@ int main(int argc, char **argv)
 		};
 		/* The hooks of one phase together are one participant: --timeout. */
 		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
-					   .budget_ms = q.cfg.timeout_ms };
+					   .budget_ms = q.cfg.timeout_ms, .record = hooks_record };
 		q.apps = registry_open(q.loop, q.engine, &rc);
 		if (!q.apps)
 			fatalx("cannot open the app socket %s", app_path);
@@ -281,6 +282,9 @@ int main(int argc, char **argv)
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
 		   control_path);
+	/* The hooks a quiesced that died had frozen get their thaw. After daemon(): they
+	 * must be our children. The filesystems were thawed above (or by the guardian). */
+	hooks_recover(q.hooks);
 
 	code = loop_run(q.loop);
 
@@ -305,6 +309,7 @@ int main(int argc, char **argv)
 	loop_free(q.loop);
 	free(control_path);
 	free(record_path);
+	free(hooks_record);
 	free(app_path);
 	free(guardian);
 	config_free(&q.cfg);
