@@ -78,6 +78,9 @@ static void policy_from_config(struct fs_policy *p, const struct config *cfg)
 
 /* ---- the thaw guardian */
 
+/* RUN-DIR/frozen.list (fs/leftover.h). */
+static const char *frozen_record;
+
 static int guard_arm_cb(void *ctx, uint64_t id, int fd, const char *path)
 {
 	return guard_arm(ctx, id, fd, path);
@@ -125,7 +128,10 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 		ms = 0;
 		break;
 	}
-	guard_deadline(q->guard, ms);
+	/* FROZEN: the guardian holds everything frozen (a guardian lost while freezing
+	 * fails the freeze), and no FIFREEZE is under way unless an abandoned one is. */
+	guard_deadline(q->guard, ms,
+		       st == TXN_FROZEN && !fs_stage_stuck(q->fs) ? frozen_record : NULL);
 }
 
 static void on_shutdown_done(void *arg)
@@ -243,6 +249,7 @@ int main(int argc, char **argv)
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
+	frozen_record = record_path;
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,10 @@ struct freezer {
 
 	struct freezer_guard guard;
 	bool has_guard;
+	/* Filesystems that may be frozen by us: a FIFREEZE queued, under way or done,
+	 * not thawed yet. The worker that brings it to 0 removes the record at once. */
+	atomic_uint maybe_frozen;
+	char *record;           /* the run-dir record (leftover.h), or NULL */
 
 	/* Owned by the loop thread. */
 	unsigned epoch;
@@ -94,6 +99,17 @@ const char *fs_state_name(enum fs_state s)
 
 /* ------------------------------------------------------------ workers */
 
+/* One filesystem is known not to be frozen by us any more (its FIFREEZE failed, or it
+ * was thawed). The last one removes the run-dir record here, in the thread that saw
+ * it: were it left to the loop's next turns, a death in between (the guardian killed,
+ * quiesced thawing, then killed) left a record of a freeze that is over, and the next
+ * start thawed those mounts again, maybe someone else's freeze by then. */
+static void release(struct freezer *fz)
+{
+	if (atomic_fetch_sub(&fz->maybe_frozen, 1) == 1 && fz->record)
+		(void)unlink(fz->record);
+}
+
 static void run_job(struct job *j)
 {
 	/* FIFREEZE/FITHAW are declared _IOWR(..., int) though the kernel ignores the
@@ -106,6 +122,7 @@ static void run_job(struct job *j)
 		if (j->fd < 0) {
 			j->err = errno;
 			j->step = "open";
+			release(j->fz);
 			return;
 		}
 		/* The path must still lead to the planned mount: it may have been
@@ -113,18 +130,21 @@ static void run_job(struct job *j)
 		if (fd_mount_id(j->fd, &id) == 0 && id != j->mount_id) {
 			j->err = ESTALE;
 			j->step = "mount check";
+			release(j->fz);
 			return;
 		}
 		/* The guardian gets the fd first: from here on, if quiesced dies, it thaws. */
 		if (j->guard_id && j->fz->guard.arm(j->fz->guard.ctx, j->guard_id, j->fd, j->path) < 0) {
 			j->err = errno ? errno : ENOTCONN;
 			j->step = "guardian";
+			release(j->fz);
 			return;
 		}
 		j->t_start = now_ns();
 		if (ioctl(j->fd, FIFREEZE, &unused) < 0) {
 			j->err = errno;
 			j->step = "freeze";
+			release(j->fz);
 		}
 		j->t_end = now_ns();
 	} else {
@@ -134,6 +154,9 @@ static void run_job(struct job *j)
 			j->step = "thaw";
 		}
 		j->t_end = now_ns();
+		/* EINVAL: not frozen (someone else thawed it). */
+		if (!j->err || j->err == EINVAL)
+			release(j->fz);
 	}
 }
 
@@ -257,8 +280,12 @@ static int dispatch(struct freezer *fz, size_t i, enum job_kind kind)
 	/* State first: the log is held before the first FIFREEZE can start. */
 	nd->state = kind == JOB_FREEZE ? FS_FREEZING : FS_THAWING;
 	update_log_hold(fz);
+	if (kind == JOB_FREEZE)
+		atomic_fetch_add(&fz->maybe_frozen, 1);
 	if (submit(fz, j) < 0) {
 		nd->state = kind == JOB_FREEZE ? FS_PENDING : FS_FROZEN;
+		if (kind == JOB_FREEZE)
+			release(fz);
 		goto fail;
 	}
 	fz->inflight++;
@@ -415,8 +442,10 @@ static bool straggler_returned(struct freezer *fz, struct job *j)
 			return true;
 		/* No worker to be had: FITHAW here rather than leave it frozen. */
 		int unused = 0;
-		if (ioctl(j->fd, FITHAW, &unused) < 0)
+		if (ioctl(j->fd, FITHAW, &unused) < 0 && errno != EINVAL)
 			log_warn("thawing %s", j->path);
+		else
+			release(fz);
 	} else if (j->kind == JOB_LATE_THAW) {
 		if (!j->err || j->err == EINVAL)
 			disarm(fz, &j->guard_id);
@@ -621,6 +650,7 @@ void freezer_free(struct freezer *fz)
 	}
 	drop_set(fz);
 	close(fz->efd);
+	free(fz->record);
 	pthread_mutex_destroy(&fz->mu);
 	pthread_cond_destroy(&fz->cond);
 	free(fz);
@@ -698,6 +728,17 @@ void freezer_set_settled(struct freezer *fz, void (*fn)(void *arg), void *arg)
 {
 	fz->settled = fn;
 	fz->settled_arg = arg;
+}
+
+void freezer_set_record(struct freezer *fz, const char *path)
+{
+	free(fz->record);
+	fz->record = path ? strdup(path) : NULL;
+}
+
+bool freezer_stuck(const struct freezer *fz)
+{
+	return fz->stragglers > 0;
 }
 
 void freezer_set_guard(struct freezer *fz, const struct freezer_guard *guard)

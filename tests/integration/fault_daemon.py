@@ -127,6 +127,8 @@ def kill_frozen():
          "  the guardian thaws at once (%.2f s)" % (time.monotonic() - t0))
     t.ok(w.done_within(5 * SLOW), "  the blocked writer goes through")
     t.ok(guardian_said(d, "quiesced is gone: thawed 2 filesystems"), "  the guardian says so")
+    t.ok(qtest.wait_for(lambda: not os.path.exists(os.path.join(d.run_dir, "frozen.list")), 3 * SLOW),
+         "  and removes the run-dir record: nothing of the freeze is frozen (issue 13, hole 9)")
     d2 = daemon()
     chk.after("SIGKILL in FROZEN", d2, gone=[d.proc.pid, g, w.proc.pid])
     chk.stop_clean(d2, "SIGKILL in FROZEN")
