@@ -10,6 +10,8 @@
 - quiesced SIGKILL while a freeze hook runs: that hook is in the record (`running`)
   before it starts, and gets its thaw at the next start;
 - while that thaw runs, CHECK and FREEZE are refused (the set is the dead one's);
+- a second quiesced started with the same run dir while the first is frozen refuses
+  to start and runs no hook: the first one's record is not a dead one's;
 - a hook that leaves a helper holding its output pipe (`setsid sleep 1000 &`), over
   20 cycles: quiesced closes its end a moment after the hook exited, its fds stay flat.
 
@@ -17,7 +19,7 @@ After every case: tests/lib/faultcheck.py's checks (the hooks record gone too).
 """
 import json
 import os
-import signal
+import subprocess
 import sys
 import time
 
@@ -159,6 +161,26 @@ def killed_in_hook():
     chk.stop_clean(d2, "quiesced SIGKILL in a freeze hook")
 
 
+def second_daemon():
+    clear_hooks()
+    hook("10-a")
+    reset()
+    d = daemon()
+    r = d.call("quiesce-freeze")
+    t.ok(r.get("return", {}).get("count") == 1, "  A frozen", repr(r)[:300])
+    rec = os.path.join(d.run_dir, "hooks.list")
+    r = subprocess.run([qtest.bin_path("quiesced"), "-n", "--scope", s.mnt, "--run-dir", d.run_dir,
+                        "--hook-dir", hd], capture_output=True, text=True, timeout=30 * SLOW)
+    t.ok(r.returncode != 0 and "another quiesced is already running" in r.stderr,
+         "  a second quiesced with the same run dir refuses to start", r.stderr)
+    t.eq(lines(), ["10-a freeze control"], "  and runs no hook's thaw")
+    t.ok(os.path.exists(rec), "  A's record of its hooks stays")
+    r = d.call("quiesce-thaw")
+    t.eq(lines(), ["10-a freeze control", "10-a thaw control ok"], "  A thaws them itself")
+    chk.after("second quiesced, same run dir, hooks frozen", d)
+    chk.stop_clean(d, "second quiesced, same run dir, hooks frozen")
+
+
 def helper_holds_pipe():
     """A hook leaves a helper holding its output (`setsid sleep 1000 &`): each cycle
     used to cost quiesced two fds for as long as the helper lived."""
@@ -190,6 +212,7 @@ def helper_holds_pipe():
 CASES = [
     ("quiesced SIGKILL while frozen: the hooks get thaw at the next start", killed_frozen),
     ("quiesced SIGKILL in a freeze hook", killed_in_hook),
+    ("a second quiesced with the same run dir, hooks frozen", second_daemon),
     ("a hook helper holding the output pipe, 20 cycles", helper_holds_pipe),
 ]
 
