@@ -15,52 +15,24 @@
 #include <unistd.h>
 
 #include "apps/hookpath.h"
-#include "apps/hookrecord.h"
+#include "apps/hooks_int.h"
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/nodump.h"
 #include "daemon/loop.h"
 
-#define MAX_HOOKS 256
 /* Output kept per hook run: the last 4 KiB, logged line by line after the phase. */
 #define OUTPUT_KEEP 4096
 /* Read after the hook exited, before the pipe is handed to the drain. */
 #define DRAIN_AT_EXIT (64 * 1024)
 /* How long the drain reads on after the hook itself is over. */
 #define DRAIN_KEEP_MS 1000
-#define MSG_LEN 512
-#define ENV_N 6
-#define ENV_LEN 256
 
-enum hook_result {
-	H_NOT_RUN,
-	H_RUNNING,
-	H_OK,
-	H_FAILED,       /* exited non-zero */
-	H_SIGNALED,
-	H_TIMEOUT,      /* killed at its deadline */
-	H_NO_START,     /* could not be started (fork, pipe) */
-	H_CANCELLED,    /* killed because the engine stopped waiting */
-	H_NO_TIME,      /* not run: the phase's time was used up */
-	H_UNSAFE,       /* not run: its path was not safe right before the run */
-};
-
-static const char *const result_names[] = {
+const char *const hooks_result_names[] = {
 	[H_NOT_RUN] = "not run",   [H_RUNNING] = "running",   [H_OK] = "ok",
 	[H_FAILED] = "failed",     [H_SIGNALED] = "killed",   [H_TIMEOUT] = "timeout",
 	[H_NO_START] = "not started", [H_CANCELLED] = "cancelled", [H_NO_TIME] = "no time left",
 	[H_UNSAFE] = "refused",
-};
-
-struct hook {
-	char name[NAME_MAX + 1];
-	bool freeze_ran;            /* started with "freeze": it gets "thaw" */
-	uint8_t freeze_result, thaw_result;
-	int status;                 /* wait status of the last run */
-	uint64_t ms_ns;             /* duration of the last run */
-	char *out;                  /* output of the last run (OUTPUT_KEEP), until logged */
-	size_t out_len;
-	size_t out_dropped;         /* bytes lost off the front */
 };
 
 /* Output pipes of hooks that exited but left processes holding them (a helper that
@@ -85,48 +57,6 @@ struct zombie {
 	struct zombie *next;
 };
 
-struct hooks {
-	struct loop *loop;
-	struct engine *engine;
-	char *dir;
-	uint64_t timeout_ms, budget_ms;
-
-	struct hook *v;             /* the set of the last FREEZE (or CHECK) */
-	size_t n;
-	enum txn_op op;
-	bool running, in_start;
-	size_t cur;                 /* index of the hook running, or next to run */
-	int dir_step;               /* +1 freeze, -1 thaw */
-	uint64_t t0, budget_end_ms;
-	char origin[32];
-	bool ok;
-	char msg[MSG_LEN];
-	char why[192];              /* why the last hook refused was not safe */
-
-	/* The hook running. */
-	pid_t pid;
-	int pidfd, outfd;
-	uint64_t started_ns;
-	struct loop_timer deadline;
-	struct loop_timer done_timer;
-	/* Without pidfds (kernels before 5.3, valgrind): waitpid(WNOHANG) on a timer. */
-	struct loop_timer poll_child, poll_zombies;
-	uint64_t poll_ms;
-	bool no_pidfd;
-
-	struct drain *drains;
-	struct zombie *zombies;
-	char env[ENV_N][ENV_LEN];
-
-	/* Which hooks got freeze, in the run dir (hookrecord.h). */
-	char *record;
-	bool record_failed;         /* said once per phase */
-	/* Thawing, at start, the hooks a quiesced that died had frozen (from rec_dir). */
-	bool recovering;
-	char *rec_dir;
-	struct json_object *recovered;   /* what that thaw did, for status */
-};
-
 struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct hooks_config *cfg)
 {
 	struct hooks *h = calloc(1, sizeof(*h));
@@ -148,7 +78,7 @@ struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct h
 	return h;
 }
 
-static void free_set(struct hooks *h)
+void hooks_free_set(struct hooks *h)
 {
 	for (size_t i = 0; i < h->n; i++)
 		free(h->v[i].out);
@@ -188,7 +118,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 	char why[MSG_LEN], real[PATH_MAX];
 	size_t cap = 0;
 
-	free_set(h);
+	hooks_free_set(h);
 	fd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -228,13 +158,13 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 		if (hookpath_check_hook(h->dir, name, real, sizeof(real), why, sizeof(why)) < 0) {
 			snprintf(msg, msglen, "hook %s/%s is not safe to run: %s", h->dir, name, why);
 			closedir(d);
-			free_set(h);
+			hooks_free_set(h);
 			return -1;
 		}
 		if (h->n == MAX_HOOKS) {
 			snprintf(msg, msglen, "more than %d hooks in %s", MAX_HOOKS, h->dir);
 			closedir(d);
-			free_set(h);
+			hooks_free_set(h);
 			return -1;
 		}
 		/* Grown as hooks are found: a table for MAX_HOOKS (~80 KB) on every freeze
@@ -245,7 +175,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 			if (!nv) {
 				snprintf(msg, msglen, "out of memory");
 				closedir(d);
-				free_set(h);
+				hooks_free_set(h);
 				return -1;
 			}
 			h->v = nv;
@@ -417,40 +347,6 @@ out:
 	k->out_dropped = 0;
 }
 
-/* ------------------------------------------------------------ the record */
-
-static void clear_record(struct hooks *h);
-
-/* The hooks whose freeze ran, and how it went; before the filesystems freeze. */
-static void save_record(struct hooks *h)
-{
-	const char *names[MAX_HOOKS], *results[MAX_HOOKS];
-	size_t n = 0;
-	if (!h->record)
-		return;
-	for (size_t i = 0; i < h->n; i++) {
-		if (!h->v[i].freeze_ran)
-			continue;
-		names[n] = h->v[i].name;
-		results[n++] = result_names[h->v[i].freeze_result];
-	}
-	if (!n) {
-		clear_record(h);
-		return;
-	}
-	if (hookrecord_save(h->record, h->dir, names, results, n) < 0 && !h->record_failed) {
-		h->record_failed = true;
-		log_warn("hooks: cannot record in %s which hooks got freeze (if quiesced dies, a "
-			 "restart could not thaw them)", h->record);
-	}
-}
-
-static void clear_record(struct hooks *h)
-{
-	if (h->record && unlink(h->record) < 0 && errno != ENOENT)
-		log_warn("hooks: removing %s", h->record);
-}
-
 /* Build the environment in the parent: the child may only make async-signal-safe
  * calls (quiesced has threads). */
 static void make_env(struct hooks *h, const struct hook *k, char **envp)
@@ -463,7 +359,7 @@ static void make_env(struct hooks *h, const struct hook *k, char **envp)
 		 (unsigned long long)h->timeout_ms);
 	if (h->op == TXN_THAW)
 		snprintf(h->env[i++], ENV_LEN, "QUIESCE_FREEZE_RESULT=%s",
-			 result_names[k->freeze_result]);
+			 hooks_result_names[k->freeze_result]);
 	for (int j = 0; j < i; j++)
 		envp[j] = h->env[j];
 	envp[i] = NULL;
@@ -512,7 +408,7 @@ static int spawn(struct hooks *h)
 		k->freeze_ran = true;
 		k->freeze_result = H_RUNNING;
 		/* Before it starts: if quiesced dies now, the next one owes it a thaw. */
-		save_record(h);
+		hooks_record_save(h);
 	} else {
 		k->thaw_result = H_RUNNING;
 	}
@@ -747,11 +643,9 @@ static void describe(const struct hook *k, enum hook_result res, const char *why
 		snprintf(buf, len, "was not run: it is not safe to run: %s", why);
 		break;
 	default:
-		snprintf(buf, len, "%s", result_names[res]);
+		snprintf(buf, len, "%s", hooks_result_names[res]);
 	}
 }
-
-static void recovery_done(struct hooks *h);
 
 static void finish_phase(struct hooks *h)
 {
@@ -774,12 +668,12 @@ static void finish_phase(struct hooks *h)
 			 ns_to_ms(now_ns() - h->t0), h->msg[0] ? ": " : "", h->msg);
 	/* FREEZE: how each ended, for the thaw of a restart. THAW: owed nothing now. */
 	if (h->op == TXN_FREEZE && ran)
-		save_record(h);
+		hooks_record_save(h);
 	else if (h->op == TXN_THAW)
-		clear_record(h);
+		hooks_record_clear(h);
 	h->record_failed = false;
 	if (h->recovering) {
-		recovery_done(h);
+		hooks_recovery_done(h);
 		return;
 	}
 	if (!h->in_start)
@@ -787,7 +681,7 @@ static void finish_phase(struct hooks *h)
 }
 
 /* Start the next hook in line, until one runs or none is left. */
-static void run_next(struct hooks *h)
+void hooks_run_next(struct hooks *h)
 {
 	while (h->running) {
 		struct hook *k;
@@ -841,7 +735,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 	}
 	h->cur += (size_t)h->dir_step;
 	if (!h->in_start)
-		run_next(h);
+		hooks_run_next(h);
 }
 
 static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_request *req,
@@ -946,7 +840,7 @@ static void hooks_report(void *self, struct json_object *out)
 		}
 		json_object_object_add(o, "name", json_object_new_string(k->name));
 		if (h->op != TXN_CHECK) {
-			json_object_object_add(o, "result", json_object_new_string(result_names[res]));
+			json_object_object_add(o, "result", json_object_new_string(hooks_result_names[res]));
 			if (res == H_FAILED)
 				json_object_object_add(o, "exit",
 						       json_object_new_int(WEXITSTATUS(k->status)));
@@ -1018,103 +912,10 @@ void hooks_free(struct hooks *h)
 		drain_free(h->loop, h->drains);
 	loop_timer_disarm(h->loop, &h->deadline);
 	loop_timer_disarm(h->loop, &h->done_timer);
-	free_set(h);
+	hooks_free_set(h);
 	free(h->dir);
 	free(h->record);
 	free(h->rec_dir);
 	json_object_put(h->recovered);
 	free(h);
-}
-
-/* ------------------------------------------------------------ after a restart */
-
-static uint8_t result_by_name(const char *name)
-{
-	for (size_t i = 0; i < sizeof(result_names) / sizeof(result_names[0]); i++)
-		if (result_names[i] && !strcmp(result_names[i], name))
-			return (uint8_t)i;
-	return H_NOT_RUN;
-}
-
-/* What the thaw at start did, kept for status: {"at", "dir", "running", "hooks":
- * [{"name", "freeze_result", "result"}]}. */
-static void recovery_status(struct hooks *h, bool running)
-{
-	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	json_object_object_add(o, "at", json_object_new_int64((int64_t)wall_ms()));
-	json_object_object_add(o, "dir", json_object_new_string(h->rec_dir));
-	json_object_object_add(o, "running", json_object_new_boolean(running));
-	for (size_t i = h->n; i-- > 0;) {
-		struct json_object *k = json_object_new_object();
-		json_object_object_add(k, "name", json_object_new_string(h->v[i].name));
-		json_object_object_add(k, "freeze_result",
-				       json_object_new_string(result_names[h->v[i].freeze_result]));
-		json_object_object_add(k, "result",
-				       json_object_new_string(result_names[h->v[i].thaw_result]));
-		json_object_array_add(arr, k);
-	}
-	json_object_object_add(o, "hooks", arr);
-	json_object_put(h->recovered);
-	h->recovered = o;
-}
-
-static void recovery_done(struct hooks *h)
-{
-	size_t ok = 0;
-	for (size_t i = 0; i < h->n; i++)
-		ok += h->v[i].thaw_result == H_OK;
-	recovery_status(h, false);
-	log_notice("hooks: thawed at start the %zu hook%s a quiesced that died had frozen: "
-		   "%zu ok%s%s", h->n, h->n == 1 ? "" : "s", ok, h->msg[0] ? "; " : "", h->msg);
-	h->recovering = false;
-}
-
-int hooks_recover(struct hooks *h)
-{
-	struct hookrecord rec;
-	int r;
-
-	if (!h->record || h->running)
-		return 0;
-	r = hookrecord_load(h->record, &rec);
-	if (r <= 0) {
-		if (r < 0) {
-			log_warn("hooks: cannot read %s: the hooks a quiesced that died had frozen "
-				 "(if any) get no thaw", h->record);
-			clear_record(h);
-		}
-		return 0;
-	}
-	free_set(h);
-	free(h->rec_dir);
-	h->v = calloc(rec.n ? rec.n : 1, sizeof(*h->v));
-	h->rec_dir = strdup(rec.dir);
-	if (!h->v || !h->rec_dir) {
-		log_warnx("hooks: out of memory: the hooks in %s get no thaw", h->record);
-		hookrecord_free(&rec);
-		return 0;
-	}
-	for (size_t i = 0; i < rec.n; i++) {
-		str_copy(h->v[i].name, rec.v[i].name, sizeof(h->v[i].name));
-		h->v[i].freeze_ran = true;
-		h->v[i].freeze_result = result_by_name(rec.v[i].result);
-	}
-	h->n = rec.n;
-	hookrecord_free(&rec);
-	log_warnx("hooks: a quiesced that died had run freeze for %zu hook%s in %s and never "
-		  "their thaw: running it now", h->n, h->n == 1 ? "" : "s", h->rec_dir);
-	/* As a THAW phase of the engine's, but nobody waits for it. */
-	h->recovering = true;
-	h->op = TXN_THAW;
-	h->ok = true;
-	h->msg[0] = '\0';
-	h->t0 = now_ns();
-	h->budget_end_ms = now_ms() + h->budget_ms;
-	str_copy(h->origin, "restart", sizeof(h->origin));
-	h->running = true;
-	h->dir_step = -1;
-	h->cur = h->n - 1;
-	recovery_status(h, true);
-	run_next(h);
-	return 1;
 }
