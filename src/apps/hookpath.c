@@ -25,6 +25,17 @@ bool hookpath_unsafe(const struct stat *st, char *why, size_t whylen)
 	return true;
 }
 
+bool hookpath_unsafe_hookdir(const struct stat *st, char *why, size_t whylen)
+{
+	if (hookpath_unsafe(st, why, whylen))
+		return true;
+	if (!(st->st_mode & (S_IWGRP | S_IWOTH)))
+		return false;
+	snprintf(why, whylen, "writable by %s (sticky or not: whatever is added there runs)",
+		 st->st_mode & S_IWOTH ? "everyone" : "its group");
+	return true;
+}
+
 /* One directory on the path (buf cut at its end). */
 static int check_dir(const char *dir, char *why, size_t whylen)
 {
@@ -89,10 +100,15 @@ int hookpath_check_hook(const char *dir, const char *name, char *real, size_t re
 			char *why, size_t whylen)
 {
 	char path[PATH_MAX], w[PATH_MAX + 128];
+	struct stat st;
 
 	/* Where the symlink lives: whoever can write there can point it elsewhere. */
 	if (hookpath_check(dir, true, path, sizeof(path), w, sizeof(w)) < 0) {
 		snprintf(why, whylen, "its directory: %s", w);
+		return -1;
+	}
+	if (lstat(path, &st) < 0 || hookpath_unsafe_hookdir(&st, w, sizeof(w))) {
+		snprintf(why, whylen, "its directory %s is %s", path, w);
 		return -1;
 	}
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {

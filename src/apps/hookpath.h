@@ -11,7 +11,8 @@
  *
  * One exception, as for /tmp: a directory writable by others with the sticky bit,
  * owned by root. Others can add names there but cannot rename or remove root's, and
- * the next component on the path must be root's anyway. */
+ * the next component on the path must be root's anyway. Not for the hook directory
+ * itself: every name added there is a hook (a symlink to /sbin/reboot would do). */
 #ifndef QUIESCE_APPS_HOOKPATH_H
 #define QUIESCE_APPS_HOOKPATH_H
 
@@ -28,6 +29,9 @@ bool hookpath_unsafe(const struct stat *st, char *why, size_t whylen);
  * everyone", "cannot resolve it: No such file or directory"). */
 int hookpath_check(const char *path, bool want_dir, char *real, size_t reallen, char *why,
 		   size_t whylen);
+
+/* The hook directory itself: root's, and writable by nobody else, sticky or not. */
+bool hookpath_unsafe_hookdir(const struct stat *st, char *why, size_t whylen);
 
 /* The hook dir/name: the hook directory's path and the hook's. 0, or -1 with why. */
 int hookpath_check_hook(const char *dir, const char *name, char *real, size_t reallen,

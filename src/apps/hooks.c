@@ -127,7 +127,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 		return -1;
 	}
 	/* We run these as root: anyone who can change one can run code as root. */
-	if (fstat(fd, &st) < 0 || hookpath_unsafe(&st, why, sizeof(why))) {
+	if (fstat(fd, &st) < 0 || hookpath_unsafe_hookdir(&st, why, sizeof(why))) {
 		snprintf(msg, msglen, "the hook directory %s is not safe: %s", h->dir, why);
 		close(fd);
 		return -1;

@@ -124,6 +124,13 @@ try:
     t.eq(d.ctl("check").returncode, 0, "a sticky one owned by root (as /tmp) passes")
     os.chmod(tdir, 0o755)
 
+    # ---- the hook directory itself: no sticky exception (a name added there is a hook)
+    os.chmod(hd, 0o1777)
+    r = d.ctl("check")
+    t.ok(r.returncode == 1 and "hook directory" in r.stderr and "sticky or not" in r.stderr,
+         "check refuses a sticky world-writable hook directory", r.stderr)
+    os.chmod(hd, 0o755)
+
     # ---- swapped between CHECK and FREEZE
     good_target()
     reset()

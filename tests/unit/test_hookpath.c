@@ -182,6 +182,16 @@ static void test_hook_dir_path(void **state)
 	assert_non_null(strstr(why, "writable by everyone"));
 }
 
+/* Not the hook directory: every name added there would be a hook. */
+static void test_hook_dir_sticky(void **state)
+{
+	char real[PATH_MAX], why[256], dir[PATH_MAX];
+	(void)state;
+	path_of(dir, "sticky");
+	assert_int_equal(hookpath_check_hook(dir, "hook", real, sizeof(real), why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "writable by everyone (sticky or not"));
+}
+
 static void test_owner(void **state)
 {
 	char real[PATH_MAX], why[256], p[PATH_MAX];
@@ -244,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_dangling),
 		cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_hook_dir_path),
+		cmocka_unit_test(test_hook_dir_sticky),
 		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_want_dir),
 		cmocka_unit_test(test_too_long),
