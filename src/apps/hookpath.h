@@ -2,12 +2,13 @@
 /* Where a hook really is, and whether it is safe to run as root.
  *
  * quiesced runs hooks as root. A hook reached through a symlink runs whatever the
- * symlink points at when it is run, so the check is made right before each run, on
- * the real path (every symlink resolved), and the hook is run by that real path:
- * the file and every directory on its path, and on the hook directory's own real
- * path (where the symlink lives), must be owned by root (or quiesced's user) and
- * writable by nobody else, as OpenSSH's StrictModes and sudo ask. Where that holds,
- * only root can change what the path names between the check and the exec.
+ * symlink points at when it is run, so the check is made right before each run, and
+ * the hook is run by its real path. The path is resolved one step at a time: the
+ * file, every directory entered on the way (also one passed only through a symlink)
+ * and every symlink followed, on the way to the hook and to the hook directory, must
+ * be owned by root (or quiesced's user), and the file and directories writable by
+ * nobody else, as OpenSSH's StrictModes and sudo ask. Where that holds, only root can
+ * change what the path names between the check and the exec.
  *
  * One exception, as for /tmp: a directory writable by others with the sticky bit,
  * owned by root. Others can add names there but cannot rename or remove root's, and

@@ -14,7 +14,9 @@ directory like /tmp passes), and runs the real path ($0 is that path).
 - a swap between CHECK and FREEZE: FREEZE refuses, nothing runs, nothing frozen;
 - a swap between FREEZE and THAW: THAW does not run the other user's file; the
   filesystems are thawed anyway, the report says the hook was refused;
-- $0 of a symlinked hook is its real path."""
+- $0 of a symlinked hook is its real path;
+- a hook reached through another user's directory or symlink, to a root-owned program
+  (every directory entered and every symlink followed counts, not only the real path)."""
 import json
 import os
 import shutil
@@ -171,6 +173,29 @@ try:
     d.ctl("thaw")
     t.eq((lines(pwned), s.frozen()), ([], []),
          "a symlink pointed into another user's directory at thaw is not followed there")
+
+    # ---- through another user's symlink to a root-owned program: every step counts,
+    # not only the real path (which is root's all the way here)
+    os.unlink(link)
+    rootbin = os.path.join(s.dir, "rootbin")
+    os.mkdir(rootbin, 0o755)
+    write_hook(os.path.join(rootbin, "prog"), 'id -u > %s' % pwned)
+    udir = os.path.join(s.dir, "udir")
+    os.mkdir(udir, 0o755)
+    os.symlink(os.path.join(rootbin, "prog"), os.path.join(udir, "ulink"))
+    os.lchown(os.path.join(udir, "ulink"), NOBODY, NOBODY)
+    os.chown(udir, NOBODY, NOBODY)
+    os.symlink(os.path.join(udir, "ulink"), os.path.join(hd, "70-via"))
+    reset()
+    r = d.ctl("check")
+    t.ok(r.returncode == 1 and "70-via is not safe to run" in r.stderr and "owned by uid 65534" in r.stderr,
+         "check refuses a hook reached through another user's directory and symlink", r.stderr)
+    r = d.ctl("freeze")
+    t.eq((r.returncode, lines(pwned), s.frozen()), (1, [], []), "freeze refuses it, runs nothing")
+    os.chown(udir, 0, 0)
+    r = d.ctl("check")
+    t.ok(r.returncode == 1 and "(a symlink on its path) is owned by uid 65534" in r.stderr,
+         "in a root directory, another user's symlink on the way is refused too", r.stderr)
 finally:
     qtest.stop_clean(t, d)
     s.cleanup()

@@ -81,6 +81,21 @@ static int setup(void **state)
 	mk_link("../group/hook", "hooks.d/to-group");
 	mk_link("../nowhere", "hooks.d/dangling");
 	mk_link("../safe", "hooks.d/dirlink");
+	/* Through another user's directory, or their symlink, to a root-owned program. */
+	mk_dir("users", 0755);
+	mk_link("../safe/hook", "users/link");
+	mk_link("../users/link", "hooks.d/via-users-dir");
+	mk_link("../safe/hook", "sticky/their-link");
+	mk_link("../sticky/their-link", "hooks.d/via-their-link");
+	/* Chains of root's symlinks, relative and absolute, with ".." and ".". */
+	mk_link("./../hooks.d/to-safe", "hooks.d/chain");
+	{
+		char abs[PATH_MAX];
+		path_of(abs, "safe/./hook");
+		mk_link(abs, "hooks.d/absolute");
+	}
+	mk_link("loop-b", "hooks.d/loop-a");
+	mk_link("loop-a", "hooks.d/loop-b");
 	return 0;
 }
 
@@ -219,6 +234,45 @@ static void test_owner(void **state)
 	assert_int_equal(check("to-safe", real, why), 0);
 }
 
+/* A directory passed only through a symlink counts as much as one on the real path,
+ * and a symlink on the way must be root's: in either, another user could point the
+ * way at any root-owned program. (realpath() alone saw only the real path.) */
+static void test_through_symlinks(void **state)
+{
+	char real[PATH_MAX], why[256], p[PATH_MAX], want[PATH_MAX];
+	(void)state;
+	path_of(want, "safe/hook");
+	assert_int_equal(check("via-users-dir", real, why), 0);
+	assert_int_equal(check("via-their-link", real, why), 0);
+	if (geteuid() != 0)
+		skip();
+	path_of(p, "users");
+	assert_int_equal(chown(p, OTHER_UID, 0), 0);
+	assert_int_equal(check("via-users-dir", real, why), -1);
+	assert_non_null(strstr(why, "/users (on its path) is owned by uid 65534, not root"));
+	assert_int_equal(chown(p, 0, 0), 0);
+	path_of(p, "sticky/their-link");
+	assert_int_equal(lchown(p, OTHER_UID, 0), 0);
+	assert_int_equal(check("via-their-link", real, why), -1);
+	assert_non_null(strstr(why, "/sticky/their-link (a symlink on its path) is owned by uid 65534"));
+	assert_int_equal(lchown(p, 0, 0), 0);
+	assert_int_equal(check("via-their-link", real, why), 0);
+	assert_string_equal(real, want);
+}
+
+static void test_chains(void **state)
+{
+	char real[PATH_MAX], why[256], want[PATH_MAX];
+	(void)state;
+	path_of(want, "safe/hook");
+	assert_int_equal(check("chain", real, why), 0);
+	assert_string_equal(real, want);
+	assert_int_equal(check("absolute", real, why), 0);
+	assert_string_equal(real, want);
+	assert_int_equal(check("loop-a", real, why), -1);
+	assert_string_equal(why, "cannot resolve it: Too many levels of symbolic links");
+}
+
 /* A directory itself (the hook directory's check). */
 static void test_want_dir(void **state)
 {
@@ -256,6 +310,8 @@ int main(void)
 		cmocka_unit_test(test_hook_dir_path),
 		cmocka_unit_test(test_hook_dir_sticky),
 		cmocka_unit_test(test_owner),
+		cmocka_unit_test(test_through_symlinks),
+		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_want_dir),
 		cmocka_unit_test(test_too_long),
 	};
