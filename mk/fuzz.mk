@@ -68,6 +68,9 @@ $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/f
 # about 40 us per answer (a line of garbage is one per byte): fuzz short ones.
 FUZZ_OPTS_json := -max_len=2048
 # jsonconn: the framing alone, with small limits set by the input.
+FUZZ_TARGETS += hookrecord
+FUZZ_SRC_hookrecord := src/apps/hookrecord.c src/common/util.c
+FUZZ_LIBS_hookrecord := -lm
 FUZZ_TARGETS += jsonconn
 FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
 FUZZ_LIBS_jsonconn := -ljson-c -lm

@@ -14,55 +14,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "apps/hookpath.h"
+#include "apps/hooks_int.h"
 #include "common/util.h"
 #include "daemon/log.h"
+#include "daemon/nodump.h"
 #include "daemon/loop.h"
 
-#define MAX_HOOKS 256
 /* Output kept per hook run: the last 4 KiB, logged line by line after the phase. */
 #define OUTPUT_KEEP 4096
 /* Read after the hook exited, before the pipe is handed to the drain. */
 #define DRAIN_AT_EXIT (64 * 1024)
-#define MSG_LEN 512
-#define ENV_N 6
-#define ENV_LEN 256
+/* How long the drain reads on after the hook itself is over. */
+#define DRAIN_KEEP_MS 1000
 
-enum hook_result {
-	H_NOT_RUN,
-	H_RUNNING,
-	H_OK,
-	H_FAILED,       /* exited non-zero */
-	H_SIGNALED,
-	H_TIMEOUT,      /* killed at its deadline */
-	H_NO_START,     /* could not be started (fork, pipe) */
-	H_CANCELLED,    /* killed because the engine stopped waiting */
-	H_NO_TIME,      /* not run: the phase's time was used up */
-};
-
-static const char *const result_names[] = {
+const char *const hooks_result_names[] = {
 	[H_NOT_RUN] = "not run",   [H_RUNNING] = "running",   [H_OK] = "ok",
 	[H_FAILED] = "failed",     [H_SIGNALED] = "killed",   [H_TIMEOUT] = "timeout",
 	[H_NO_START] = "not started", [H_CANCELLED] = "cancelled", [H_NO_TIME] = "no time left",
-};
-
-struct hook {
-	char name[NAME_MAX + 1];
-	bool freeze_ran;            /* started with "freeze": it gets "thaw" */
-	uint8_t freeze_result, thaw_result;
-	int status;                 /* wait status of the last run */
-	uint64_t ms_ns;             /* duration of the last run */
-	char *out;                  /* output of the last run (OUTPUT_KEEP), until logged */
-	size_t out_len;
-	size_t out_dropped;         /* bytes lost off the front */
+	[H_UNSAFE] = "refused",
 };
 
 /* Output pipes of hooks that exited but left processes holding them (a helper that
- * keeps a lock, like qemu's mysql-flush sample): read and discarded until EOF, so
- * the helper never gets SIGPIPE. */
+ * keeps a lock, like qemu's mysql-flush sample): read and discarded until EOF or for
+ * DRAIN_KEEP_MS, whichever comes first. Not until EOF alone: a helper that never
+ * exits (`setsid sleep 1000 &`) would cost us two fds per cycle for as long as it
+ * lives. A helper that writes after that gets EPIPE (or SIGPIPE). */
 struct drain {
 	struct hooks *h;
 	int fd;
 	size_t bytes;
+	struct loop_timer keep;
 	char name[NAME_MAX + 1];
 	struct drain *next;
 };
@@ -75,46 +57,15 @@ struct zombie {
 	struct zombie *next;
 };
 
-struct hooks {
-	struct loop *loop;
-	struct engine *engine;
-	char *dir;
-	uint64_t timeout_ms, budget_ms;
-
-	struct hook *v;             /* the set of the last FREEZE (or CHECK) */
-	size_t n;
-	enum txn_op op;
-	bool running, in_start;
-	size_t cur;                 /* index of the hook running, or next to run */
-	int dir_step;               /* +1 freeze, -1 thaw */
-	uint64_t t0, budget_end_ms;
-	char origin[32];
-	bool ok;
-	char msg[MSG_LEN];
-
-	/* The hook running. */
-	pid_t pid;
-	int pidfd, outfd;
-	uint64_t started_ns;
-	struct loop_timer deadline;
-	struct loop_timer done_timer;
-	/* Without pidfds (kernels before 5.3, valgrind): waitpid(WNOHANG) on a timer. */
-	struct loop_timer poll_child, poll_zombies;
-	uint64_t poll_ms;
-	bool no_pidfd;
-
-	struct drain *drains;
-	struct zombie *zombies;
-	char env[ENV_N][ENV_LEN];
-};
-
 struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct hooks_config *cfg)
 {
 	struct hooks *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->dir = strdup(cfg->dir);
-	if (!h->dir) {
+	h->record = cfg->record ? strdup(cfg->record) : NULL;
+	if (!h->dir || (cfg->record && !h->record)) {
+		free(h->dir);
 		free(h);
 		return NULL;
 	}
@@ -127,7 +78,7 @@ struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct h
 	return h;
 }
 
-static void free_set(struct hooks *h)
+void hooks_free_set(struct hooks *h)
 {
 	for (size_t i = 0; i < h->n; i++)
 		free(h->v[i].out);
@@ -152,20 +103,6 @@ static bool leftover(const char *name)
 	       ends_with(name, ".sample");
 }
 
-/* We run these as root: anyone who can change one can run code as root. */
-static bool unsafe(const struct stat *st, char *why, size_t len)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(why, len, "owned by uid %u, not root", (unsigned)st->st_uid);
-		return true;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(why, len, "writable by %s", st->st_mode & S_IWOTH ? "everyone" : "its group");
-		return true;
-	}
-	return false;
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct hook *)a)->name, ((const struct hook *)b)->name);
@@ -178,10 +115,10 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 	struct dirent *de;
 	DIR *d;
 	int fd;
-	char why[96];
+	char why[MSG_LEN], real[PATH_MAX];
 	size_t cap = 0;
 
-	free_set(h);
+	hooks_free_set(h);
 	fd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -189,7 +126,8 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 		snprintf(msg, msglen, "cannot open the hook directory %s: %s", h->dir, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || unsafe(&st, why, sizeof(why))) {
+	/* We run these as root: anyone who can change one can run code as root. */
+	if (fstat(fd, &st) < 0 || hookpath_unsafe_hookdir(&st, why, sizeof(why))) {
 		snprintf(msg, msglen, "the hook directory %s is not safe: %s", h->dir, why);
 		close(fd);
 		return -1;
@@ -216,16 +154,17 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 			log_debug("hooks: skipping %s/%s: not an executable file", h->dir, name);
 			continue;
 		}
-		if (unsafe(&st, why, sizeof(why))) {
+		/* The file and both paths (see hookpath.h); again right before each run. */
+		if (hookpath_check_hook(h->dir, name, real, sizeof(real), why, sizeof(why)) < 0) {
 			snprintf(msg, msglen, "hook %s/%s is not safe to run: %s", h->dir, name, why);
 			closedir(d);
-			free_set(h);
+			hooks_free_set(h);
 			return -1;
 		}
 		if (h->n == MAX_HOOKS) {
 			snprintf(msg, msglen, "more than %d hooks in %s", MAX_HOOKS, h->dir);
 			closedir(d);
-			free_set(h);
+			hooks_free_set(h);
 			return -1;
 		}
 		/* Grown as hooks are found: a table for MAX_HOOKS (~80 KB) on every freeze
@@ -236,7 +175,7 @@ static int scan(struct hooks *h, char *msg, size_t msglen)
 			if (!nv) {
 				snprintf(msg, msglen, "out of memory");
 				closedir(d);
-				free_set(h);
+				hooks_free_set(h);
 				return -1;
 			}
 			h->v = nv;
@@ -271,9 +210,24 @@ static void on_zombie(struct loop *loop, int fd, uint32_t events, void *arg)
 	free(z);
 }
 
+static void drain_free(struct loop *loop, struct drain *dr)
+{
+	struct drain **p;
+	loop_timer_disarm(loop, &dr->keep);
+	loop_del_fd(loop, dr->fd);
+	close(dr->fd);
+	for (p = &dr->h->drains; *p; p = &(*p)->next) {
+		if (*p == dr) {
+			*p = dr->next;
+			break;
+		}
+	}
+	free(dr);
+}
+
 static void on_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 {
-	struct drain *dr = arg, **p;
+	struct drain *dr = arg;
 	char buf[4096];
 	ssize_t n;
 	(void)events;
@@ -283,15 +237,15 @@ static void on_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 		return;
 	log_debug("hooks: %s: %zu bytes of output from processes it left running, discarded",
 		  dr->name, dr->bytes);
-	loop_del_fd(loop, fd);
-	close(fd);
-	for (p = &dr->h->drains; *p; p = &(*p)->next) {
-		if (*p == dr) {
-			*p = dr->next;
-			break;
-		}
-	}
-	free(dr);
+	drain_free(loop, dr);
+}
+
+static void on_drain_keep(struct loop *loop, void *arg)
+{
+	struct drain *dr = arg;
+	log_debug("hooks: %s: processes it left running still hold its output pipe; closing "
+		  "our end (%zu bytes discarded)", dr->name, dr->bytes);
+	drain_free(loop, dr);
 }
 
 static void keep_output(struct hook *k, const char *buf, size_t n)
@@ -342,6 +296,7 @@ static void close_output(struct hooks *h, bool eof)
 		if (loop_add_fd(h->loop, dr->fd, EPOLLIN, on_drain, dr) == 0) {
 			dr->next = h->drains;
 			h->drains = dr;
+			loop_timer_arm(h->loop, &dr->keep, DRAIN_KEEP_MS, on_drain_keep, dr);
 			h->outfd = -1;
 			return;
 		}
@@ -404,7 +359,7 @@ static void make_env(struct hooks *h, const struct hook *k, char **envp)
 		 (unsigned long long)h->timeout_ms);
 	if (h->op == TXN_THAW)
 		snprintf(h->env[i++], ENV_LEN, "QUIESCE_FREEZE_RESULT=%s",
-			 result_names[k->freeze_result]);
+			 hooks_result_names[k->freeze_result]);
 	for (int j = 0; j < i; j++)
 		envp[j] = h->env[j];
 	envp[i] = NULL;
@@ -419,6 +374,7 @@ static int spawn(struct hooks *h)
 {
 	struct hook *k = &h->v[h->cur];
 	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
+	const char *dir = h->recovering ? h->rec_dir : h->dir;
 	char path[PATH_MAX];
 	char *argv[3], *envp[ENV_N + 1];
 	uint64_t now = now_ms(), left;
@@ -431,7 +387,19 @@ static int spawn(struct hooks *h)
 		return -1;
 	}
 	left = h->budget_end_ms - now;
-	snprintf(path, sizeof(path), "%s/%s", h->dir, k->name);
+	/* Right before the run, at every phase: a symlink (or a directory on its way)
+	 * may point elsewhere now than at CHECK or FREEZE. Run the real path that was
+	 * checked: only root can change it. (Not fexecve: a script would get
+	 * $0=/dev/fd/N, and qemu's dispatcher looks for its hooks next to $0.) */
+	if (hookpath_check_hook(dir, k->name, path, sizeof(path), h->why, sizeof(h->why)) < 0) {
+		log_warnx("hooks: not running %s/%s %s: it is not safe to run: %s", dir, k->name,
+			  arg, h->why);
+		if (h->op == TXN_FREEZE)
+			k->freeze_result = H_UNSAFE;
+		else
+			k->thaw_result = H_UNSAFE;
+		return -1;
+	}
 	argv[0] = path;
 	argv[1] = (char *)arg;
 	argv[2] = NULL;
@@ -439,6 +407,8 @@ static int spawn(struct hooks *h)
 	if (h->op == TXN_FREEZE) {
 		k->freeze_ran = true;
 		k->freeze_result = H_RUNNING;
+		/* Before it starts: if quiesced dies now, the next one owes it a thaw. */
+		hooks_record_save(h);
 	} else {
 		k->thaw_result = H_RUNNING;
 	}
@@ -463,6 +433,7 @@ static int spawn(struct hooks *h)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);   /* signalfd blocked TERM/INT/HUP */
 		setsid();
+		nodump_child();   /* a hook may dump core as it could before the freeze */
 		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
 			_exit(126);
 		close_range(3, ~0u, 0);
@@ -646,7 +617,8 @@ static void on_done_timer(struct loop *loop, void *arg)
 	engine_stage_done(h->engine, h->ok, h->msg);
 }
 
-static void describe(const struct hook *k, enum hook_result res, char *buf, size_t len)
+static void describe(const struct hook *k, enum hook_result res, const char *why, char *buf,
+		     size_t len)
 {
 	switch (res) {
 	case H_FAILED:
@@ -667,8 +639,11 @@ static void describe(const struct hook *k, enum hook_result res, char *buf, size
 	case H_NO_TIME:
 		snprintf(buf, len, "was not run: the phase had used up its time");
 		break;
+	case H_UNSAFE:
+		snprintf(buf, len, "was not run: it is not safe to run: %s", why);
+		break;
 	default:
-		snprintf(buf, len, "%s", result_names[res]);
+		snprintf(buf, len, "%s", hooks_result_names[res]);
 	}
 }
 
@@ -691,12 +666,22 @@ static void finish_phase(struct hooks *h)
 	if (ran)
 		log_info("hooks: %s: %zu hook%s run in %.1f ms%s%s", arg, ran, ran == 1 ? "" : "s",
 			 ns_to_ms(now_ns() - h->t0), h->msg[0] ? ": " : "", h->msg);
+	/* FREEZE: how each ended, for the thaw of a restart. THAW: owed nothing now. */
+	if (h->op == TXN_FREEZE && ran)
+		hooks_record_save(h);
+	else if (h->op == TXN_THAW)
+		hooks_record_clear(h);
+	h->record_failed = false;
+	if (h->recovering) {
+		hooks_recovery_done(h);
+		return;
+	}
 	if (!h->in_start)
 		loop_timer_arm(h->loop, &h->done_timer, 0, on_done_timer, h);
 }
 
 /* Start the next hook in line, until one runs or none is left. */
-static void run_next(struct hooks *h)
+void hooks_run_next(struct hooks *h)
 {
 	while (h->running) {
 		struct hook *k;
@@ -719,7 +704,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 {
 	struct hook *k = &h->v[h->cur];
 	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
-	char why[128];
+	char why[240];
 
 	loop_timer_disarm(h->loop, &h->deadline);
 	if (h->outfd >= 0)
@@ -732,7 +717,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 	if (res == H_OK) {
 		log_debug("hooks: %s %s ok in %.1f ms", k->name, arg, ns_to_ms(k->ms_ns));
 	} else {
-		describe(k, res, why, sizeof(why));
+		describe(k, res, h->why, why, sizeof(why));
 		if (h->op == TXN_FREEZE) {
 			/* A veto: the hooks after it are not run; the engine thaws the ones
 			 * that ran, this one included. */
@@ -750,7 +735,7 @@ static void hook_finished(struct hooks *h, enum hook_result res)
 	}
 	h->cur += (size_t)h->dir_step;
 	if (!h->in_start)
-		run_next(h);
+		hooks_run_next(h);
 }
 
 static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_request *req,
@@ -758,6 +743,17 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 {
 	struct hooks *h = self;
 
+	if (h->recovering) {
+		/* The set is the dead quiesced's; a THAW here is the unwinding of a freeze
+		 * this refusal failed: nothing of it ran. */
+		*ok = op == TXN_THAW;
+		if (op != TXN_THAW) {
+			snprintf(msg, msglen, "the hooks a quiesced that died had frozen are still "
+				 "being thawed; try again in a moment");
+			log_warnx("hooks: %s refused: %s", txn_op_name(op), msg);
+		}
+		return STAGE_DONE;
+	}
 	loop_timer_disarm(h->loop, &h->done_timer);
 	h->op = op;
 	h->ok = true;
@@ -806,7 +802,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 static void hooks_cancel(void *self)
 {
 	struct hooks *h = self;
-	if (!h->running)
+	if (!h->running || h->recovering)
 		return;
 	if (h->pid >= 0) {
 		log_warnx("hooks: cancelling %s %s", h->v[h->cur].name,
@@ -844,20 +840,23 @@ static void hooks_report(void *self, struct json_object *out)
 		}
 		json_object_object_add(o, "name", json_object_new_string(k->name));
 		if (h->op != TXN_CHECK) {
-			json_object_object_add(o, "result", json_object_new_string(result_names[res]));
+			json_object_object_add(o, "result", json_object_new_string(hooks_result_names[res]));
 			if (res == H_FAILED)
 				json_object_object_add(o, "exit",
 						       json_object_new_int(WEXITSTATUS(k->status)));
 			if (res == H_SIGNALED)
 				json_object_object_add(o, "signal",
 						       json_object_new_int(WTERMSIG(k->status)));
-			if (res != H_NOT_RUN && res != H_NO_TIME && res != H_NO_START)
+			if (res != H_NOT_RUN && res != H_NO_TIME && res != H_NO_START &&
+			    res != H_UNSAFE)
 				json_object_object_add(o, "ms", json_object_new_double(ns_to_ms(k->ms_ns)));
 		}
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(out, "hooks", arr);
 	json_object_object_add(out, "hook_dir", json_object_new_string(h->dir));
+	if (h->recovered)
+		json_object_object_add(out, "restart_thaw", json_object_get(h->recovered));
 }
 
 static unsigned hooks_count(void *self, enum txn_op op)
@@ -909,16 +908,14 @@ void hooks_free(struct hooks *h)
 	}
 	loop_timer_disarm(h->loop, &h->poll_child);
 	loop_timer_disarm(h->loop, &h->poll_zombies);
-	while (h->drains) {
-		struct drain *dr = h->drains;
-		h->drains = dr->next;
-		loop_del_fd(h->loop, dr->fd);
-		close(dr->fd);
-		free(dr);
-	}
+	while (h->drains)
+		drain_free(h->loop, h->drains);
 	loop_timer_disarm(h->loop, &h->deadline);
 	loop_timer_disarm(h->loop, &h->done_timer);
-	free_set(h);
+	hooks_free_set(h);
 	free(h->dir);
+	free(h->record);
+	free(h->rec_dir);
+	json_object_put(h->recovered);
 	free(h);
 }

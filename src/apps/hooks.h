@@ -23,11 +23,16 @@ struct hooks_config {
 	const char *dir;          /* missing: no hooks */
 	uint64_t timeout_ms;      /* one hook run */
 	uint64_t budget_ms;       /* all hooks of one phase together (quiesced: --timeout) */
+	const char *record;       /* which hooks got freeze (src/apps/hookrecord.h), or NULL */
 };
 
 extern const struct stage_ops hooks_stage_ops;
 
 struct hooks *hooks_new(struct loop *loop, struct engine *engine, const struct hooks_config *cfg);
+/* At start: if the record names hooks that got freeze from a quiesced that died, run
+ * their thaw now (in the background, bounded as every thaw; CHECK and FREEZE are
+ * refused until it is over). 1 if it started, 0 if there was nothing to thaw. */
+int hooks_recover(struct hooks *h);
 /* Kills and reaps what is still running (nothing, once the engine is idle). */
 void hooks_free(struct hooks *h);
 

@@ -108,6 +108,24 @@ static void print_age(FILE *out, double ms)
 		fprintf(out, "%.0f min", ms / 60000);
 }
 
+/* The hooks a quiesced that died had frozen, thawed by this one at its start. */
+static void print_restart_thaw(FILE *out, struct json_object *rt)
+{
+	struct json_object *hooks = rt ? arr(rt, "hooks") : NULL;
+	size_t n = hooks ? json_object_array_length(hooks) : 0;
+	if (!rt)
+		return;
+	fprintf(out, "hooks:   %s, at start, the thaw of %zu hook%s a quiesced that died had "
+		"frozen:", json_object_get_boolean(json_object_object_get(rt, "running"))
+			   ? "running" : "ran", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *k = json_object_array_get_idx(hooks, i);
+		fprintf(out, " %s (%s)", str(k, "name") ? str(k, "name") : "?",
+			str(k, "result") ? str(k, "result") : "?");
+	}
+	fputc('\n', out);
+}
+
 void print_status(FILE *out, struct json_object *st)
 {
 	const char *state = str(st, "state");
@@ -139,6 +157,9 @@ void print_status(FILE *out, struct json_object *st)
 			fprintf(out, "apps:    %d registered%s (quiescectl apps)\n", (int)num(s, "registered", 0),
 				json_object_get_boolean(json_object_object_get(s, "active")) ? ", some frozen" : "");
 	}
+	for (size_t i = 0; i < n; i++)
+		print_restart_thaw(out, json_object_object_get(json_object_array_get_idx(stages, i),
+							       "restart_thaw"));
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *s = json_object_array_get_idx(stages, i);
 		struct json_object *fss = arr(s, "filesystems");

@@ -4,7 +4,9 @@
  *   quiesced -> guardian   ARM      id, path; one fd in SCM_RIGHTS: hold it, thaw it if
  *                                    we die or the deadline passes
  *                          DISARM   id: forget it (thawed by us, or never frozen)
- *                          DEADLINE value = ms from now (0: none)
+ *                          DEADLINE value = ms from now (0: none); path: the run-dir
+ *                                    record to remove once everything held is
+ *                                    thawed ("": none)
  *                          CLEAR    forget everything
  *   guardian -> quiesced   HELLO    value = guardian's pid, once at start
  *                          EXPIRED  value = how many it thawed when the deadline passed
@@ -33,7 +35,7 @@ struct guard_msg {
 	uint32_t type;
 	uint64_t id;
 	uint64_t value;
-	char path[GUARD_PATH_MAX + 1]; /* NUL-terminated, ARM only */
+	char path[GUARD_PATH_MAX + 1]; /* NUL-terminated; ARM, DEADLINE */
 };
 
 /* Encode into buf (GUARD_MSG_SIZE bytes); the path is truncated to GUARD_PATH_MAX. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t now_ns(void)
 {
@@ -107,4 +108,27 @@ bool path_is_under(const char *path, const char *dir)
 	if (strncmp(path, dir, n) != 0)
 		return false;
 	return path[n] == '\0' || path[n] == '/';
+}
+
+int file_replace(const char *path, void (*write)(FILE *f, void *arg), void *arg)
+{
+	char tmp[4096];
+	FILE *f;
+	int saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	f = fopen(tmp, "we");
+	if (!f)
+		return -1;
+	write(f, arg);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define QUIESCE_UTIL_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +32,9 @@ int fd_set_nonblock(int fd);
 
 /* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */
 bool path_is_under(const char *path, const char *dir);
+
+/* Replace path atomically: write(f, arg) fills PATH.new, which is then renamed over
+ * path (a reader sees the old file or the whole new one). 0, or -1 with errno. */
+int file_replace(const char *path, void (*write)(FILE *f, void *arg), void *arg);
 
 #endif

@@ -106,9 +106,12 @@ void guard_disarm(struct guard *g, uint64_t id)
 	send_msg(g, &m, -1);
 }
 
-void guard_deadline(struct guard *g, uint64_t ms)
+void guard_deadline(struct guard *g, uint64_t ms, const char *record)
 {
 	struct guard_msg m = { .type = GUARD_DEADLINE, .value = ms };
+	/* Too long for the frame: the guardian leaves the record to the next start. */
+	if (record && strlen(record) <= GUARD_PATH_MAX)
+		str_copy(m.path, record, sizeof(m.path));
 	send_msg(g, &m, -1);
 }
 

@@ -25,8 +25,10 @@ pid_t guard_pid(const struct guard *g);
  * the caller must not freeze. */
 int guard_arm(struct guard *g, uint64_t id, int fd, const char *path);
 void guard_disarm(struct guard *g, uint64_t id);
-/* The guardian thaws everything it holds when ms pass (0: no deadline). */
-void guard_deadline(struct guard *g, uint64_t ms);
+/* The guardian thaws everything it holds when ms pass (0: no deadline). record: it
+ * holds every filesystem we froze, and no FIFREEZE is under way (FROZEN): once it has
+ * thawed them all, it removes this run-dir record too (NULL: it must not). */
+void guard_deadline(struct guard *g, uint64_t ms, const char *record);
 void guard_clear(struct guard *g);
 
 #endif

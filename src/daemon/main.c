@@ -20,6 +20,7 @@
 #include "daemon/txn.h"
 #include "daemon/guard.h"
 #include "daemon/guardpath.h"
+#include "daemon/nodump.h"
 #include "fs/fs_stage.h"
 #include "fs/leftover.h"
 #include "host/cmd.h"
@@ -78,6 +79,9 @@ static void policy_from_config(struct fs_policy *p, const struct config *cfg)
 
 /* ---- the thaw guardian */
 
+/* RUN-DIR/frozen.list (fs/leftover.h). */
+static const char *frozen_record;
+
 static int guard_arm_cb(void *ctx, uint64_t id, int fd, const char *path)
 {
 	return guard_arm(ctx, id, fd, path);
@@ -102,6 +106,10 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 	struct quiesced *q = arg;
 	uint64_t t = q->cfg.timeout_ms, fs = q->cfg.fs_timeout_ms, ms = 0;
 
+	/* From the first FIFREEZE's stage to the last thaw, and while an abandoned
+	 * FIFREEZE may still freeze something (nodump.h). */
+	nodump_set(st == TXN_FREEZING || st == TXN_FROZEN || st == TXN_THAWING ||
+		   fs_stage_ops.active(q->fs));
 	if (!q->guard)
 		return;
 	switch (st) {
@@ -121,7 +129,10 @@ static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 		ms = 0;
 		break;
 	}
-	guard_deadline(q->guard, ms);
+	/* FROZEN: the guardian holds everything frozen (a guardian lost while freezing
+	 * fails the freeze), and no FIFREEZE is under way unless an abandoned one is. */
+	guard_deadline(q->guard, ms,
+		       st == TXN_FROZEN && !fs_stage_stuck(q->fs) ? frozen_record : NULL);
 }
 
 static void on_shutdown_done(void *arg)
@@ -177,7 +188,7 @@ int main(int argc, char **argv)
 	static struct quiesced q;
 	struct qga *qga = NULL;
 	struct engine_config ecfg = { 0 };
-	char *control_path, *record_path, *app_path, *guardian = NULL;
+	char *control_path, *record_path, *hooks_record, *app_path, *guardian = NULL;
 	bool stuck;
 	int r, code;
 
@@ -200,8 +211,9 @@ int main(int argc, char **argv)
 	check_run_dir(q.cfg.run_dir);
 	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
 	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
+	hooks_record = config_run_path(&q.cfg, NULL, "hooks.list");
 	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
-	if (!control_path || !record_path || !app_path)
+	if (!control_path || !record_path || !hooks_record || !app_path)
 		fatal("out of memory");
 	q.loop = loop_new();
 	if (!q.loop || setup_signals(&q) < 0)
@@ -225,7 +237,7 @@ int main(int argc, char **argv)
 		};
 		/* The hooks of one phase together are one participant: --timeout. */
 		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
-					   .budget_ms = q.cfg.timeout_ms };
+					   .budget_ms = q.cfg.timeout_ms, .record = hooks_record };
 		q.apps = registry_open(q.loop, q.engine, &rc);
 		if (!q.apps)
 			fatalx("cannot open the app socket %s", app_path);
@@ -238,6 +250,7 @@ int main(int argc, char **argv)
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
+	frozen_record = record_path;
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */
@@ -277,6 +290,9 @@ int main(int argc, char **argv)
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
 		   control_path);
+	/* The hooks a quiesced that died had frozen get their thaw. After daemon(): they
+	 * must be our children. The filesystems were thawed above (or by the guardian). */
+	hooks_recover(q.hooks);
 
 	code = loop_run(q.loop);
 
@@ -301,6 +317,7 @@ int main(int argc, char **argv)
 	loop_free(q.loop);
 	free(control_path);
 	free(record_path);
+	free(hooks_record);
 	free(app_path);
 	free(guardian);
 	config_free(&q.cfg);

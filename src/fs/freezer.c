@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ struct freezer {
 
 	struct freezer_guard guard;
 	bool has_guard;
+	/* Filesystems that may be frozen by us: a FIFREEZE queued, under way or done,
+	 * not thawed yet. The worker that brings it to 0 removes the record at once. */
+	atomic_uint maybe_frozen;
+	char *record;           /* the run-dir record (leftover.h), or NULL */
 
 	/* Owned by the loop thread. */
 	unsigned epoch;
@@ -84,6 +89,17 @@ const char *fs_state_name(enum fs_state s)
 
 /* ------------------------------------------------------------ workers */
 
+/* One filesystem is known not to be frozen by us any more (its FIFREEZE failed, or it
+ * was thawed). The last one removes the run-dir record here, in the thread that saw
+ * it: were it left to the loop's next turns, a death in between (the guardian killed,
+ * quiesced thawing, then killed) left a record of a freeze that is over, and the next
+ * start thawed those mounts again, maybe someone else's freeze by then. */
+static void release(struct freezer *fz)
+{
+	if (atomic_fetch_sub(&fz->maybe_frozen, 1) == 1 && fz->record)
+		(void)unlink(fz->record);
+}
+
 static void run_job(struct workpool_job *wj)
 {
 	struct job *j = (struct job *)wj;
@@ -97,6 +113,7 @@ static void run_job(struct workpool_job *wj)
 		if (j->fd < 0) {
 			j->err = errno;
 			j->step = "open";
+			release(j->fz);
 			return;
 		}
 		/* The path must still lead to the planned mount: it may have been
@@ -104,18 +121,21 @@ static void run_job(struct workpool_job *wj)
 		if (fd_mount_id(j->fd, &id) == 0 && id != j->mount_id) {
 			j->err = ESTALE;
 			j->step = "mount check";
+			release(j->fz);
 			return;
 		}
 		/* The guardian gets the fd first: from here on, if quiesced dies, it thaws. */
 		if (j->guard_id && j->fz->guard.arm(j->fz->guard.ctx, j->guard_id, j->fd, j->path) < 0) {
 			j->err = errno ? errno : ENOTCONN;
 			j->step = "guardian";
+			release(j->fz);
 			return;
 		}
 		j->t_start = now_ns();
 		if (ioctl(j->fd, FIFREEZE, &unused) < 0) {
 			j->err = errno;
 			j->step = "freeze";
+			release(j->fz);
 		}
 		j->t_end = now_ns();
 	} else {
@@ -125,6 +145,9 @@ static void run_job(struct workpool_job *wj)
 			j->step = "thaw";
 		}
 		j->t_end = now_ns();
+		/* EINVAL: not frozen (someone else thawed it). */
+		if (!j->err || j->err == EINVAL)
+			release(j->fz);
 	}
 }
 
@@ -190,8 +213,12 @@ static int dispatch(struct freezer *fz, size_t i, enum job_kind kind)
 	/* State first: the log is held before the first FIFREEZE can start. */
 	nd->state = kind == JOB_FREEZE ? FS_FREEZING : FS_THAWING;
 	update_log_hold(fz);
+	if (kind == JOB_FREEZE)
+		atomic_fetch_add(&fz->maybe_frozen, 1);
 	if (submit(fz, j) < 0) {
 		nd->state = kind == JOB_FREEZE ? FS_PENDING : FS_FROZEN;
+		if (kind == JOB_FREEZE)
+			release(fz);
 		goto fail;
 	}
 	fz->inflight++;
@@ -351,8 +378,10 @@ static bool straggler_returned(struct freezer *fz, struct job *j)
 			return true;
 		/* No worker to be had: FITHAW here rather than leave it frozen. */
 		int unused = 0;
-		if (ioctl(j->fd, FITHAW, &unused) < 0)
+		if (ioctl(j->fd, FITHAW, &unused) < 0 && errno != EINVAL)
 			log_warn("thawing %s", j->path);
+		else
+			release(fz);
 	} else if (j->kind == JOB_LATE_THAW) {
 		if (!j->err || j->err == EINVAL)
 			disarm(fz, &j->guard_id);
@@ -535,6 +564,7 @@ void freezer_free(struct freezer *fz)
 	if (!workpool_free(fz->pool, free_job))
 		return; /* a worker is stuck in the kernel: leave it all to process exit */
 	drop_set(fz);
+	free(fz->record);
 	free(fz);
 }
 
@@ -611,6 +641,17 @@ void freezer_set_settled(struct freezer *fz, void (*fn)(void *arg), void *arg)
 {
 	fz->settled = fn;
 	fz->settled_arg = arg;
+}
+
+void freezer_set_record(struct freezer *fz, const char *path)
+{
+	free(fz->record);
+	fz->record = path ? strdup(path) : NULL;
+}
+
+bool freezer_stuck(const struct freezer *fz)
+{
+	return fz->stragglers > 0;
 }
 
 void freezer_set_guard(struct freezer *fz, const struct freezer_guard *guard)

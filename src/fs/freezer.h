@@ -83,6 +83,11 @@ int freezer_thaw(struct freezer *fz, freezer_done_fn done, void *arg);
 /* Called from the loop when the last abandoned FIFREEZE has come back (and been
  * thawed if it froze) and nothing is frozen any more: no done callback covers that. */
 void freezer_set_settled(struct freezer *fz, void (*fn)(void *arg), void *arg);
+/* The run-dir record (leftover.h): removed by the worker whose thaw (or failed
+ * FIFREEZE) leaves nothing of ours frozen, at once. Set before the first freeze. */
+void freezer_set_record(struct freezer *fz, const char *path);
+/* An abandoned FIFREEZE is still in the kernel. */
+bool freezer_stuck(const struct freezer *fz);
 
 /* The set of the last freeze, for status and reports. */
 const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n);

@@ -35,6 +35,12 @@ void fs_stage_set_record(struct fs_stage *fs, const char *path)
 {
 	free(fs->record);
 	fs->record = path ? strdup(path) : NULL;
+	freezer_set_record(fs->fz, path);
+}
+
+bool fs_stage_stuck(const struct fs_stage *fs)
+{
+	return freezer_stuck(fs->fz);
 }
 
 /* A FIFREEZE abandoned at its deadline came back after its freeze had failed, and was

@@ -22,6 +22,8 @@ void fs_stage_free(struct fs_stage *fs);
 void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard);
 /* Keep a record of what is being frozen at path (see leftover.h). */
 void fs_stage_set_record(struct fs_stage *fs, const char *path);
+/* An abandoned FIFREEZE is still in the kernel (the guardian may not hold it). */
+bool fs_stage_stuck(const struct fs_stage *fs);
 
 /* Where the mount table is read from (tests may point it elsewhere). */
 extern const char *fs_stage_mountinfo_path;

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "daemon/log.h"
 #include "fs/mountid.h"
 #include "fs/mountinfo.h"
@@ -26,31 +27,19 @@ static void put_escaped(FILE *f, const char *s)
 	}
 }
 
-int leftover_save(const char *path, const struct fs_plan *plan)
+static void write_plan(FILE *f, void *arg)
 {
-	char tmp[4096];
-	FILE *f;
-	int saved;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	f = fopen(tmp, "we");
-	if (!f)
-		return -1;
+	const struct fs_plan *plan = arg;
 	for (size_t i = 0; i < plan->n; i++) {
 		fprintf(f, "%d %u:%u ", plan->v[i].mount_id, plan->v[i].major, plan->v[i].minor);
 		put_escaped(f, plan->v[i].mountpoint);
 		fputc('\n', f);
 	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+}
+
+int leftover_save(const char *path, const struct fs_plan *plan)
+{
+	return file_replace(path, write_plan, (void *)plan);
 }
 
 void leftover_clear(const char *path)

@@ -4,6 +4,9 @@
  * (its end of the socket closes) or the deadline passes, the guardian thaws every fd
  * it holds. It never touches a filesystem otherwise: it writes nothing anywhere until
  * it has thawed, and it locks its memory so it needs nothing from disk to do so.
+ * While quiesced is FROZEN it also knows the run-dir record of the freeze: once it has
+ * thawed everything, it removes it, so that the record never outlives the freeze
+ * (quiesced, dying right after, would leave it for the next start to act on).
  *
  * Usage (by quiesced only): quiesce-guardian FD   -- FD is the socketpair end.
  * --help and --version are there for the man page's sake (and its test). */
@@ -34,6 +37,8 @@ struct held {
 
 static struct held held[MAX_HELD];
 static size_t n_held;
+/* The run-dir record to remove after a full thaw ("": not ours to remove now). */
+static char record[GUARD_PATH_MAX + 1];
 static int sock = -1;
 static volatile sig_atomic_t got_term;
 
@@ -55,6 +60,7 @@ static void forget(size_t i)
 static unsigned thaw_all(const char *why)
 {
 	unsigned thawed = 0;
+	bool all = true;
 	int unused = 0;
 	char lines[MAX_HELD > 64 ? 64 : MAX_HELD][GUARD_PATH_MAX + 64];
 	size_t nlines = 0;
@@ -64,6 +70,7 @@ static unsigned thaw_all(const char *why)
 		int err = r < 0 ? errno : 0;
 		if (r == 0)
 			thawed++;
+		all &= r == 0 || err == EINVAL;
 		/* EINVAL: it was not frozen (not yet, or already thawed). */
 		if ((r == 0 || err != EINVAL) && nlines < sizeof(lines) / sizeof(lines[0])) {
 			if (r == 0)
@@ -75,6 +82,10 @@ static unsigned thaw_all(const char *why)
 		close(held[i].fd);
 	}
 	n_held = 0;
+	/* Nothing of the freeze is frozen now: its record would only mislead. */
+	if (all && record[0] && unlink(record) == 0 && nlines < sizeof(lines) / sizeof(lines[0]))
+		snprintf(lines[nlines++], sizeof(lines[0]), "removed %s", record);
+	record[0] = '\0';
 	/* Everything we held is thawed: logging cannot block on it any more. */
 	if (thawed || nlines)
 		fprintf(stderr, "quiesce-guardian: %s: thawed %u filesystem%s\n", why, thawed,
@@ -152,11 +163,13 @@ static int receive(uint64_t *deadline)
 		break;
 	case GUARD_DEADLINE:
 		*deadline = m.value ? now_ms() + m.value : 0;
+		memcpy(record, m.path, sizeof(record));
 		break;
 	case GUARD_CLEAR:
 		while (n_held)
 			forget(n_held - 1);
 		*deadline = 0;
+		record[0] = '\0';
 		break;
 	default:
 		break;

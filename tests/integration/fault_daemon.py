@@ -127,9 +127,44 @@ def kill_frozen():
          "  the guardian thaws at once (%.2f s)" % (time.monotonic() - t0))
     t.ok(w.done_within(5 * SLOW), "  the blocked writer goes through")
     t.ok(guardian_said(d, "quiesced is gone: thawed 2 filesystems"), "  the guardian says so")
+    t.ok(qtest.wait_for(lambda: not os.path.exists(os.path.join(d.run_dir, "frozen.list")), 3 * SLOW),
+         "  and removes the run-dir record: nothing of the freeze is frozen (issue 13, hole 9)")
     d2 = daemon()
     chk.after("SIGKILL in FROZEN", d2, gone=[d.proc.pid, g, w.proc.pid])
     chk.stop_clean(d2, "SIGKILL in FROZEN")
+
+
+def crash_frozen(sig):
+    """Killed by a signal that dumps core, with cores on and the working directory on a
+    frozen mount (as `/` is in production): the dying quiesced must not block writing
+    its core there, or the guardian only sees it die at its deadline (lease + 2 s)."""
+    def run():
+        import resource
+
+        def cores_on():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        lease = 60
+        d = chk.daemon(*OPTS, lease=lease, timeout=TIMEOUT, cwd=M0, preexec_fn=cores_on)
+        g = chk.guardian_of(d)
+        enter_frozen(d)
+        os.kill(d.proc.pid, sig)
+        t0 = time.monotonic()
+        thawed = qtest.wait_for(lambda: not fc.frozen_mounts(s), 5 * SLOW, 0.01)
+        took = time.monotonic() - t0
+        t.ok(thawed, "  the guardian thaws at once (%.2f s), not at its deadline (lease %d s + 2 s)"
+             % (took, lease))
+        if not thawed:
+            qtest.wait_for(lambda: not fc.frozen_mounts(s), lease + 5, 0.1)
+        d.kill()
+        t.ok(d.returncode in (-sig, 1, 99), "  it died of the signal (%s)" % d.returncode)
+        cores = [f for f in os.listdir(M0) if f.startswith("core") or f.startswith("vgcore")]
+        t.eq(cores, [], "  no core written on the frozen mount")
+        for f in cores:
+            os.unlink(os.path.join(M0, f))
+        d2 = daemon()
+        chk.after("%s in FROZEN" % signal.Signals(sig).name, d2, gone=[d.proc.pid, g])
+        chk.stop_clean(d2, "%s in FROZEN" % signal.Signals(sig).name)
+    return run
 
 
 # ---------------------------------------------------------------- SIGSTOP
@@ -361,6 +396,8 @@ APP_CASES = [app_case(ph, sig) for ph in ("CHECKING", "FREEZING", "THAWING")
 CASES = [
     ("SIGKILL in FREEZING (stuck FIFREEZE)", kill_freezing, False),
     ("SIGKILL in FROZEN", kill_frozen, False),
+    ("SIGSEGV in FROZEN, cores on, cwd on a frozen mount", crash_frozen(signal.SIGSEGV), False),
+    ("SIGABRT in FROZEN, cores on, cwd on a frozen mount", crash_frozen(signal.SIGABRT), False),
     ("SIGSTOP in FREEZING, resumed past its deadlines", stop_freezing_resumed, False),
     ("SIGSTOP in FREEZING until the guardian's deadline", stop_freezing_guardian, False),
     ("SIGSTOP in FROZEN until the guardian's deadline", stop_frozen, False),

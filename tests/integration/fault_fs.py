@@ -11,6 +11,10 @@
   FIFREEZE is not issued on whatever is there now, the freeze fails naming it, and
   'inner' (reached through the fd kept since its freeze, even detached) is thawed;
 - a candidate mounted over before the transaction: CHECK and FREEZE both refuse it;
+- a frozen mount lazily unmounted (`umount -l`) while frozen: the thaw still reaches
+  it through the fd kept since its freeze; its loop image deleted while frozen: the
+  thaw works and blocked writes go through (attacks that held in issue 13's run: kept
+  here so that they keep holding);
 - a mount that disappears while the apps hold FREEZE (after CHECK, before the plan;
   needs the app registry): it is simply not frozen;
 - the log target on a frozen filesystem: quiesced's stderr is a file on a mount it
@@ -82,6 +86,53 @@ def foreign_freeze():
     d.call("quiesce-thaw")
     chk.after("foreign freeze (EBUSY), next cycle", d)
     chk.stop_clean(d, "foreign freeze (EBUSY)")
+    s.cleanup()
+
+
+# ---------------------------------------------------------------- gone while frozen
+
+
+def lazy_unmount_frozen():
+    s = qtest.Scratch(n=2)
+    chk = fc.Checker(t, s)
+    d = chk.daemon(lease=LEASE, timeout=TIMEOUT)
+    ans = d.call("quiesce-freeze")
+    t.ok(ans.get("return", {}).get("count") == 2, "  both frozen", repr(ans)[:300])
+    # Our own way to it once detached (and to thaw it should the daemon not).
+    fd = os.open(s.mounts[1], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        subprocess.run(["umount", "-l", s.mounts[1]], check=True)
+        t.ok(not os.path.ismount(s.mounts[1]) and fc.is_frozen_fd(fd),
+             "  m1 lazily unmounted while frozen: detached, still frozen")
+        ans = d.call("quiesce-thaw")
+        t.ok(ans.get("return", {}).get("count") == 2, "  the thaw thaws both", repr(ans)[:300])
+        t.ok(not fc.is_frozen_fd(fd), "  the detached one is thawed (through the fd kept since its freeze)")
+    finally:
+        if fc.is_frozen_fd(fd):
+            qtest.fcntl.ioctl(fd, qtest.FITHAW, 0)
+        os.close(fd)
+    chk.after("lazy unmount while frozen", d)
+    chk.stop_clean(d, "lazy unmount while frozen")
+    s.cleanup()
+
+
+def image_deleted_frozen():
+    s = qtest.Scratch(n=1)
+    chk = fc.Checker(t, s)
+    d = chk.daemon(lease=LEASE, timeout=TIMEOUT)
+    ans = d.call("quiesce-freeze")
+    t.ok(ans.get("return", {}).get("count") == 1, "  frozen", repr(ans)[:300])
+    w = qtest.Writer(s.mounts[0])
+    os.unlink(os.path.join(s.img, "m0.img"))
+    ans = d.call("quiesce-thaw")
+    t.ok(ans.get("return", {}).get("count") == 1, "  its loop image deleted while frozen: the thaw works",
+         repr(ans)[:300])
+    t.ok(w.done_within(5 * SLOW), "  the blocked writer goes through")
+    r = d.call("quiesce-freeze")
+    t.ok(r.get("return", {}).get("count") == 1, "  and a freeze after it", repr(r)[:300])
+    d.call("quiesce-thaw")
+    chk.after("loop image deleted while frozen", d, gone=[w.proc.pid])
+    chk.stop_clean(d, "loop image deleted while frozen")
     s.cleanup()
 
 
@@ -374,6 +425,8 @@ CASES = [
     ("a mount gone between plan and FIFREEZE", lambda: changed_after_plan("unmount"), False),
     ("a mount covered between plan and FIFREEZE", lambda: changed_after_plan("overmount"), False),
     ("a candidate mounted over", overmounted_before, False),
+    ("a mount lazily unmounted while frozen", lazy_unmount_frozen, False),
+    ("a loop image deleted while frozen", image_deleted_frozen, False),
     ("the log target on a frozen filesystem", log_on_frozen, False),
 ]
 

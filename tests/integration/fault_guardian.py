@@ -207,6 +207,31 @@ def stop_guardian_kill_daemon():
     chk.stop_clean(d2, "guardian SIGSTOP, quiesced SIGKILL in FROZEN")
 
 
+def term_then_kill_daemon():
+    """Issue 13, hole 9: the guardian terminated and quiesced killed 0.5 ms later left
+    the filesystems thawed (by the guardian) and the run-dir record behind, so the
+    next start thawed those mounts again. Made deterministic: quiesced is stopped
+    before the guardian's SIGTERM, so only the guardian can remove the record."""
+    d = daemon(lease=30)
+    g = chk.guardian_of(d)
+    t.eq(d.ctl("freeze").returncode, 0, "  frozen")
+    rec = os.path.join(d.run_dir, "frozen.list")
+    t.ok(os.path.exists(rec), "  the freeze is recorded in the run dir")
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    os.kill(g, signal.SIGTERM)
+    t.ok(qtest.wait_for(lambda: "quiesce-guardian: terminated: thawed 2 filesystems" in d.log_text(),
+                        5 * SLOW), "  the guardian thaws what it holds", d.log_text()[-1000:])
+    d.kill()
+    t.eq(fc.frozen_mounts(s), [], "  quiesced killed while stopped: nothing is frozen")
+    t.ok(not os.path.exists(rec), "  and no record says otherwise (the guardian removed it)")
+    pos = len(d.log_text())
+    d2 = daemon()
+    t.ok("left frozen by a quiesced that died" not in d2.log_text()[pos:],
+         "  the next quiesced thaws nothing", d2.log_text()[pos:][-1000:])
+    chk.after("guardian SIGTERM, then quiesced SIGKILL", d2, gone=[g, d.proc.pid])
+    chk.stop_clean(d2, "guardian SIGTERM, then quiesced SIGKILL")
+
+
 # ---------------------------------------------------------------- both killed
 
 
@@ -298,6 +323,7 @@ CASES = [
     ("guardian SIGTERM in FROZEN", term_frozen, False),
     ("guardian SIGSTOP in FROZEN (quiesced's lease thaws)", stop_frozen, False),
     ("guardian SIGSTOP, quiesced SIGKILL in FROZEN", stop_guardian_kill_daemon, False),
+    ("guardian SIGTERM, then quiesced SIGKILL in FROZEN", term_then_kill_daemon, False),
     ("quiesced and guardian SIGKILL in FROZEN", both_frozen, False),
     ("quiesced and guardian SIGKILL in FREEZING (stuck FIFREEZE)", both_freezing, False),
 ]

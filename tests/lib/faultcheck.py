@@ -254,6 +254,8 @@ class Checker:
         if d is not None:
             rec = os.path.join(d.run_dir, "frozen.list")
             ok &= t.ok(not os.path.exists(rec), "%s: no freeze recorded in the run dir" % label)
+            rec = os.path.join(d.run_dir, "hooks.list")
+            ok &= t.ok(not os.path.exists(rec), "%s: no frozen hook recorded in the run dir" % label)
             pid = d.proc.pid
             base = self.baselines.get(pid)
             if base is not None:

@@ -370,7 +370,8 @@ class Daemon:
     non-zero status is how memory errors and leaks show."""
 
     def __init__(self, scratch, *extra, lease=None, timeout=None, scope=None, wait=True,
-                 env=None, run_dir=None, log_path=None, program=None, ctl_program=None):
+                 env=None, run_dir=None, log_path=None, program=None, ctl_program=None,
+                 cwd=None, preexec_fn=None):
         self.scratch = scratch
         self.run_dir = run_dir or os.path.join(scratch.dir, "run")
         self.control = os.path.join(self.run_dir, "control.sock")
@@ -392,7 +393,8 @@ class Daemon:
         full_env.update(env or {})
         self.cmd = cmd
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=full_env)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=full_env, cwd=cwd,
+                                     preexec_fn=preexec_fn)
         self.returncode = None
         if wait:
             self.wait_ready()
