@@ -5,8 +5,7 @@
  * limit set by the first input byte), each line classified, checked for being the
  * answer to a guest-sync, and, if it parses, read as a guest-info answer.
  *
- * Checked: a line never holds a newline, never starts with 0xFF and is never longer
- * than the limit (+1); a line classified as an answer is a JSON object with "return"
+ * Checked: a line never holds a newline and is never longer than the limit (+1); a line classified as an answer is a JSON object with "return"
  * or "error"; a parsed command list has unique, non-empty names of at most
  * QGAPROTO_MAX_NAME bytes and at most QGAPROTO_MAX_COMMANDS entries.
  */
@@ -34,7 +33,6 @@ static int on_line(void *arg, const char *line, size_t len, bool ff)
 	(void)arg, (void)ff;
 
 	check(len <= max_line + 1 && !memchr(line, '\n', len));
-	check(!len || (unsigned char)line[0] != 0xff || !ff);
 	k = qgaproto_classify(line, len, &v);
 	check((k == QGAPROTO_BAD) == (v == NULL));
 	if (v) {
