@@ -51,22 +51,22 @@ with open(TEXT, "w") as f:
     f.write("quiesce passes guest-file-read through\n")
 
 
-def send(c, name, args=None, id=None):
+def allowed(name, args):
     assert name not in FORBIDDEN, name
     if name == "guest-fsfreeze-freeze-list":
         assert args and all(m.startswith(scratch.mnt + "/") for m in args["mountpoints"])
-    req = {"execute": name}
-    if args is not None:
-        req["arguments"] = args
-    if id is not None:
-        req["id"] = id
+
+
+def send(c, name, args=None, id=None):
+    allowed(name, args)
+    req = dict({"execute": name}, **({"arguments": args} if args is not None else {}),
+               **({"id": id} if id is not None else {}))
     c.send_raw(json.dumps(req).encode() + b"\n")
 
 
 def call(c, name, args=None, id=None, timeout=15):
-    send(c, name, args, id)
-    r = c.reply(timeout)
-    return None if r is None else r[1]
+    allowed(name, args)
+    return c.call(name, args, id=id, timeout=timeout)
 
 
 def status(q):
