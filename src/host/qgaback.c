@@ -419,8 +419,15 @@ static void down(struct qgaback *b, const char *why, bool deliberate)
 	if (was == B_IDLE || was == B_STOPPED)
 		return;
 	close_conn(b);
-	if (b->errfd >= 0)
+	if (b->errfd >= 0) {
 		read_err(b); /* its last words, if any */
+		if (b->errfd >= 0) {
+			flush_err(b);
+			loop_del_fd(b->loop, b->errfd);
+			close(b->errfd);
+			b->errfd = -1;
+		}
+	}
 	kill_child(b);
 	b->state = B_IDLE;
 	str_copy(b->last_error, why, sizeof(b->last_error));
@@ -520,7 +527,8 @@ void qgaback_status(const struct qgaback *b, struct json_object *o)
 {
 	static const char *const names[] = { "restarting", "starting", "starting", "running",
 					     "stopped" };
-	json_object_object_add(o, "state", json_object_new_string(names[b->state]));
+	json_object_object_add(o, "state", json_object_new_string(b->starts ? names[b->state]
+									  : "starting"));
 	if (b->pid > 0)
 		json_object_object_add(o, "pid", json_object_new_int((int)b->pid));
 	if (b->info.version)

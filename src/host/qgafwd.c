@@ -136,11 +136,13 @@ static void on_timer(struct loop *loop, void *arg)
 		snprintf(why, sizeof(why), "did not answer %s within %.1f s", r->name,
 			 (double)(now - r->deadline + f->timeout_ms) / 1000);
 		log_warnx("qga backend: qemu-ga %s: restarting it", why);
+		/* Restart first: what the answer lets the client send next must not go
+		 * to the hung one. */
+		qgaback_restart(f->b, why);
 		finish(r, "GenericError", "%s: the guest agent backend (qemu-ga) %s; it was "
 		       "restarted, and its state (open guest-file handles, guest-exec results) is lost",
 		       r->name, why);
 		req_free(r);
-		qgaback_restart(f->b, why);
 	}
 	/* Requests that never got to the backend: it is down or kept busy. */
 	for (struct fwd_req *q = f->head, *next; q; q = next) {
@@ -252,12 +254,12 @@ static void on_line(void *arg, const char *line, size_t len, bool ff)
 	if (qgaproto_classify(line, len, NULL) == QGAPROTO_BAD || ff) {
 		log_warnx("qga backend: qemu-ga answered %s with something that is not an answer",
 			  r->name);
+		qgaback_restart(f->b, "gave an answer that is not JSON");
 		if (call)
 			cmd_error(call, "GenericError", "%s: the guest agent backend (qemu-ga) gave "
 				  "no valid answer; it was restarted, and its state (open guest-file "
 				  "handles, guest-exec results) is lost", r->name);
 		req_free(r);
-		qgaback_restart(f->b, "gave an answer that is not JSON");
 		return;
 	}
 	if (call)
