@@ -31,8 +31,10 @@ ifeq ($(VM_AGENT),quiesced)
 # before the app takes part. (A quiesced without --app-socket: see build-vm.sh.)
 VM_DIR := $(BUILD)/vm
 VM_BUILD_PREREQS := $(BUILD)/quiesced $(BUILD)/quiesce-guardian $(BUILD)/quiescectl $(BUILD)/recwriter
+# Debian's qemu-ga goes in too, as quiesced's backend for every other agent command.
 VM_BUILD_ARGS := --agent-bin $(BUILD)/quiesced --extra-bin $(BUILD)/quiesce-guardian \
 	--extra-bin $(BUILD)/quiescectl --extra-bin $(BUILD)/recwriter \
+	$(if $(wildcard /usr/sbin/qemu-ga),--extra-bin /usr/sbin/qemu-ga) \
 	--app 'recwriter -n -s /run/quiesce/app.sock /mnt/data/records.bin' \
 	--app-ready 'grep -q "registered as app" /run/app.log'
 VMTEST_AGENT_ARGS :=
