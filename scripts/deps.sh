@@ -12,6 +12,10 @@ TEST_PKGS="perl python3 util-linux mount e2fsprogs xfsprogs btrfs-progs clang li
 valgrind qemu-guest-agent hyperv-daemons"
 # VM test (tools/vm) and benchmark chart.
 VM_PKGS="qemu-system-x86 qemu-utils busybox-static xz-utils binutils gnuplot-nox"
+# The real libvirt driving the test VM's agent (tests/integration/vm_libvirt.py): the
+# daemon, its QEMU driver and virsh, without libvirt-daemon-system (no services; the
+# test starts libvirtd by hand).
+VM_PKGS="$VM_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 
 missing=
 for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS; do

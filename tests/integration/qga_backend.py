@@ -269,8 +269,8 @@ c.close()
 st = status(q)["qga_backend"]
 tap.ok(st.get("forwarded", 0) >= 15 and st.get("timeouts") == 0,
        "status: commands passed through, none timed out", st)
-out = q_ctl = subprocess.run([qtest.bin_path("quiescectl"), "--socket", q.control, "status"],
-                             stdout=subprocess.PIPE, text=True).stdout
+out = subprocess.run([qtest.bin_path("quiescectl"), "--socket", q.control, "status"],
+                     stdout=subprocess.PIPE, text=True).stdout
 tap.ok("qga:     qemu-ga 7.2" in out and "running" in out, "quiescectl status shows the backend",
        out)
 tap.eq(q.stop(), 0, "quiesced stops cleanly")
