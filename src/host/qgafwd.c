@@ -180,6 +180,7 @@ static void pump(struct qgafwd *f)
 		/* Queued before a freeze began: qemu-ga would read it frozen. */
 		if (guest_agent_frozen(f->q->engine)) {
 			pop(f);
+			r->no_reply = false; /* qemu-ga answers a disabled command, whichever */
 			finish(r, "CommandNotFound",
 			       "Command %s has been disabled: the agent is in frozen state", r->name);
 			req_free(r);
