@@ -82,6 +82,18 @@ static void on_reap(struct loop *loop, void *arg)
 		loop_timer_arm(loop, &b->reap, REAP_POLL_MS, on_reap, b);
 }
 
+/* Stop watching the current process: its pidfd stays readable once it has ended,
+ * and would be reported (and spin the loop) for ever. */
+static void unwatch(struct qgaback *b)
+{
+	if (b->pidfd >= 0) {
+		loop_del_fd(b->loop, b->pidfd);
+		close(b->pidfd);
+		b->pidfd = -1;
+	}
+	loop_timer_disarm(b->loop, &b->child_poll);
+}
+
 /* Kill the current process and reap it later (one stuck in the kernel, e.g. on a
  * dead NFS mount or a frozen filesystem, ends only when that returns). */
 static void kill_child(struct qgaback *b)
@@ -89,12 +101,7 @@ static void kill_child(struct qgaback *b)
 	if (b->pid <= 0)
 		return;
 	kill(b->pid, SIGKILL);
-	if (b->pidfd >= 0) {
-		loop_del_fd(b->loop, b->pidfd);
-		close(b->pidfd);
-		b->pidfd = -1;
-	}
-	loop_timer_disarm(b->loop, &b->child_poll);
+	unwatch(b);
 	if (waitpid(b->pid, NULL, WNOHANG) == 0) {
 		if (b->n_zombies < MAX_ZOMBIES)
 			b->zombies[b->n_zombies++] = b->pid;
@@ -119,6 +126,7 @@ static void exited(struct qgaback *b)
 		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(st));
 	else
 		snprintf(why, sizeof(why), "was killed by signal %d", WTERMSIG(st));
+	unwatch(b);
 	b->pid = 0; /* reaped */
 	down(b, why, false);
 }
@@ -555,10 +563,7 @@ void qgaback_free(struct qgaback *b)
 	}
 	if (b->pid > 0) {
 		kill(b->pid, SIGKILL);
-		if (b->pidfd >= 0) {
-			loop_del_fd(b->loop, b->pidfd);
-			close(b->pidfd);
-		}
+		unwatch(b);
 		b->zombies[b->n_zombies < MAX_ZOMBIES ? b->n_zombies++ : 0] = b->pid;
 	}
 	/* At exit: a short wait each (a process stuck in the kernel is left behind). */

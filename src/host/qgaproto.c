@@ -44,7 +44,6 @@ static int grow(struct qgaproto_lines *l, size_t need)
 static int deliver(struct qgaproto_lines *l, qgaproto_line_fn fn, void *arg)
 {
 	size_t start = 0;
-	int r = 0;
 	while (start < l->len) {
 		char *nl = memchr(l->buf + start, '\n', l->len - start);
 		const char *line = l->buf + start;
@@ -55,14 +54,14 @@ static int deliver(struct qgaproto_lines *l, qgaproto_line_fn fn, void *arg)
 		len = (size_t)(nl - line);
 		start += len + 1;
 		ff = len && (unsigned char)line[0] == 0xff;
-		if (fn(arg, line + ff, len - ff, ff)) {
-			r = 1;
-			break;
-		}
+		/* Stopped: the caller drops the stream and may have freed the buffer
+		 * (qgaproto_lines_free) from inside fn: touch nothing. */
+		if (fn(arg, line + ff, len - ff, ff))
+			return 1;
 	}
 	memmove(l->buf, l->buf + start, l->len - start);
 	l->len -= start;
-	return r;
+	return 0;
 }
 
 int qgaproto_lines_feed(struct qgaproto_lines *l, const char *data, size_t n,
@@ -81,10 +80,8 @@ int qgaproto_lines_feed(struct qgaproto_lines *l, const char *data, size_t n,
 		data += take;
 		n -= take;
 		r = deliver(l, fn, arg);
-		if (r) {
-			l->len = 0; /* the caller is dropping the stream */
+		if (r)
 			return r;
-		}
 		if (l->len >= l->max + 2) {
 			l->len = 0;
 			return -1;

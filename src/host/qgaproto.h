@@ -24,15 +24,16 @@ struct qgaproto_lines {
 };
 
 /* One complete line, without its newline and without a leading 0xFF (ff says if it
- * had one). Return non-zero to stop (the caller drops the stream): the rest of the
- * input is discarded. */
+ * had one). Return non-zero to stop: the caller drops the stream (the rest of the
+ * input is not looked at, and fn may have freed l with qgaproto_lines_free). */
 typedef int (*qgaproto_line_fn)(void *arg, const char *line, size_t len, bool ff);
 
 void qgaproto_lines_init(struct qgaproto_lines *l, size_t max);
 void qgaproto_lines_free(struct qgaproto_lines *l);
-/* Append data and hand out every complete line. Returns 0; 1 if fn stopped; -1 if a
- * line grows past max (nothing of it was handed out) or memory ran out: the buffer
- * is then emptied and the stream is out of step. */
+/* Append data and hand out every complete line. Returns 0; 1 if fn stopped (l is then
+ * as fn left it: free or init it before feeding again); -1 if a line grows past max
+ * (nothing of it was handed out) or memory ran out: the buffer is then emptied and the
+ * stream is out of step. */
 int qgaproto_lines_feed(struct qgaproto_lines *l, const char *data, size_t n,
 			qgaproto_line_fn fn, void *arg);
 
