@@ -60,7 +60,8 @@ FUZZ_LIBS_config := -linih -lm
 # can be frozen; guard.c only for the status command's guardian pid).
 FUZZ_TARGETS += json
 FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
-	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaproto.c \
+	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
+	src/host/qgaproto.c \
 	src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
 	src/daemon/guard.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm

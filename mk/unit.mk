@@ -14,7 +14,8 @@ UNIT_SRC_loop      := src/daemon/loop.c src/daemon/log.c src/common/util.c
 
 UNIT_SRC_qgaproto  := src/host/qgaproto.c
 # The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
-UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaproto.c src/daemon/loop.c src/daemon/log.c \
+UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/daemon/loop.c \
+	src/daemon/log.c \
 	src/common/util.c
 
 UNIT_LIBS_mountinfo :=

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "host/qgaconf.h"
 #include "host/qgaproto.h"
 
 /* qemu-ga's answers: guest-file-read gives up to 48 MiB, base64 (64 MiB); a longer
@@ -185,11 +186,14 @@ static int spawn(struct qgaback *b)
 {
 	char *argv[] = { b->program, "-m", "unix-listen", "-p", b->sock_path, "-t", b->state_dir,
 			 "-b", b->blocked, NULL };
+	char **env = qgaconf_prepare(b->dir);
 	int pipefd[2], devnull;
 	pid_t pid;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (!env || pipe2(pipefd, O_CLOEXEC) < 0) {
+		qgaconf_free_env(env);
 		return -1;
+	}
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	unlink(b->sock_path);
 	pid = fork();
@@ -204,9 +208,10 @@ static int spawn(struct qgaback *b)
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
 		    dup2(pipefd[1], 2) < 0)
 			_exit(127);
-		execv(b->program, argv);
+		execve(b->program, argv, env);
 		_exit(127);
 	}
+	qgaconf_free_env(env);
 	close(pipefd[1]);
 	if (devnull >= 0)
 		close(devnull);

@@ -3,7 +3,9 @@
  * event loop, with a stand-in for qemu-ga: this very binary, which acts as one when
  * started with qemu-ga's arguments (-m unix-listen -p PATH ...). FAKE_MODE picks how it
  * behaves: "ok" (greets, answers "echo" with qemu-ga's formatting, exits 3 on "die"),
- * "exit" (exits 3 at once), "badinfo" (answers guest-info with something else).
+ * "exit" (exits 3 at once), "badinfo" (answers guest-info with something else). It
+ * exits 7 unless its config (QGA_CONF) is the administrator's (this test's, which
+ * says daemon=true) followed by daemon=false.
  *
  * What is asserted: the greeting (the stray 0xFF's error and stale lines skipped),
  * the command list, answers handed over byte for byte, a death noticed and followed by
@@ -84,6 +86,18 @@ static int fake_qemu_ga(int argc, char **argv)
 			path = argv[i + 1];
 	if (!path || !mode || !strcmp(mode, "exit"))
 		return 3;
+	/* Its config: the administrator's, then never a daemon. */
+	{
+		FILE *f = getenv("QGA_CONF") ? fopen(getenv("QGA_CONF"), "r") : NULL;
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		if (!strstr(buf, "block-rpcs=from-the-admin\n") ||
+		    !strstr(buf, "[general]\ndaemon=false\n") ||
+		    strstr(buf, "daemon=false") < strstr(buf, "daemon=true"))
+			return 7;
+	}
 	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
@@ -310,6 +324,17 @@ int main(int argc, char **argv)
 		return fake_qemu_ga(argc, argv);
 	if (!realpath("/proc/self/exe", self) || !mkdtemp(dir))
 		return 1;
+	/* An administrator's qemu-ga.conf that would make it a daemon. */
+	{
+		char conf[sizeof(dir) + 16];
+		FILE *f;
+		snprintf(conf, sizeof(conf), "%s/admin.conf", dir);
+		f = fopen(conf, "w");
+		if (!f || fputs("[general]\ndaemon=true\nblock-rpcs=from-the-admin\n", f) < 0 ||
+		    fclose(f) != 0)
+			return 1;
+		setenv("QGA_CONF", conf, 1);
+	}
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);
 	alarm(GUARD_SECONDS);
