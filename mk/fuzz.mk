@@ -60,7 +60,9 @@ FUZZ_LIBS_config := -linih -lm
 # can be frozen; guard.c only for the status command's guardian pid).
 FUZZ_TARGETS += json
 FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
-	src/host/control.c src/host/qga.c src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
+	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
+	src/host/qgaproto.c \
+	src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
 	src/daemon/guard.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))
@@ -74,6 +76,11 @@ FUZZ_LIBS_hookrecord := -lm
 FUZZ_TARGETS += jsonconn
 FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
 FUZZ_LIBS_jsonconn := -ljson-c -lm
+
+# qgaproto: what the qemu-ga backend sends quiesced (lines, answers, guest-info).
+FUZZ_TARGETS += qgaproto
+FUZZ_SRC_qgaproto := src/host/qgaproto.c
+FUZZ_LIBS_qgaproto := -ljson-c
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(PATHS_H)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo policy util loop guardpath workpool hookpath hookrecord
+UNIT_TESTS := mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -16,6 +16,12 @@ UNIT_SRC_workpool  := src/fs/workpool.c src/daemon/loop.c src/daemon/log.c src/c
 UNIT_SRC_hookpath  := src/apps/hookpath.c src/common/util.c
 UNIT_SRC_hookrecord := src/apps/hookrecord.c src/common/util.c
 
+UNIT_SRC_qgaproto  := src/host/qgaproto.c
+# The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
+UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/daemon/loop.c \
+	src/daemon/log.c \
+	src/common/util.c
+
 UNIT_LIBS_mountinfo :=
 UNIT_LIBS_policy    := -lm
 UNIT_LIBS_util      := -lm
@@ -24,6 +30,8 @@ UNIT_LIBS_guardpath :=
 UNIT_LIBS_workpool  := -lm -lpthread
 UNIT_LIBS_hookpath  := -lm
 UNIT_LIBS_hookrecord := -lm
+UNIT_LIBS_qgaproto  := -ljson-c
+UNIT_LIBS_qgaback   := -ljson-c -lm
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

@@ -18,6 +18,10 @@ DOC_PKGS="mandoc groff-base man-db"
 # Packaging (tests/packaging): the Debian packages and their checks, systemd-analyze
 # verify for the units (works offline: PID 1 need not be systemd).
 PKG_PKGS="dpkg-dev debhelper lintian systemd"
+# The real libvirt driving the test VM's agent (tests/integration/vm_libvirt.py): the
+# daemon, its QEMU driver and virsh, without libvirt-daemon-system (no services; the
+# test starts libvirtd by hand).
+VM_PKGS="$VM_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 
 missing=
 for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS; do

@@ -126,6 +126,27 @@ static void print_restart_thaw(FILE *out, struct json_object *rt)
 	fputc('\n', out);
 }
 
+/* With --qga: what answers the agent commands quiesced does not serve itself. */
+static void print_qga_backend(FILE *out, struct json_object *b)
+{
+	const char *state = str(b, "state");
+	if (!state || !strcmp(state, "none")) {
+		fprintf(out, "qga:     fsfreeze commands only, no qemu-ga behind (%s)\n",
+			str(b, "reason") ? str(b, "reason") : "?");
+		return;
+	}
+	fprintf(out, "qga:     qemu-ga %s behind, %s", str(b, "version") ? str(b, "version") : "",
+		state);
+	if (num(b, "pid", 0) > 0)
+		fprintf(out, " (pid %d)", (int)num(b, "pid", 0));
+	fprintf(out, "; %d commands passed through, %d timed out; %d restarts",
+		(int)num(b, "forwarded", 0), (int)num(b, "timeouts", 0),
+		num(b, "starts", 0) > 1 ? (int)num(b, "starts", 0) - 1 : 0);
+	if (str(b, "last_error"))
+		fprintf(out, "; last: %s", str(b, "last_error"));
+	fputc('\n', out);
+}
+
 void print_status(FILE *out, struct json_object *st)
 {
 	const char *state = str(st, "state");
@@ -168,6 +189,8 @@ void print_status(FILE *out, struct json_object *st)
 			print_filesystems(out, fss, "  ");
 		}
 	}
+	if (json_object_object_get_ex(st, "qga_backend", &v))
+		print_qga_backend(out, v);
 	if (json_object_object_get_ex(st, "last", &last)) {
 		double at = num(last, "at", 0);
 		struct timespec now;

@@ -45,6 +45,13 @@ static const struct opt_def opts[] = {
 	{ "qga", 0, OPT_STRING, "daemon", OFF(qga_path), "PATH",
 	  "serve the QEMU guest agent protocol: PATH is a character device (virtio-serial "
 	  "port) to open, or a Unix socket to listen on" },
+	{ "qga-backend", 0, OPT_STRING, "daemon", OFF(qga_backend), "PATH",
+	  "with --qga: the qemu-ga run behind quiesced for every agent command it does not "
+	  "serve itself (default " QGA_BACKEND_DEFAULT ", if installed)" },
+	{ "no-qga-backend", 0, OPT_FLAG, "daemon", OFF(no_qga_backend), NULL,
+	  "with --qga: serve the fsfreeze commands alone, no qemu-ga behind" },
+	{ "qga-backend-timeout", 0, OPT_DURATION, "daemon", OFF(qga_backend_timeout_ms), "SECONDS",
+	  "longest wait for the backend's answer before an error and its restart (default 30)" },
 	{ "lease", 0, OPT_DURATION, "daemon", OFF(lease_ms), "SECONDS",
 	  "longest time writes are held before thawing on our own (default 60)" },
 	{ "timeout", 0, OPT_DURATION, "daemon", OFF(timeout_ms), "SECONDS",
@@ -327,6 +334,7 @@ static void defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->lease_ms = 60 * 1000;
 	cfg->timeout_ms = 15 * 1000;
+	cfg->qga_backend_timeout_ms = 30 * 1000;
 	cfg->app_socket_mode = CONFIG_MODE_AUTO;
 	cfg->max_apps = 1024;
 	cfg->app_connect_rate = 100;
@@ -424,7 +432,7 @@ int config_init(struct config *cfg, int argc, char **argv)
 	 * elsewhere (and be unlinked there at exit). */
 	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
 	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
-	    make_absolute(&cfg->hook_dir) < 0)
+	    make_absolute(&cfg->hook_dir) < 0 || make_absolute(&cfg->qga_backend) < 0)
 		return -1;
 	if (!cfg->hook_dir)
 		cfg->hook_dir = strdup(DEFAULT_HOOK_DIR);
@@ -526,6 +534,7 @@ void config_free(struct config *cfg)
 	free(cfg->control_path);
 	free(cfg->guardian);
 	free(cfg->qga_path);
+	free(cfg->qga_backend);
 	free(cfg->log_ident);
 	free(cfg->hyperv_path);
 	list_clear(&cfg->include);

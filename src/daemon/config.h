@@ -26,6 +26,9 @@ struct config {
 	char *run_dir;
 	char *control_path;
 	char *qga_path;             /* --qga: NULL = no guest agent channel */
+	char *qga_backend;          /* NULL: QGA_BACKEND_DEFAULT */
+	bool no_qga_backend;
+	uint64_t qga_backend_timeout_ms;
 	uint64_t lease_ms;
 	uint64_t timeout_ms;
 	uint64_t fs_timeout_ms;
@@ -50,6 +53,7 @@ struct config {
 
 #define DEFAULT_CONFIG_FILE QUIESCE_SYSCONFDIR "/quiesce/quiesced.conf"
 #define DEFAULT_RUN_DIR "/run/quiesce"
+#define QGA_BACKEND_DEFAULT "/usr/sbin/qemu-ga"
 
 /* Parses argv (and the config file it names, or the default one if it exists).
  * Returns 0 to run, 1 if it already did its job (--help, --version: exit 0),

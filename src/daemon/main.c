@@ -26,6 +26,7 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/qga.h"
+#include "host/qgafwd.h"
 #include "host/hyperv.h"
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -256,6 +257,8 @@ int main(int argc, char **argv)
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */
 	if (control_in_use(control_path))
 		fatalx("another quiesced is already running (it answers on %s)", control_path);
+	if (q.cfg.qga_path && !(q.qgafwd = qgafwd_new(&q)))
+		fatal("cannot set up the qemu-ga backend");
 	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
 	if (hyperv_start(&q, &q.hyperv) < 0)
@@ -287,6 +290,8 @@ int main(int argc, char **argv)
 		fg.ctx = q.guard;
 		fs_stage_set_guard(q.fs, &fg);
 	}
+	/* After daemon() too: our child. */
+	qgafwd_start(q.qgafwd);
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
 		   control_path);
@@ -303,6 +308,8 @@ int main(int argc, char **argv)
 	 * closes only when the process really ends, after that FIFREEZE, and the guardian
 	 * thaws it then. (guard_free would clear it first.) */
 	stuck = fs_stage_ops.active(q.fs);
+	/* First: it answers the forwarded calls still pending, so the sessions can go. */
+	qgafwd_free(q.qgafwd);
 	qga_close(qga);
 	hyperv_close(q.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps

@@ -15,6 +15,7 @@ struct guard;
 struct hyperv;
 struct registry;
 struct hooks;
+struct qgafwd;
 
 struct quiesced {
 	struct loop *loop;
@@ -27,6 +28,7 @@ struct quiesced {
 	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
 	struct registry *apps;      /* the app socket: stage "apps" */
 	struct hooks *hooks;        /* the hook directory: stage "hooks" */
+	struct qgafwd *qgafwd;      /* with --qga: the qemu-ga backend (maybe without one) */
 	uint64_t started_at;        /* wall clock ms */
 };
 

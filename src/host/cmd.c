@@ -52,14 +52,9 @@ static void session_unref(struct cmd_session *s)
 		s->release(s);
 }
 
-static void send_answer(struct cmd_call *call, struct json_object *ans)
+static void call_done(struct cmd_call *call)
 {
 	struct cmd_session *s = call->s;
-	if (call->id || call->has_id)
-		json_object_object_add(ans, "id", json_object_get(call->id));
-	if (s->conn)
-		jsonconn_send(s->conn, ans, call->ff_prefix);
-	json_object_put(ans);
 	json_object_put(call->id);
 	json_object_put(call->args);
 	free(call);
@@ -68,6 +63,24 @@ static void send_answer(struct cmd_call *call, struct json_object *ans)
 		s->idle(s); /* may release s */
 	else
 		session_unref(s);
+}
+
+static void send_answer(struct cmd_call *call, struct json_object *ans)
+{
+	struct cmd_session *s = call->s;
+	if (call->id || call->has_id)
+		json_object_object_add(ans, "id", json_object_get(call->id));
+	if (s->conn)
+		jsonconn_send(s->conn, ans, call->ff_prefix);
+	json_object_put(ans);
+	call_done(call);
+}
+
+void cmd_return_raw(struct cmd_call *call, const char *text, size_t len)
+{
+	if (call->s->conn && len)
+		jsonconn_send_raw(call->s->conn, text, len, false);
+	call_done(call);
 }
 
 void cmd_return(struct cmd_call *call, struct json_object *ret)
@@ -209,6 +222,8 @@ void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 		return;
 	}
 	def = cmd_lookup(call->name);
+	if ((!def || !(def->flags & s->transport)) && s->lookup)
+		def = s->lookup(s, call->name);
 	if (!def || !(def->flags & s->transport)) {
 		cmd_error(call, "CommandNotFound", "The command %s has not been found", call->name);
 		return;

@@ -45,6 +45,11 @@ struct cmd_session {
 	 * returns false and fills klass/desc to refuse. */
 	bool (*gate)(struct cmd_session *s, const char *name, unsigned flags, const char **klass,
 		     char *desc, size_t desclen);
+	/* May be NULL. A command the tables do not have (the QGA pass-through, qgafwd.c):
+	 * its definition, or NULL for CommandNotFound. */
+	const struct cmd_def *(*lookup)(struct cmd_session *s, const char *name);
+	/* May be NULL. guest-info: add to its answer (more supported_commands). */
+	void (*info_extra)(struct cmd_session *s, struct json_object *ret);
 };
 
 struct cmd_call {
@@ -78,6 +83,9 @@ void cmd_error(struct cmd_call *call, const char *klass, const char *fmt, ...)
 /* The error with extra members (e.g. a "report"); consumes extra. */
 void cmd_error_with(struct cmd_call *call, const char *klass, struct json_object *extra,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Answer a call with text that is already a whole JSON answer (relayed from the
+ * qemu-ga backend, id included); len 0: no answer at all (guest-shutdown). */
+void cmd_return_raw(struct cmd_call *call, const char *text, size_t len);
 /* Send an error that answers no call (e.g. a JSON parse error). */
 void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc);
 

@@ -12,6 +12,7 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/hyperv.h"
+#include "host/qgafwd.h"
 
 /* Error classes quiescectl maps to its exit codes (docs/control.md). */
 static const char *err_class(enum txn_err e)
@@ -64,6 +65,8 @@ static void do_status(struct cmd_call *call)
 	engine_status(q->engine, ret);
 	if (q->hyperv)
 		hyperv_status(q->hyperv, ret);
+	if (q->qgafwd)
+		qgafwd_status(q->qgafwd, ret);
 	cmd_return(call, ret);
 }
 

@@ -92,6 +92,8 @@ static void do_info(struct cmd_call *call)
 	}
 	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
 	json_object_object_add(ret, "supported_commands", list);
+	if (s->info_extra)
+		s->info_extra(s, ret); /* the qemu-ga backend's commands */
 	cmd_return(call, ret);
 }
 

@@ -283,14 +283,26 @@ struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_l
 int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix)
 {
 	const char *s;
-	size_t len, need;
 
 	if (c->dead || c->closing)
 		return -1;
 	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(s);
+	return jsonconn_send_raw(c, s, strlen(s), ff_prefix);
+}
+
+int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_prefix)
+{
+	size_t need;
+
+	if (c->dead || c->closing)
+		return -1;
+	if (len && s[len - 1] == '\n')
+		len--;
 	need = c->out_len + len + 2;
-	if (need > c->lim.max_output) {
+	/* One answer alone may be longer (relayed from the qemu-ga backend: up to
+	 * guest-file-read's 48 MiB in base64); a client that does not read is dropped
+	 * before a second one is queued behind it. */
+	if (need > c->lim.max_output && c->out_len) {
 		log_warnx("client does not read its replies: dropping it");
 		jsonconn_close(c);
 		return -1;

@@ -14,7 +14,8 @@ struct jsonconn;
 struct jsonconn_limits {
 	size_t max_value;       /* bytes of one JSON value, whitespace included */
 	int max_depth;          /* nesting of arrays and objects */
-	size_t max_output;      /* bytes queued to a slow reader before it is dropped */
+	size_t max_output;      /* bytes queued to a slow reader before it is dropped
+				 * (one answer alone is always queued, whatever its size) */
 	bool ff_resync;         /* a 0xFF byte resets the parser (QGA guest-sync-delimited) */
 	bool keep_on_hup;       /* a character device: EPOLLHUP means no host, not the end */
 	/* QGA (qemu-ga compatibility). ff_report: each 0xFF is also reported through
@@ -49,6 +50,9 @@ struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_l
 /* Queue v followed by a newline; with ff_prefix a 0xFF byte goes first. Returns -1 if
  * the connection is closed or its output limit is passed (it is then closed). */
 int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix);
+/* Queue len bytes that are one JSON value already (relayed as they are), then a
+ * newline unless they end with one. As jsonconn_send otherwise. */
+int jsonconn_send_raw(struct jsonconn *c, const char *text, size_t len, bool ff_prefix);
 /* Close after the queued output is written (bounded: at most a second). */
 void jsonconn_close_after_flush(struct jsonconn *c);
 /* Close now; safe from inside any callback of this connection. */

@@ -26,6 +26,7 @@
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
+#include "host/qgafwd.h"
 
 /* qemu-ga serves one socket client at a time and leaves the others waiting in the
  * backlog, where a client that never hangs up blocks the host for good. We serve a
@@ -176,6 +177,7 @@ static void enqueue(struct jsonconn *c, struct qga_client *cl, struct json_objec
 		return;
 	}
 	cl->queued++;
+	qgafwd_queued(&cl->s, v); /* a thaw behind a forwarded command hurries it */
 	drain(cl);
 }
 
@@ -243,6 +245,8 @@ static struct qga_client *add_client(struct qga *g, int fd, const struct jsoncon
 	cl->s.release = client_release;
 	cl->s.idle = on_idle;
 	cl->s.gate = gate;
+	cl->s.lookup = qgafwd_lookup; /* the rest of qemu-ga's commands */
+	cl->s.info_extra = qgafwd_info;
 	cl->s.conn = jsonconn_new(g->q->loop, fd, lim, &client_ops, cl);
 	if (!cl->s.conn) {
 		free(cl);

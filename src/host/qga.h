@@ -1,5 +1,6 @@
-/* The QEMU guest agent channel (--qga PATH): the fsfreeze subset of qemu-ga's
- * protocol, for hosts that drive guest-fsfreeze-* (libvirt, Proxmox, ...).
+/* The QEMU guest agent channel (--qga PATH): the fsfreeze family of qemu-ga's
+ * protocol, for hosts that drive guest-fsfreeze-* (libvirt, Proxmox, ...), and every
+ * other qemu-ga command passed to the qemu-ga backend (qgafwd.c).
  *
  * PATH is a character device (the virtio-serial port
  * /dev/virtio-ports/org.qemu.guest_agent.0, or a serial line) that is opened and

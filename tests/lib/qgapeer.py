@@ -139,7 +139,9 @@ class QgaClient:
 class Quiesced:
     """quiesced in the foreground, scoped to the scratch mounts, with --qga."""
 
-    def __init__(self, scratch, qga=True, lease=None, extra=(), name="q", control=None):
+    def __init__(self, scratch, qga=True, lease=None, extra=(), name="q", control=None,
+                 backend=None):
+        """backend: the --qga-backend program (None: --no-qga-backend)."""
         self.dir = os.path.join(scratch.dir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.control = control or os.path.join(self.dir, "control.sock")
@@ -151,6 +153,7 @@ class Quiesced:
             cmd += ["--qga", self.qga]
         if lease is not None:
             cmd += ["--lease", str(lease)]
+        cmd += ["--qga-backend", backend] if backend else ["--no-qga-backend"]
         cmd += list(extra)
         env = dict(os.environ, QUIESCE_REQUIRE_SCOPE="1")
         self.log = open(self.log_path, "w")

@@ -385,6 +385,9 @@ class Daemon:
         if timeout is not None:
             cmd += ["--timeout", str(timeout)]
         cmd += list(extra)
+        # The qemu-ga backend only where a test asks for it (--qga-backend).
+        if "--qga" in cmd and not any(a.startswith("--qga-backend") for a in cmd):
+            cmd.append("--no-qga-backend")
         if VALGRIND:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",

@@ -87,6 +87,13 @@ if [ -z "$AGENT_CMD" ]; then
 		;;
 	quiesced)
 		AGENT_CMD="quiesced -n --qga $QGA_PORT --scope /mnt/data --run-dir /run/quiesce"
+		# qemu-ga in the image: quiesced runs it behind itself (--qga-backend).
+		for b in "${EXTRA_BINS[@]}"; do
+			if [ "$(basename "$b")" = qemu-ga ] &&
+			   "${AGENT_BINS[0]}" --help 2>&1 | grep -q -- '--qga-backend'; then
+				AGENT_CMD="$AGENT_CMD --qga-backend /usr/bin/qemu-ga"
+			fi
+		done
 		if "${AGENT_BINS[0]}" --help 2>&1 | grep -q -- '--app-socket'; then
 			AGENT_CMD="$AGENT_CMD --app-socket /run/quiesce/app.sock"
 		elif [ -n "$APP_CMD" ]; then

@@ -11,7 +11,7 @@
 #   host -> guest  "shutdown"   stop the app, then the agent (logging their exit
 #                               status), unmount the data disk cleanly, power off
 # The control port keeps the test independent of the agent's command set: the host
-# never needs guest-exec or guest-shutdown, which quiesced does not implement.
+# never needs guest-exec or guest-shutdown, which quiesced alone does not serve.
 #
 # What to run comes from /etc/vm/vm.conf (written by build-vm.sh):
 #   AGENT_CMD  the guest agent command line (runs in the foreground)

@@ -16,8 +16,9 @@ What it does, in a run dir of its own under /tmp:
   1. boots QEMU (-accel tcg) with the guest agent port org.qemu.guest_agent.0 (QGA) and
      the control port org.quiesce.vmctl.0 (init's "ready", "time", "shutdown"), QMP on
      a socket;
-  2. guest-ping, guest-sync-delimited, waits for "ready" (the app has registered),
-     lets the app write ~1 s;
+  2. guest-ping, guest-sync-delimited, the commands virsh sends for issue 15's table
+     (guest-get-fsinfo, -time, -vcpus, ...: from qemu-ga, or from quiesced with qemu-ga
+     behind it), waits for "ready" (the app has registered), lets the app write ~1 s;
   3. guest-fsfreeze-freeze (plain; inside the guest the data disk is the only
      freezable fs, and quiesced is scoped to it), status; while frozen QMP
      blockdev-snapshot-sync and blockdev-backup; thaw; waits for BLOCK_JOB_COMPLETED;
@@ -557,6 +558,34 @@ def check_cycle_times(tap, label, mark, records, freeze_index, times):
            % (t_before, fr.time_ns, t_frozen, th.time_ns if th else "none", t_after))
 
 
+# What libvirt's virsh sends for domfsinfo, domtime, domifaddr --source agent,
+# guestvcpus, domhostname --source agent and guestinfo, and a member each answer has.
+AGENT_TABLE = [("guest-get-fsinfo", list, None), ("guest-get-time", int, None),
+               ("guest-network-get-interfaces", list, "name"), ("guest-get-vcpus", list, "online"),
+               ("guest-get-host-name", dict, "host-name"), ("guest-get-users", list, None),
+               ("guest-get-osinfo", dict, "kernel-release"), ("guest-get-timezone", dict, "offset"),
+               ("guest-get-disks", list, None)]
+
+
+def agent_table(tap, qga, conf):
+    """Every command of issue 15's virsh table answers, from qemu-ga itself or from
+    quiesced with qemu-ga behind it (--qga-backend); quiesced alone skips them."""
+    cmd = conf.get("AGENT_CMD", "")
+    if cmd.startswith("quiesced") and "--qga-backend" not in cmd:
+        tap.skip("the agent commands of virsh's table", "quiesced runs without qemu-ga behind it")
+        return
+    for name, kind, member in AGENT_TABLE:
+        try:
+            ret = qga.cmd(name)
+        except Failed as e:
+            tap.ok(False, "%s answers" % name, str(e))
+            continue
+        item = ret[0] if kind is list and ret else ret
+        tap.ok(isinstance(ret, kind) and (member is None or member in item),
+               "%s answers (%s%s)" % (name, kind.__name__, ", " + member if member else ""),
+               json.dumps(ret)[:300])
+
+
 def scenario(tap, args, run_dir, timings):
     conf = read_vm_conf(args.vm_dir)
     holds = conf.get("APP_HOLDS", "1") == "1"
@@ -591,6 +620,7 @@ def scenario(tap, args, run_dir, timings):
                % (agent, timings["boot-to-ping"]))
         qga.sync()
         tap.ok(True, "guest-sync-delimited")
+        agent_table(tap, qga, conf)
         # "not-ready": the app's ready test (for quiesced: it has registered) failed
         # for 10 s. Go on all the same: the record checks then show what that costs.
         ready = ctl.expect(("ready", "not-ready"), BOOT_TIMEOUT)
