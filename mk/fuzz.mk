@@ -61,7 +61,7 @@ FUZZ_LIBS_config := -linih -lm
 FUZZ_TARGETS += json
 FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
-	src/daemon/guard.c src/common/guardwire.c src/common/util.c
+	src/daemon/guard.c src/daemon/slots.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))
 # Its corpus has 64 KiB inputs (the size limits) for the replay, but each input costs
