@@ -59,7 +59,7 @@ FUZZ_LIBS_config := -linih -lm
 # json: the JSON command layer behind the control and QGA sockets (no src/fs: nothing
 # can be frozen; guard.c only for the status command's guardian pid).
 FUZZ_TARGETS += json
-FUZZ_SRC_json := src/host/jsonconn.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
+FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
 	src/daemon/guard.c src/daemon/slots.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
@@ -69,7 +69,7 @@ $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/f
 FUZZ_OPTS_json := -max_len=2048
 # jsonconn: the framing alone, with small limits set by the input.
 FUZZ_TARGETS += jsonconn
-FUZZ_SRC_jsonconn := src/host/jsonconn.c src/daemon/loop.c src/daemon/log.c src/common/util.c
+FUZZ_SRC_jsonconn := src/host/jsonconn.c src/host/jsontext.c src/daemon/loop.c src/daemon/log.c src/common/util.c
 FUZZ_LIBS_jsonconn := -ljson-c -lm
 
 $(FUZZ_DIR)/obj/%.o: %.c

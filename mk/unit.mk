@@ -4,7 +4,7 @@
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo policy util loop slots
+UNIT_TESTS := mountinfo policy util loop slots jsontext
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -12,12 +12,14 @@ UNIT_SRC_util      := src/common/util.c
 # log.c for fatal() (the timer heap's out-of-memory exit).
 UNIT_SRC_loop      := src/daemon/loop.c src/daemon/log.c src/common/util.c
 UNIT_SRC_slots     := src/daemon/slots.c
+UNIT_SRC_jsontext  := src/host/jsontext.c
 
 UNIT_LIBS_mountinfo :=
 UNIT_LIBS_policy    := -lm
 UNIT_LIBS_util      := -lm
 UNIT_LIBS_loop      := -lm
 UNIT_LIBS_slots     :=
+UNIT_LIBS_jsontext  := -ljson-c
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

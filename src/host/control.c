@@ -38,6 +38,10 @@ static const struct jsonconn_limits control_limits = {
 	.max_value = 64 * 1024,
 	.max_depth = 16,
 	.max_output = 4 * 1024 * 1024,
+	/* Never echo bytes that are not UTF-8, nor act on a string cut at a NUL. */
+	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.reject_nul = true,
 };
 
 struct control_client {

@@ -51,6 +51,9 @@ static const struct jsonconn_limits socket_limits = {
 	.ff_report = true,
 	.skip_line = true,
 	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.no_nonchars = true,
+	.reject_nul_keys = true,
 };
 
 static const struct jsonconn_limits device_limits = {
@@ -61,6 +64,9 @@ static const struct jsonconn_limits device_limits = {
 	.ff_report = true,
 	.skip_line = true,
 	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.no_nonchars = true,
+	.reject_nul_keys = true,
 	.keep_on_hup = true,
 };
 
