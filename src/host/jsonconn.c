@@ -30,6 +30,7 @@ struct jsonconn {
 	int in_callback;
 	struct loop_timer close_timer;
 	struct loop_timer hup_timer;
+	struct loop_timer value_timer;  /* lim.value_timeout_ms from a value's first byte */
 };
 
 #define HUP_RETRY_MS 250
@@ -43,6 +44,7 @@ static void conn_free(struct jsonconn *c)
 {
 	loop_timer_disarm(c->loop, &c->close_timer);
 	loop_timer_disarm(c->loop, &c->hup_timer);
+	loop_timer_disarm(c->loop, &c->value_timer);
 	json_tokener_free(c->tok);
 	free(c->out);
 	free(c);
@@ -69,6 +71,16 @@ static void reset_parser(struct jsonconn *c)
 	json_tokener_reset(c->tok);
 	c->value_bytes = 0;
 	jsontext_reset(&c->text);
+	loop_timer_disarm(c->loop, &c->value_timer);
+}
+
+static void on_value_timer(struct loop *loop, void *arg)
+{
+	struct jsonconn *c = arg;
+	(void)loop;
+	log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing the "
+		  "connection", c->lim.value_timeout_ms, c->value_bytes);
+	jsonconn_close(c);
 }
 
 /* A value json-c took but the connection does not (jsontext.h): why, or NULL. */
@@ -174,6 +186,9 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 			err = json_tokener_get_error(c->tok);
 			used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
 		}
+		if (c->value_bytes == 0 && c->lim.value_timeout_ms && err == json_tokener_continue)
+			loop_timer_arm(c->loop, &c->value_timer, c->lim.value_timeout_ms,
+				       on_value_timer, c);
 		bumped = false;
 		if (used == 0 && err != json_tokener_success && err != json_tokener_continue) {
 			used = 1; /* the bad byte itself */

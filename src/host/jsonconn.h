@@ -36,6 +36,9 @@ struct jsonconn_limits {
 	bool no_nonchars;
 	bool reject_nul;
 	bool reject_nul_keys;
+	/* Longest time from a value's first byte to its last (0: none); past it the
+	 * connection is closed, so that half-sent requests cannot hold a slot for good. */
+	unsigned value_timeout_ms;
 };
 
 #define JSONCONN_WHY_FF "stray 0xff"

@@ -42,6 +42,11 @@
 #define QGA_MAX_VALUE (64 * 1024)
 #define QGA_MAX_DEPTH 32
 #define QGA_MAX_OUTPUT (1024 * 1024)
+/* A socket client that has sent part of a request has this long to send the rest;
+ * then it is dropped, so that half-sent requests cannot hold the QGA_MAX_CLIENTS slots
+ * for good (hosts write a request whole). An idle client is not dropped: a host
+ * keeps its channel open between snapshots. The device has one peer, the host. */
+#define QGA_REQUEST_MS 5000
 
 static const struct jsonconn_limits socket_limits = {
 	.max_value = QGA_MAX_VALUE,
@@ -54,6 +59,7 @@ static const struct jsonconn_limits socket_limits = {
 	.strict_utf8 = true,
 	.no_nonchars = true,
 	.reject_nul_keys = true,
+	.value_timeout_ms = QGA_REQUEST_MS,
 };
 
 static const struct jsonconn_limits device_limits = {
