@@ -78,8 +78,12 @@ static void on_value_timer(struct loop *loop, void *arg)
 {
 	struct jsonconn *c = arg;
 	(void)loop;
-	log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing the "
-		  "connection", c->lim.value_timeout_ms, c->value_bytes);
+	if (c->skipping)
+		log_warnx("a bad line did not end within %u ms: closing the connection",
+			  c->lim.value_timeout_ms);
+	else
+		log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing "
+			  "the connection", c->lim.value_timeout_ms, c->value_bytes);
 	jsonconn_close(c);
 }
 
@@ -186,9 +190,6 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 			err = json_tokener_get_error(c->tok);
 			used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
 		}
-		if (c->value_bytes == 0 && c->lim.value_timeout_ms && err == json_tokener_continue)
-			loop_timer_arm(c->loop, &c->value_timer, c->lim.value_timeout_ms,
-				       on_value_timer, c);
 		bumped = false;
 		if (used == 0 && err != json_tokener_success && err != json_tokener_continue) {
 			used = 1; /* the bad byte itself */
@@ -245,6 +246,19 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 
 static void on_io(struct loop *loop, int fd, uint32_t events, void *arg);
 
+/* lim.value_timeout_ms runs from the first byte of a value (or of a bad line being
+ * skipped) until its end: armed here after each read, disarmed by reset_parser(). */
+static void bound_value(struct jsonconn *c)
+{
+	bool partial = c->value_bytes > 0 || c->skipping;
+	if (!c->lim.value_timeout_ms)
+		return;
+	if (!partial)
+		loop_timer_disarm(c->loop, &c->value_timer);
+	else if (!loop_timer_armed(&c->value_timer))
+		loop_timer_arm(c->loop, &c->value_timer, c->lim.value_timeout_ms, on_value_timer, c);
+}
+
 static void on_hup_timer(struct loop *loop, void *arg)
 {
 	struct jsonconn *c = arg;
@@ -280,6 +294,8 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
 			feed(c, buf, (size_t)n);
+			if (!c->dead)
+				bound_value(c);
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			if (n == 0 && c->lim.keep_on_hup) {
 				/* virtio-serial with no host attached reads 0: not an error. */

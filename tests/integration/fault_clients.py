@@ -256,6 +256,13 @@ def qga_half_requests_hold_slots():
     t.eq(c.call("guest-fsfreeze-thaw"), {"return": 2}, "  then the host thaws, long before the lease")
     c.close()
     t.ok("did not arrive whole within" in d.log_text(), "  the log says why the clients were dropped")
+    # A bad line is skipped up to its newline: one that never ends is bounded too.
+    c = QgaClient(path)
+    c.send_raw(b"garbage")
+    t.ok(c.read_line(timeout=5 * SLOW) is not None, "  garbage without a newline: answered")
+    t.ok(c.read_line(timeout=15 * SLOW) is None and c.eof,
+         "  and dropped when its line does not end within 5 s")
+    c.close()
     chk.after("QGA half-sent requests hold every slot", d)
     chk.stop_clean(d, "QGA half-sent requests hold every slot")
 
