@@ -59,7 +59,7 @@ FUZZ_LIBS_config := -linih -lm
 # json: the JSON command layer behind the control and QGA sockets (no src/fs: nothing
 # can be frozen; guard.c only for the status command's guardian pid).
 FUZZ_TARGETS += json
-FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
+FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
 	src/daemon/guard.c src/daemon/slots.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm

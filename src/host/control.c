@@ -17,6 +17,7 @@
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
+#include "host/listener.h"
 
 /* Root may use every slot, and the last CONTROL_ROOT_SLOTS only root may take; one
  * other user holds at most a few, and an idle one is dropped, so that nobody without
@@ -57,6 +58,7 @@ struct control {
 	char *path;
 	unsigned clients;
 	struct control_client *list;
+	struct listener_pause pause;   /* out of fds: stop polling for a while */
 };
 
 static void client_release(struct cmd_session *s)
@@ -157,10 +159,10 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("control: accept");
+		listener_accept_failed(&ctl->pause);
 		return;
 	}
+	listener_accepted(&ctl->pause);
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_warn("control: SO_PEERCRED");
 		close(cfd);
@@ -263,6 +265,7 @@ struct control *control_open(struct quiesced *q, const char *path)
 		goto fail;
 	}
 	umask(old);
+	listener_pause_init(&ctl->pause, q->loop, ctl->fd, "control");
 	/* Status is for everyone; the commands that freeze check the peer's uid. */
 	if (chmod(path, 0666) < 0 || listen(ctl->fd, 16) < 0 ||
 	    loop_add_fd(q->loop, ctl->fd, EPOLLIN, on_accept, ctl) < 0) {
@@ -294,6 +297,7 @@ void control_close(struct control *ctl)
 	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
 		cl->ctl = NULL;
 	ctl->list = NULL;
+	listener_pause_stop(&ctl->pause);
 	loop_del_fd(ctl->q->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);

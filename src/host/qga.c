@@ -26,6 +26,7 @@
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
+#include "host/listener.h"
 
 /* qemu-ga serves one socket client at a time and leaves the others waiting in the
  * backlog, where a client that never hangs up blocks the host for good. We serve a
@@ -96,6 +97,7 @@ struct qga {
 	char *path;
 	bool device;
 	int listen_fd;              /* socket mode; -1 for a device */
+	struct listener_pause pause;  /* socket mode, out of fds: stop polling for a while */
 	unsigned clients;
 	struct qga_client *list;
 	struct loop_timer reopen;   /* device mode: open again after an error */
@@ -328,10 +330,10 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("qga: accept");
+		listener_accept_failed(&g->pause);
 		return;
 	}
+	listener_accepted(&g->pause);
 	(void)getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	if (g->clients >= QGA_MAX_CLIENTS) {
 		log_warnx("qga: refusing pid %d: %u clients already connected", (int)cred.pid,
@@ -396,6 +398,7 @@ static int listen_socket(struct qga *g)
 		return -1;
 	}
 	g->listen_fd = fd;
+	listener_pause_init(&g->pause, g->q->loop, fd, "qga");
 	return 0;
 }
 
@@ -458,6 +461,7 @@ void qga_close(struct qga *g)
 			jsonconn_close(cl->s.conn);
 	}
 	if (g->listen_fd >= 0) {
+		listener_pause_stop(&g->pause);
 		loop_del_fd(g->q->loop, g->listen_fd);
 		close(g->listen_fd);
 		unlink(g->path);
