@@ -7,7 +7,10 @@
   registers at once, while theirs are still held (before, it waited in the backlog
   until the hello timeout dropped them, and a flood refilled them as they went).
 - Registrations: with --max-apps 16, other users register 14 apps; the 2 left are
-  root's. A root app registers and takes part in a freeze."""
+  root's. A root app registers and takes part in a freeze.
+- What held in the issue's run (10,000 registrations), sized for three runs per CI:
+  registrations one after another (2000 plain, 200 otherwise) and 4 x --max-apps at
+  once leave quiesced's descriptors where they were, and it still serves."""
 import os
 import sys
 
@@ -76,6 +79,40 @@ finally:
     for h in held:
         h.close()
     apptest.stop_all(sims)
+    qtest.stop_clean(t, d)
+
+# ---- many registrations (no connection rate, so that the count is quick)
+PLAIN = not (qtest.VALGRIND or qtest.SANITIZE)
+d = qtest.Daemon(s, "--max-apps", "64", "--app-connect-rate", "0")
+apps = []
+try:
+    fds = len(os.listdir("/proc/%d/fd" % d.proc.pid))
+    n = 2000 if PLAIN else 200
+    bad = []
+    for i in range(n):
+        a, w = apptest.raw(d, "cycle%d" % (i % 50))
+        if w["result"] != ACCEPTED:
+            bad.append((i, w["result"]))
+        a.close()
+    t.eq(bad, [], "%d registrations one after another, each closed: all accepted" % n)
+    got = []
+    for i in range(4 * 64):
+        a, w = apptest.raw(d, "burst%d" % i)
+        apps.append(a)
+        got.append(w["result"])
+    t.eq((got.count(ACCEPTED), got.count(REFUSED_TOO_MANY)), (64, 3 * 64),
+         "%d at once: --max-apps (64) accepted, the rest refused" % len(got))
+    for a in apps:
+        a.close()
+    apps = []
+    t.ok(qtest.wait_for(lambda: len(os.listdir("/proc/%d/fd" % d.proc.pid)) == fds, 10 * qtest.SLOW),
+         "quiesced's descriptors are back to %d" % fds)
+    a, w = apptest.raw(d, "after")
+    t.eq(w["result"], ACCEPTED, "and it still registers apps")
+    a.close()
+finally:
+    for a in apps:
+        a.close()
     qtest.stop_clean(t, d)
     s.cleanup()
 t.exit()
