@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import apptest  # noqa: E402
+import faultcheck as fc  # noqa: E402
 import hogs  # noqa: E402
 import qtest  # noqa: E402
 from apptest import Sim  # noqa: E402
@@ -86,7 +87,7 @@ PLAIN = not (qtest.VALGRIND or qtest.SANITIZE)
 d = qtest.Daemon(s, "--max-apps", "64", "--app-connect-rate", "0")
 apps = []
 try:
-    fds = len(os.listdir("/proc/%d/fd" % d.proc.pid))
+    fds = fc.Checker._settled_fds(d.proc.pid)   # wait_ready's connection closed
     n = 2000 if PLAIN else 200
     bad = []
     for i in range(n):
@@ -105,8 +106,8 @@ try:
     for a in apps:
         a.close()
     apps = []
-    t.ok(qtest.wait_for(lambda: len(os.listdir("/proc/%d/fd" % d.proc.pid)) == fds, 10 * qtest.SLOW),
-         "quiesced's descriptors are back to %d" % fds)
+    t.ok(qtest.wait_for(lambda: fc.fd_count(d.proc.pid) == fds, 10 * qtest.SLOW),
+         "quiesced's descriptors are back to %d" % fds, "\n".join(fc.fd_list(d.proc.pid)))
     a, w = apptest.raw(d, "after")
     t.eq(w["result"], ACCEPTED, "and it still registers apps")
     a.close()
