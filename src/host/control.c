@@ -130,11 +130,32 @@ static const struct jsonconn_ops client_ops = {
 	.on_close = on_close,
 };
 
-/* The slot rule (daemon/slots.h): root always finds one of its reserved slots. */
+/* Root finds every slot taken (all 16 of its own among them): the oldest client of
+ * another user that waits for no answer makes way, so that root is served first.
+ * Closing it releases its slot at once (nothing pending). */
+static bool make_way_for_root(struct control *ctl)
+{
+	struct control_client *victim = NULL;
+	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
+		if (!cl->s.root && cl->s.conn && !cl->s.pending)
+			victim = cl;   /* the list is newest first */
+	if (!victim)
+		return false;
+	log_info("control: closing pid %d uid %u to make room for root", (int)victim->s.pid,
+		 (unsigned)victim->s.uid);
+	jsonconn_close(victim->s.conn);
+	return true;
+}
+
+/* The slot rule (daemon/slots.h): root always finds one of its reserved slots, and
+ * beyond them takes one of another user's. */
 static enum slots_verdict admit(struct control *ctl, const struct ucred *cred)
 {
 	struct slots_used u = { .all = ctl->clients };
 	enum slots_verdict v;
+
+	if (cred->uid == 0 && ctl->clients >= MAX_CLIENTS && make_way_for_root(ctl))
+		return SLOTS_OK;
 
 	for (struct control_client *cl = ctl->list; cl; cl = cl->next) {
 		u.others += !cl->s.root;

@@ -38,9 +38,13 @@ try:
     t.eq(r.returncode, 0, "root thaws")
     t.eq(s.frozen(), [], "thawed")
 
-    # Root may use its own slots all at once, too.
+    # Root may use its own slots all at once, too, and more: another user's idle
+    # connection makes way.
     roots = hogs.Hog(d.control, 0, 16)
     t.eq(roots.kept, 16, "root holds 16 connections beside the others' 48")
+    r = d.ctl("status")
+    t.eq(r.returncode, 0, "with all 64 slots taken, root still gets in")
+    t.ok("to make room for root" in d.log_text(), "  another user's idle connection made way")
     roots.close()
 
     t.ok(qtest.wait_for(lambda: all(h.check() == 0 for h in held), (IDLE_S + 10) * qtest.SLOW, 0.5),
