@@ -4,7 +4,8 @@
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback
+UNIT_TESTS := mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
+	slots jsontext admit listener
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -21,6 +22,10 @@ UNIT_SRC_qgaproto  := src/host/qgaproto.c
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/daemon/loop.c \
 	src/daemon/log.c \
 	src/common/util.c
+UNIT_SRC_slots     := src/daemon/slots.c
+UNIT_SRC_jsontext  := src/host/jsontext.c
+UNIT_SRC_admit     := src/apps/admit.c src/daemon/slots.c
+UNIT_SRC_listener  := src/host/listener.c src/daemon/loop.c src/daemon/log.c src/common/util.c
 
 UNIT_LIBS_mountinfo :=
 UNIT_LIBS_policy    := -lm
@@ -32,6 +37,10 @@ UNIT_LIBS_hookpath  := -lm
 UNIT_LIBS_hookrecord := -lm
 UNIT_LIBS_qgaproto  := -ljson-c
 UNIT_LIBS_qgaback   := -ljson-c -lm
+UNIT_LIBS_slots     :=
+UNIT_LIBS_jsontext  := -ljson-c
+UNIT_LIBS_admit     :=
+UNIT_LIBS_listener  := -lm
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

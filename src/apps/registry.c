@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "apps/admit.h"
 #include "common/appwire.h"
 #include "common/util.h"
 #include "daemon/log.h"
@@ -23,9 +24,10 @@
 
 /* docs/protocol.md §3: the first frame must come within 5 s. */
 #define HELLO_TIMEOUT_MS 5000
-/* Connections that have not said hello yet. Beyond this we stop accepting and let
- * the kernel's listen backlog hold the rest (libquiesce retries a full backlog). */
-#define MAX_HELLO 64
+/* Connections that have not said hello yet (apps/admit.h): beyond ADMIT_PENDING we
+ * stop accepting and let the kernel's listen backlog hold the rest (libquiesce
+ * retries a full backlog). */
+#define MAX_HELLO ADMIT_PENDING
 /* More than APPWIRE_MAX_FRAME, so that an oversize frame shows as such. */
 #define RECV_BUF 256
 /* Refusals logged per second; a flood of them is summarised. */
@@ -122,8 +124,7 @@ struct registry {
 	size_t hash_mask;
 	uint32_t next_id;
 	uint64_t next_msgid;
-	double tokens;
-	uint64_t tokens_at_ms;
+	struct admit adm;                   /* who may connect and register */
 	uint64_t refusal_window_ms;
 	unsigned refusals_logged, refusals_suppressed;
 
@@ -213,6 +214,7 @@ static void list_unlink(struct registry *r, struct app *a)
 		if (a->next)
 			a->next->prev = a->prev;
 		r->n_hello--;
+		admit_pending_done(&r->adm, a->uid);
 		return;
 	}
 	if (a->prev)
@@ -225,6 +227,7 @@ static void list_unlink(struct registry *r, struct app *a)
 		r->tail = a->prev;
 	hash_del(r, a);
 	r->n_apps--;
+	admit_unregister(&r->adm, a->uid);
 }
 
 static void set_frozen(struct registry *r, struct app *a, bool frozen)
@@ -627,9 +630,9 @@ static void on_hello(struct app *a, const uint8_t *buf, size_t len)
 			 holder->name, holder->id);
 		app_hangup(holder, 0);
 	}
-	if (r->n_apps >= r->max_apps) {
-		refuse(a, APPWIRE_REFUSED_TOO_MANY, "%u apps registered already (--max-apps)",
-		       r->n_apps);
+	if (admit_may_register(&r->adm, a->uid) != SLOTS_OK) {
+		refuse(a, APPWIRE_REFUSED_TOO_MANY, "%u apps registered already (--max-apps%s)",
+		       r->n_apps, r->n_apps < r->max_apps ? "; the rest are kept for root's" : "");
 		return;
 	}
 	if (a->over_rate) {
@@ -660,6 +663,7 @@ static void on_hello(struct app *a, const uint8_t *buf, size_t len)
 		r->head = a;
 	r->tail = a;
 	r->n_apps++;
+	admit_registered(&r->adm, a->uid);
 	hash_add(r, a);
 
 	w.app_id = a->id;
@@ -790,22 +794,28 @@ static bool credentials_allowed(struct registry *r, int fd, const struct ucred *
 	return yes;
 }
 
-/* Token bucket: rate per second, burst max(max_apps, rate) (so a boot with every app
- * starting at once is fine, a reconnect loop is not). */
-static bool take_token(struct registry *r)
+/* A connection beyond the pending slots its uid may take (apps/admit.h): refused at
+ * once, so that it holds no slot until the hello timeout. */
+static void refuse_at_accept(struct registry *r, int fd, const struct ucred *cred,
+			     enum slots_verdict v)
 {
-	uint64_t now = now_ms();
-	double burst = r->max_apps > r->rate ? r->max_apps : r->rate;
-	if (!r->rate)
-		return true;
-	r->tokens += (double)(now - r->tokens_at_ms) * r->rate / 1000.0;
-	r->tokens_at_ms = now;
-	if (r->tokens > burst)
-		r->tokens = burst;
-	if (r->tokens < 1.0)
-		return false;
-	r->tokens -= 1.0;
-	return true;
+	struct appwire_welcome w = { .version = APPWIRE_VERSION,
+				     .result = APPWIRE_REFUSED_TOO_MANY };
+	struct app who = { .reg = r, .pid = cred->pid, .uid = cred->uid };
+	uint8_t buf[APPWIRE_WELCOME_SIZE];
+	char line[160];
+
+	snprintf(line, sizeof(line), "refused (%s): connections without a hello: %s",
+		 appwire_result_name(APPWIRE_REFUSED_TOO_MANY),
+		 v == SLOTS_UID_FULL ? "its user holds its share" : "all that others may hold");
+	refusal_log(r, &who, line);
+	appwire_encode_welcome(buf, &w);
+	(void)send(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* A hello already sent would be unread: closing then resets the connection, and
+	 * the app sees that instead of the refusal. Read it (one frame, maybe two). */
+	for (int i = 0; i < 2 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC) > 0; i++)
+		;
+	close(fd);
 }
 
 static void accept_pause(struct registry *r)
@@ -836,6 +846,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		struct app *a;
+		enum slots_verdict v;
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (cfd < 0) {
@@ -848,9 +859,19 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 			loop_timer_arm(loop, &r->accept_timer, 200, on_accept_timer, r);
 			return;
 		}
-		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    !(a = calloc(1, sizeof(*a)))) {
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			log_warn("apps: new connection");
+			close(cfd);
+			continue;
+		}
+		v = admit_connect(&r->adm, cred.uid);
+		if (v != SLOTS_OK) {
+			refuse_at_accept(r, cfd, &cred, v);
+			continue;
+		}
+		if (!(a = calloc(1, sizeof(*a)))) {
+			log_warn("apps: new connection");
+			admit_pending_done(&r->adm, cred.uid);
 			close(cfd);
 			continue;
 		}
@@ -861,10 +882,11 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		a->uid = cred.uid;
 		a->gid = cred.gid;
 		a->allowed = credentials_allowed(r, cfd, &cred);
-		a->over_rate = !take_token(r);
+		a->over_rate = !admit_token(&r->adm, cred.uid, now_ms());
 		a->connected_wall = wall_ms();
 		if (loop_add_fd(loop, cfd, EPOLLIN, on_app_event, a) < 0) {
 			log_warn("apps: new connection");
+			admit_pending_done(&r->adm, cred.uid);
 			close(cfd);
 			free(a);
 			continue;
@@ -1185,8 +1207,7 @@ struct registry *registry_open(struct loop *loop, struct engine *engine,
 	r->engine = engine;
 	r->max_apps = cfg->max_apps ? cfg->max_apps : 1;
 	r->rate = cfg->connect_rate;
-	r->tokens = r->max_apps > r->rate ? r->max_apps : r->rate;
-	r->tokens_at_ms = now_ms();
+	admit_init(&r->adm, r->max_apps, r->rate, now_ms());
 	r->default_timeout_ms = cfg->default_timeout_ms;
 	r->max_timeout_ms = cfg->max_timeout_ms;
 	if (cfg->group) {

@@ -161,6 +161,30 @@ void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc)
 	json_object_put(ans);
 }
 
+/* A command name with a NUL in it (QGA; the control socket refuses NULs before): not
+ * the name before the NUL but no command at all, named whole as qemu-ga 7.2 does
+ * ("The command guest-ping\u0000junk has not been found"). */
+static void not_found_nul(struct cmd_call *call, struct json_object *exec)
+{
+	static const char pre[] = "The command ", post[] = " has not been found";
+	size_t len = (size_t)json_object_get_string_len(exec);
+	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
+	char *desc = len < 4096 ? malloc(sizeof(pre) + len + sizeof(post)) : NULL;
+
+	if (desc) {
+		memcpy(desc, pre, sizeof(pre) - 1);
+		memcpy(desc + sizeof(pre) - 1, json_object_get_string(exec), len);
+		memcpy(desc + sizeof(pre) - 1 + len, post, sizeof(post));
+		len += sizeof(pre) - 1 + sizeof(post) - 1;
+	}
+	json_object_object_add(err, "class", json_object_new_string("CommandNotFound"));
+	json_object_object_add(err, "desc", desc ? json_object_new_string_len(desc, (int)len)
+						 : json_object_new_string("The command has not been found"));
+	json_object_object_add(ans, "error", err);
+	free(desc);
+	send_answer(call, ans);
+}
+
 /* The request's members, checked as qemu's qmp_dispatch() does (the texts are
  * qemu-ga's): NULL if fine, else why not. */
 static const char *check_request(struct json_object *req, struct json_object **exec,
@@ -213,6 +237,10 @@ void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 	bad = check_request(req, &exec, desc, sizeof(desc));
 	if (bad) {
 		cmd_error(call, "GenericError", "%s", bad);
+		return;
+	}
+	if (strlen(json_object_get_string(exec)) != (size_t)json_object_get_string_len(exec)) {
+		not_found_nul(call, exec);
 		return;
 	}
 	if (str_copy(call->name, json_object_get_string(exec), sizeof(call->name)) >=
@@ -361,7 +389,7 @@ void cmd_free_strings(char **v, size_t n)
 int cmd_arg_strings(struct cmd_call *call, const char *key, char ***out, size_t *n, bool *set)
 {
 	struct json_object *v;
-	size_t len;
+	size_t len, got = 0;
 	char **list;
 
 	*out = NULL;
@@ -383,20 +411,26 @@ int cmd_arg_strings(struct cmd_call *call, const char *key, char ***out, size_t 
 	for (size_t i = 0; i < len; i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(e, json_type_string)) {
-			cmd_free_strings(list, i);
+			cmd_free_strings(list, got);
 			cmd_error(call, "GenericError",
 				  "Invalid parameter type for '%s[%zu]', expected: string", key, i);
 			return -1;
 		}
-		list[i] = strdup(json_object_get_string(e));
-		if (!list[i]) {
-			cmd_free_strings(list, i);
+		/* A string with a NUL in it names no path: left out, not cut at the NUL
+		 * (QGA; the control socket refuses NULs before). qemu-ga too finds no
+		 * such mountpoint. */
+		if (strlen(json_object_get_string(e)) != (size_t)json_object_get_string_len(e))
+			continue;
+		list[got] = strdup(json_object_get_string(e));
+		if (!list[got]) {
+			cmd_free_strings(list, got);
 			cmd_error(call, "GenericError", "out of memory");
 			return -1;
 		}
+		got++;
 	}
 	*out = list;
-	*n = len;
+	*n = got;
 	*set = true;
 	return 0;
 }

@@ -13,25 +13,43 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/quiesced.h"
+#include "daemon/slots.h"
 #include "daemon/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
+#include "host/listener.h"
 
-/* Root may use every slot; one other user only a few, so that nobody without root can
- * fill the socket and lock root's quiescectl out. */
+/* Root may use every slot, and the last CONTROL_ROOT_SLOTS only root may take; one
+ * other user holds at most a few, and an idle one is dropped, so that nobody without
+ * root can fill the socket and lock root's quiescectl out (docs/security.md). */
 #define MAX_CLIENTS 64
+#define CONTROL_ROOT_SLOTS 16
 #define MAX_CLIENTS_PER_USER 8
+/* A non-root client with no call pending that sends no complete request for this
+ * long is closed: quiescectl sends its request at once and waits for the answer. */
+#define CONTROL_IDLE_MS 10000
+
+static const struct slots_policy control_slots = {
+	.total = MAX_CLIENTS,
+	.root_reserved = CONTROL_ROOT_SLOTS,
+	.per_uid = MAX_CLIENTS_PER_USER,
+};
 
 static const struct jsonconn_limits control_limits = {
 	.max_value = 64 * 1024,
 	.max_depth = 16,
 	.max_output = 4 * 1024 * 1024,
+	/* Never echo bytes that are not UTF-8, nor act on a string cut at a NUL. */
+	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.reject_nul = true,
 };
 
 struct control_client {
 	struct cmd_session s;       /* first: the session is the client */
 	struct control *ctl;
 	struct control_client *prev, *next;
+	struct loop_timer idle;     /* non-root only: CONTROL_IDLE_MS without a request */
 };
 
 struct control {
@@ -40,6 +58,7 @@ struct control {
 	char *path;
 	unsigned clients;
 	struct control_client *list;
+	struct listener_pause pause;   /* out of fds: stop polling for a while */
 };
 
 static void client_release(struct cmd_session *s)
@@ -60,10 +79,27 @@ static void client_release(struct cmd_session *s)
 	free(cl);
 }
 
+static void on_idle_timer(struct loop *loop, void *arg)
+{
+	struct control_client *cl = arg;
+	if (cl->s.pending) {
+		/* Waiting for an answer is not idle. */
+		loop_timer_arm(loop, &cl->idle, CONTROL_IDLE_MS, on_idle_timer, cl);
+		return;
+	}
+	log_info("control: closing idle client pid %d uid %u (no request for %d s)", (int)cl->s.pid,
+		 (unsigned)cl->s.uid, CONTROL_IDLE_MS / 1000);
+	if (cl->s.conn)
+		jsonconn_close(cl->s.conn);
+}
+
 static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
 {
 	struct control_client *cl = arg;
 	(void)c;
+	/* Only a whole request counts as activity: a byte now and then does not. */
+	if (!cl->s.root)
+		loop_timer_arm(cl->s.q->loop, &cl->idle, CONTROL_IDLE_MS, on_idle_timer, cl);
 	cmd_dispatch(&cl->s, v);
 	json_object_put(v);
 }
@@ -81,6 +117,7 @@ static void on_close(struct jsonconn *c, void *arg)
 {
 	struct control_client *cl = arg;
 	(void)c;
+	loop_timer_disarm(cl->s.q->loop, &cl->idle);
 	/* A freeze held by this client (quiescectl snapshot) ends with it. */
 	if (cl->ctl)
 		engine_owner_gone(cl->ctl->q->engine, &cl->s);
@@ -93,6 +130,45 @@ static const struct jsonconn_ops client_ops = {
 	.on_close = on_close,
 };
 
+/* Root finds every slot taken (all 16 of its own among them): the oldest client of
+ * another user that waits for no answer makes way, so that root is served first.
+ * Closing it releases its slot at once (nothing pending). */
+static bool make_way_for_root(struct control *ctl)
+{
+	struct control_client *victim = NULL;
+	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
+		if (!cl->s.root && cl->s.conn && !cl->s.pending)
+			victim = cl;   /* the list is newest first */
+	if (!victim)
+		return false;
+	log_info("control: closing pid %d uid %u to make room for root", (int)victim->s.pid,
+		 (unsigned)victim->s.uid);
+	jsonconn_close(victim->s.conn);
+	return true;
+}
+
+/* The slot rule (daemon/slots.h): root always finds one of its reserved slots, and
+ * beyond them takes one of another user's. */
+static enum slots_verdict admit(struct control *ctl, const struct ucred *cred)
+{
+	struct slots_used u = { .all = ctl->clients };
+	enum slots_verdict v;
+
+	if (cred->uid == 0 && ctl->clients >= MAX_CLIENTS && make_way_for_root(ctl))
+		return SLOTS_OK;
+
+	for (struct control_client *cl = ctl->list; cl; cl = cl->next) {
+		u.others += !cl->s.root;
+		u.this_uid += cl->s.uid == cred->uid && cl->s.conn;
+	}
+	v = slots_admit(&control_slots, cred->uid, &u);
+	if (v != SLOTS_OK)
+		log_warnx("control: refusing pid %d uid %u: %s (%u clients, %u of other users, %u of its "
+		  "user)", (int)cred->pid, cred->uid, slots_verdict_name(v), u.all, u.others,
+		  u.this_uid);
+	return v;
+}
+
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct control *ctl = arg;
@@ -104,31 +180,24 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("control: accept");
+		listener_accept_failed(&ctl->pause);
 		return;
 	}
+	listener_accepted(&ctl->pause);
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_warn("control: SO_PEERCRED");
 		close(cfd);
 		return;
 	}
-	if (ctl->clients >= MAX_CLIENTS) {
-		log_warnx("control: refusing uid %u: %u clients already connected", cred.uid,
-			  ctl->clients);
+	switch (admit(ctl, &cred)) {
+	case SLOTS_OK:
+		break;
+	case SLOTS_UID_FULL:
+		jsonconn_refuse(cfd, "too many connections from your user to quiesced");
+		return;
+	case SLOTS_FULL:
 		jsonconn_refuse(cfd, "too many clients connected to quiesced; try again later");
 		return;
-	}
-	if (cred.uid != 0) {
-		unsigned mine = 0;
-		for (cl = ctl->list; cl; cl = cl->next)
-			mine += cl->s.uid == cred.uid && cl->s.conn;
-		if (mine >= MAX_CLIENTS_PER_USER) {
-			log_warnx("control: refusing uid %u: it has %u connections already", cred.uid,
-				  mine);
-			jsonconn_refuse(cfd, "too many connections from your user to quiesced");
-			return;
-		}
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
@@ -154,6 +223,8 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (ctl->list)
 		ctl->list->prev = cl;
 	ctl->list = cl;
+	if (!cl->s.root)
+		loop_timer_arm(loop, &cl->idle, CONTROL_IDLE_MS, on_idle_timer, cl);
 	log_debug("control: client pid %d uid %u", (int)cred.pid, cred.uid);
 }
 
@@ -215,6 +286,7 @@ struct control *control_open(struct quiesced *q, const char *path)
 		goto fail;
 	}
 	umask(old);
+	listener_pause_init(&ctl->pause, q->loop, ctl->fd, "control");
 	/* Status is for everyone; the commands that freeze check the peer's uid. */
 	if (chmod(path, 0666) < 0 || listen(ctl->fd, 16) < 0 ||
 	    loop_add_fd(q->loop, ctl->fd, EPOLLIN, on_accept, ctl) < 0) {
@@ -246,6 +318,7 @@ void control_close(struct control *ctl)
 	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
 		cl->ctl = NULL;
 	ctl->list = NULL;
+	listener_pause_stop(&ctl->pause);
 	loop_del_fd(ctl->q->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);

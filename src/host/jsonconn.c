@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "host/jsontext.h"
 
 struct jsonconn {
 	struct loop *loop;
@@ -19,6 +20,7 @@ struct jsonconn {
 	void *arg;
 	struct json_tokener *tok;
 	size_t value_bytes;      /* fed to the tokener since the last complete value */
+	struct jsontext text;    /* what json-c does not check in this value's strings */
 	char *out;
 	size_t out_len, out_cap;
 	bool closing;            /* close once out is written */
@@ -28,6 +30,7 @@ struct jsonconn {
 	int in_callback;
 	struct loop_timer close_timer;
 	struct loop_timer hup_timer;
+	struct loop_timer value_timer;  /* lim.value_timeout_ms from a value's first byte */
 };
 
 #define HUP_RETRY_MS 250
@@ -41,6 +44,7 @@ static void conn_free(struct jsonconn *c)
 {
 	loop_timer_disarm(c->loop, &c->close_timer);
 	loop_timer_disarm(c->loop, &c->hup_timer);
+	loop_timer_disarm(c->loop, &c->value_timer);
 	json_tokener_free(c->tok);
 	free(c->out);
 	free(c);
@@ -66,6 +70,35 @@ static void reset_parser(struct jsonconn *c)
 {
 	json_tokener_reset(c->tok);
 	c->value_bytes = 0;
+	jsontext_reset(&c->text);
+	loop_timer_disarm(c->loop, &c->value_timer);
+}
+
+static void on_value_timer(struct loop *loop, void *arg)
+{
+	struct jsonconn *c = arg;
+	(void)loop;
+	if (c->skipping)
+		log_warnx("a bad line did not end within %u ms: closing the connection",
+			  c->lim.value_timeout_ms);
+	else
+		log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing "
+			  "the connection", c->lim.value_timeout_ms, c->value_bytes);
+	jsonconn_close(c);
+}
+
+/* A value json-c took but the connection does not (jsontext.h): why, or NULL. */
+static const char *text_refused(struct jsonconn *c, struct json_object *v)
+{
+	if (c->lim.strict_utf8 && c->text.bad_utf8)
+		return json_tokener_error_desc(json_tokener_error_parse_utf8_string);
+	if (!c->text.nuls)
+		return NULL;
+	if (c->lim.reject_nul)
+		return JSONCONN_WHY_NUL;
+	if (c->lim.reject_nul_keys && jsontext_nuls_in_values(v) < c->text.nuls)
+		return JSONCONN_WHY_NUL_KEY;
+	return NULL;
 }
 
 static void parse_error(struct jsonconn *c, const char *why)
@@ -110,6 +143,7 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 		enum json_tokener_error err;
 		size_t used;
 		bool bumped;
+		const char *why;
 
 		if (c->lim.ff_resync) {
 			const char *ff = memchr(buf, 0xff, len);
@@ -163,6 +197,8 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 		}
 		if (used > len)
 			used = len;
+		if (c->lim.reject_nul || c->lim.reject_nul_keys || c->lim.strict_utf8)
+			jsontext_feed(&c->text, buf, used);
 		buf += used;
 		len -= used;
 		c->value_bytes += used;
@@ -181,9 +217,14 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 			}
 			continue;
 		}
+		why = err == json_tokener_success ? text_refused(c, v) : NULL;
 		reset_parser(c);
 		c->in_callback++;
-		if (err == json_tokener_success) {
+		if (why) {
+			json_object_put(v);
+			if (c->ops->on_parse_error)
+				c->ops->on_parse_error(c, why, c->arg);
+		} else if (err == json_tokener_success) {
 			if (c->ops->on_value)
 				c->ops->on_value(c, v, c->arg);
 			else
@@ -204,6 +245,19 @@ static void feed(struct jsonconn *c, const char *buf, size_t len)
 }
 
 static void on_io(struct loop *loop, int fd, uint32_t events, void *arg);
+
+/* lim.value_timeout_ms runs from the first byte of a value (or of a bad line being
+ * skipped) until its end: armed here after each read, disarmed by reset_parser(). */
+static void bound_value(struct jsonconn *c)
+{
+	bool partial = c->value_bytes > 0 || c->skipping;
+	if (!c->lim.value_timeout_ms)
+		return;
+	if (!partial)
+		loop_timer_disarm(c->loop, &c->value_timer);
+	else if (!loop_timer_armed(&c->value_timer))
+		loop_timer_arm(c->loop, &c->value_timer, c->lim.value_timeout_ms, on_value_timer, c);
+}
 
 static void on_hup_timer(struct loop *loop, void *arg)
 {
@@ -240,6 +294,8 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
 			feed(c, buf, (size_t)n);
+			if (!c->dead)
+				bound_value(c);
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			if (n == 0 && c->lim.keep_on_hup) {
 				/* virtio-serial with no host attached reads 0: not an error. */
@@ -268,6 +324,7 @@ struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_l
 	c->ops = ops;
 	c->arg = arg;
 	c->tok = json_tokener_new_ex(lim->max_depth);
+	c->text.no_nonchars = lim->no_nonchars;
 	if (c->tok && lim->validate_utf8)
 		json_tokener_set_flags(c->tok, JSON_TOKENER_VALIDATE_UTF8);
 	if (!c->tok || fd_set_nonblock(fd) < 0 ||

@@ -27,10 +27,25 @@ struct jsonconn_limits {
 	bool ff_report;
 	bool skip_line;
 	bool validate_utf8;
+	/* What json-c does not check (jsontext.h), each a parse error of the value:
+	 * strict_utf8: strings must be UTF-8 as RFC 3629 has it (no overlong forms,
+	 * surrogates, nor code points past U+10FFFF); no_nonchars: nor noncharacters
+	 * (qemu-ga). reject_nul: no NUL in any string (the control socket);
+	 * reject_nul_keys: none in a member name, which json-c would cut (QGA: the
+	 * command layer sees values whole). */
+	bool strict_utf8;
+	bool no_nonchars;
+	bool reject_nul;
+	bool reject_nul_keys;
+	/* Longest time from a value's first byte to its last (0: none); past it the
+	 * connection is closed, so that half-sent requests cannot hold a slot for good. */
+	unsigned value_timeout_ms;
 };
 
 #define JSONCONN_WHY_FF "stray 0xff"
 #define JSONCONN_WHY_TOO_LONG "input too long"
+#define JSONCONN_WHY_NUL "a string holds a NUL character (\\u0000)"
+#define JSONCONN_WHY_NUL_KEY "a member name holds a NUL character (\\u0000)"
 /* json-c's description of a value nested deeper than max_depth. */
 const char *jsonconn_why_depth(void);
 

@@ -27,6 +27,7 @@
 #include "host/cmd.h"
 #include "host/jsonconn.h"
 #include "host/qgafwd.h"
+#include "host/listener.h"
 
 /* qemu-ga serves one socket client at a time and leaves the others waiting in the
  * backlog, where a client that never hangs up blocks the host for good. We serve a
@@ -43,6 +44,11 @@
 #define QGA_MAX_VALUE (64 * 1024)
 #define QGA_MAX_DEPTH 32
 #define QGA_MAX_OUTPUT (1024 * 1024)
+/* A socket client that has sent part of a request has this long to send the rest;
+ * then it is dropped, so that half-sent requests cannot hold the QGA_MAX_CLIENTS slots
+ * for good (hosts write a request whole). An idle client is not dropped: a host
+ * keeps its channel open between snapshots. The device has one peer, the host. */
+#define QGA_REQUEST_MS 5000
 
 static const struct jsonconn_limits socket_limits = {
 	.max_value = QGA_MAX_VALUE,
@@ -52,6 +58,10 @@ static const struct jsonconn_limits socket_limits = {
 	.ff_report = true,
 	.skip_line = true,
 	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.no_nonchars = true,
+	.reject_nul_keys = true,
+	.value_timeout_ms = QGA_REQUEST_MS,
 };
 
 static const struct jsonconn_limits device_limits = {
@@ -62,6 +72,9 @@ static const struct jsonconn_limits device_limits = {
 	.ff_report = true,
 	.skip_line = true,
 	.validate_utf8 = true,
+	.strict_utf8 = true,
+	.no_nonchars = true,
+	.reject_nul_keys = true,
 	.keep_on_hup = true,
 };
 
@@ -85,6 +98,7 @@ struct qga {
 	char *path;
 	bool device;
 	int listen_fd;              /* socket mode; -1 for a device */
+	struct listener_pause pause;  /* socket mode, out of fds: stop polling for a while */
 	unsigned clients;
 	struct qga_client *list;
 	struct loop_timer reopen;   /* device mode: open again after an error */
@@ -320,10 +334,10 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("qga: accept");
+		listener_accept_failed(&g->pause);
 		return;
 	}
+	listener_accepted(&g->pause);
 	(void)getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	if (g->clients >= QGA_MAX_CLIENTS) {
 		log_warnx("qga: refusing pid %d: %u clients already connected", (int)cred.pid,
@@ -388,6 +402,7 @@ static int listen_socket(struct qga *g)
 		return -1;
 	}
 	g->listen_fd = fd;
+	listener_pause_init(&g->pause, g->q->loop, fd, "qga");
 	return 0;
 }
 
@@ -450,6 +465,7 @@ void qga_close(struct qga *g)
 			jsonconn_close(cl->s.conn);
 	}
 	if (g->listen_fd >= 0) {
+		listener_pause_stop(&g->pause);
 		loop_del_fd(g->q->loop, g->listen_fd);
 		close(g->listen_fd);
 		unlink(g->path);

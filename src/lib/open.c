@@ -192,8 +192,13 @@ quiesce_open(const char *socket_path, const char *name, const struct quiesce_opt
 	}
 	if ((r = connect_bounded(q->fd, &sa, deadline)) < 0)
 		goto fail;
-	if ((r = send_bounded(q->fd, hello_buf, sizeof(hello_buf), deadline)) < 0)
+	if ((r = send_bounded(q->fd, hello_buf, sizeof(hello_buf), deadline)) < 0) {
+		/* quiesced refuses a connection beyond the pending slots its user may
+		 * take as it accepts it: its refusal is already here, say that. */
+		if (r == -ECONNRESET && receive_welcome(q, deadline) == -EUSERS)
+			r = -EUSERS;
 		goto fail;
+	}
 	if ((r = receive_welcome(q, deadline)) < 0)
 		goto fail;
 	*out = q;

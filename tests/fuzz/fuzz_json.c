@@ -16,8 +16,9 @@
  * has read, answered and sent all of it; then the client shuts down its side, and the
  * loop runs until the connection is gone and the engine is at rest (a freeze left
  * standing is then thawed). Checked: every answer is one line holding a JSON object
- * with "return" or "error", valid UTF-8 on QGA (the host's parser rejects anything
- * else), and nothing leaks.
+ * with "return" or "error", valid UTF-8 (RFC 3629: no overlong forms, no surrogates;
+ * a QGA host's parser rejects anything else), with no NUL in any string on the
+ * control socket (which refuses NULs), and nothing leaks.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -40,6 +41,7 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/hyperv.h"
+#include "host/jsontext.h"
 #include "host/qga.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -156,13 +158,14 @@ static bool at_rest(void)
 	return !stage_pending && (st == TXN_IDLE || st == TXN_FROZEN);
 }
 
-static void check_answers(bool utf8)
+static void check_answers(bool on_qga)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *v;
+	struct jsontext text = { .no_nonchars = false };
 	char *p = out, *nl;
 
-	json_tokener_set_flags(tok, utf8 ? JSON_TOKENER_VALIDATE_UTF8 : 0);
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	/* A last line may be cut short: the daemon drops what it could not send yet
 	 * when the client's side is closed. */
 	for (; (nl = memchr(p, '\n', (size_t)(out + out_len - p))); p = nl + 1) {
@@ -173,6 +176,9 @@ static void check_answers(bool utf8)
 		check(json_object_object_get_ex(v, "return", NULL) ||
 		      json_object_object_get_ex(v, "error", NULL));
 		json_object_put(v);
+		jsontext_reset(&text);
+		jsontext_feed(&text, p, (size_t)(nl - p));
+		check(!text.bad_utf8 && (on_qga || text.nuls == 0));
 	}
 	json_tokener_free(tok);
 }

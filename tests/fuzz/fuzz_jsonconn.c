@@ -5,10 +5,12 @@
  *
  * The first two bytes set the limits: byte 0 bits 0-5 max_value - 1, bit 6
  * ff_resync, bit 7 skip_line; byte 1 bits 0-3 max_depth - 1, bit 4 ff_report, bit 5
- * validate_utf8, bit 6 a max_output of 256 bytes. The rest arrives on a socket; each
+ * validate_utf8, bit 6 a max_output of 256 bytes, bit 7 the checks of jsontext.c:
+ * strict_utf8 with reject_nul (the control socket's), or with bit 4 set
+ * no_nonchars and reject_nul_keys (QGA's). The rest arrives on a socket; each
  * value is sent back, each parse error answered with a short line. Checked: no
- * callback after on_close, which comes exactly once, and 0xFF is reported only if
- * asked for.
+ * callback after on_close, which comes exactly once, 0xFF is reported only if
+ * asked for, and with reject_nul no value handed on holds a NUL.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,6 +26,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "host/jsonconn.h"
+#include "host/jsontext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +45,7 @@ static void check(int cond)
 static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
 {
 	(void)arg;
-	check(!closed);
+	check(!closed && (!lim.reject_nul || jsontext_nuls_in_values(v) == 0));
 	jsonconn_send(c, v, ++values % 2); /* v may be NULL (null); the send may close c */
 	json_object_put(v);
 }
@@ -99,6 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.max_value = 1 + (data[0] & 63), .ff_resync = data[0] & 64, .skip_line = data[0] & 128,
 		.max_depth = 1 + (data[1] & 15), .ff_report = data[1] & 16,
 		.validate_utf8 = data[1] & 32, .max_output = data[1] & 64 ? 256 : 1 << 20,
+		.strict_utf8 = data[1] & 128, .reject_nul = (data[1] & 144) == 128,
+		.no_nonchars = (data[1] & 144) == 144, .reject_nul_keys = (data[1] & 144) == 144,
 	};
 	closed = values = 0;
 	client_gone = false;

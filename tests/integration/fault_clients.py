@@ -26,6 +26,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
+import hogs  # noqa: E402
 import stallwrite  # noqa: E402
 from hvsim import HvSim  # noqa: E402
 from qgapeer import QgaClient  # noqa: E402
@@ -234,6 +235,38 @@ def qga_half_request():
     chk.stop_clean(d, "QGA client gone mid-request")
 
 
+def qga_half_requests_hold_slots():
+    """Four clients each send half a request and stay: they hold every QGA slot, and
+    the host cannot thaw until quiesced drops them (5 s for a request to arrive)."""
+    d, path = qga_daemon(lease=60)
+    c = QgaClient(path)
+    t.eq(c.call("guest-fsfreeze-freeze-list", {"mountpoints": [M0, M1]}), {"return": 2}, "  frozen over QGA")
+    c.close()
+    time.sleep(0.2)
+    held = hogs.Hog(path, 0, 4, send=b'{"execute": "guest-fsfreeze-thaw", "arg', settle=0.3)
+    t.eq(held.kept, 4, "  four half-sent requests hold the four slots")
+    refused = hogs.Hog(path, 0, 1, settle=0.3)
+    t.ok(refused.refused and "too many clients" in refused.refused[0], "  a fifth client is refused",
+         repr(refused.first))
+    refused.close()
+    t.ok(qtest.wait_for(lambda: held.check() == 0, 15 * SLOW, 0.2),
+         "  the half-sent requests are dropped after 5 s")
+    held.close()
+    c = QgaClient(path)
+    t.eq(c.call("guest-fsfreeze-thaw"), {"return": 2}, "  then the host thaws, long before the lease")
+    c.close()
+    t.ok("did not arrive whole within" in d.log_text(), "  the log says why the clients were dropped")
+    # A bad line is skipped up to its newline: one that never ends is bounded too.
+    c = QgaClient(path)
+    c.send_raw(b"garbage")
+    t.ok(c.read_line(timeout=5 * SLOW) is not None, "  garbage without a newline: answered")
+    t.ok(c.read_line(timeout=15 * SLOW) is None and c.eof,
+         "  and dropped when its line does not end within 5 s")
+    c.close()
+    chk.after("QGA half-sent requests hold every slot", d)
+    chk.stop_clean(d, "QGA half-sent requests hold every slot")
+
+
 # ---------------------------------------------------------------- Hyper-V
 
 
@@ -427,6 +460,7 @@ CASES = [
     ("QGA client gone in FREEZING", qga_freezing, False),
     ("QGA client gone in FROZEN", qga_frozen, False),
     ("QGA client gone mid-request", qga_half_request, False),
+    ("QGA half-sent requests hold every slot", qga_half_requests_hold_slots, False),
     ("Hyper-V channel closed in FREEZING", hv_freezing, False),
     ("Hyper-V channel closed in FROZEN", hv_frozen, False),
     ("hvsim killed in FROZEN", hv_sim_killed, False),

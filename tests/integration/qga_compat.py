@@ -76,6 +76,9 @@ SCRIPT = [
     ("guest-sync-delimited", req("guest-sync-delimited", {"id": 12}, id="d"), ()),
     ("guest-sync-delimited, no id", req("guest-sync-delimited"), ()),
     ("unknown command", req("guest-no-such", id=4), ()),
+    ("NUL in the command name", req("guest-ping\u0000junk", id=4), ()),
+    ("NUL at the end of the command name", req("guest-ping\u0000"), ()),
+    ("NUL in the id", req("guest-ping", id="a\u0000b"), ()),
     ("execute not a string", b'{"execute":5,"id":6}', ()),
     ("arguments not an object", b'{"execute":"guest-ping","arguments":[]}', ()),
     ("unexpected member", b'{"execute":"guest-ping","control":1,"id":2}', ()),
@@ -89,6 +92,11 @@ SCRIPT = [
     ("garbage", b'garbage', (PARSE,)),
     ("a stray brace", b'}', (PARSE,)),
     ("invalid UTF-8 in a string", b'{"execute":"guest-ping","id":"\xc3"}', (PARSE,)),
+    ("a surrogate in UTF-8", b'{"execute":"guest-ping","id":"\xed\xa0\x80"}', (PARSE,)),
+    ("an overlong form", b'{"execute":"guest-ping","id":"\xe0\x80\xaf"}', (PARSE,)),
+    ("past U+10FFFF", b'{"execute":"guest-ping","id":"\xf4\x90\x80\x80"}', (PARSE,)),
+    ("a noncharacter", b'{"execute":"guest-ping","id":"\xef\xbf\xbf"}', (PARSE,)),
+    ("4-byte UTF-8", b'{"execute":"guest-ping","id":"\xf0\x9f\x98\x80"}', ()),
     ("0xFF mid-object", b'{"execute":"guest-sync","arguments":{"id":\xff' + req("guest-ping", id=1),
      ()),
     ("guest-info", req("guest-info"), (INFO,)),
@@ -97,6 +105,8 @@ SCRIPT = [
     ("freeze-list, not a mountpoint", freeze_list([NOT_A_MOUNT]), ()),
     ("freeze-list, mountpoint with a slash", freeze_list([M0 + "/"]), ()),
     ("freeze-list, unexpected argument", freeze_list([M0], bogus=1), ()),
+    ("freeze-list, NUL in a mountpoint", freeze_list([M0 + "\u0000/../.."]), ()),
+    ("freeze-list, NUL right after the mountpoint", freeze_list([M0 + "\u0000"]), ()),
     ("status, still thawed", req("guest-fsfreeze-status"), ()),
     ("freeze-list m0 m1 m0", freeze_list([M0, M1, M0]), ()),
     ("status, frozen", req("guest-fsfreeze-status"), ()),
@@ -218,6 +228,8 @@ ga_diff["trailing-comma"] = run.step(b'{"execute":"guest-ping",}')
 ga_diff["deep"] = run.step(req("guest-ping", id=json.loads("[" * 40 + "]" * 40)))
 ga_diff["big"] = run.step(req("guest-ping", id="a" * (70 * 1024)))
 ga_diff["other-command"] = run.step(req("guest-get-host-name"))
+ga_diff["nul-key"] = run.step(b'{"execute\\u0000x":"guest-ping"}')
+ga_diff["c080"] = run.step(b'{"execute":"guest-ping","id":"\xc0\x80"}')
 run.close()
 ga.kill()
 tap.eq(scratch.frozen(), [], "qemu-ga done, nothing left frozen")
@@ -241,6 +253,8 @@ our_diff["trailing-comma"] = run.step(b'{"execute":"guest-ping",}')
 our_diff["deep"] = run.step(req("guest-ping", id=json.loads("[" * 40 + "]" * 40)))
 our_diff["big"] = run.step(req("guest-ping", id="a" * (70 * 1024)))
 our_diff["other-command"] = run.step(req("guest-get-host-name"))
+our_diff["nul-key"] = run.step(b'{"execute\\u0000x":"guest-ping"}')
+our_diff["c080"] = run.step(b'{"execute":"guest-ping","id":"\xc0\x80"}')
 run.close()
 tap.eq(q.stop(), 0, "quiesced done, exits cleanly")
 
@@ -255,6 +269,12 @@ for (label, data, flags), a, b in zip(SCRIPT, theirs, ours):
 by_label = {label: normalise(b, flags) for (label, _, flags), b in zip(SCRIPT, ours)}
 tap.eq(by_label["freeze-list m0 m1 m0"], [(False, {"return": 2})], "  (and that was a freeze of 2)")
 tap.eq(by_label["thaw"], [(False, {"return": 2})], "  (and a thaw of 2)")
+tap.eq(by_label["freeze-list, NUL in a mountpoint"], [(False, {"return": 0})],
+       "  (and a NUL mountpoint froze nothing: not cut at the NUL)")
+tap.eq(by_label["NUL in the command name"],
+       [(False, {"error": {"class": "CommandNotFound",
+                           "desc": "The command guest-ping\u0000junk has not been found"}, "id": 4})],
+       "  (and the command name is named whole)")
 tap.eq(by_label["frozen: freeze-list"],
        [(False, {"error": {"class": "CommandNotFound", "desc": "Command guest-fsfreeze-freeze-list "
                            "has been disabled: the agent is in frozen state"}})],
@@ -320,5 +340,18 @@ tap.eq(our_diff["other-command"],
        [(False, {"error": {"class": "CommandNotFound",
                            "desc": "The command guest-get-host-name has not been found"}})],
        "difference: quiesced serves only the fsfreeze subset")
+
+tap.eq(ga_diff["nul-key"],
+       [(False, {"error": {"class": "GenericError",
+                           "desc": "QMP input member 'execute\u0000x' is unexpected"}})],
+       "qemu-ga names a member with a NUL in it as unexpected")
+tap.eq(our_diff["nul-key"],
+       [(False, {"error": {"class": "GenericError",
+                           "desc": "JSON parse error, a member name holds a NUL character (\\u0000)"}})],
+       "difference: quiesced refuses it as a parse error (json-c cuts member names at a NUL)")
+tap.eq(ga_diff["c080"], [(False, {"return": {}, "id": "\u0000"})],
+       "qemu-ga reads C0 80 (modified UTF-8) as a NUL")
+tap.ok(our_diff["c080"] and our_diff["c080"][0][1].get("error", {}).get("desc", "").startswith("JSON parse error"),
+       "difference: quiesced refuses C0 80 as not UTF-8", our_diff["c080"])
 
 tap.exit()
