@@ -63,8 +63,8 @@ FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src
 	src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
 	src/host/qgaproto.c \
-	src/daemon/txn.c src/daemon/loop.c src/daemon/log.c \
-	src/daemon/guard.c src/daemon/slots.c src/common/guardwire.c src/common/util.c
+	src/engine/txn.c src/common/loop.c src/common/log.c \
+	src/common/guard.c src/common/slots.c src/common/guardwire.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))
 # Its corpus has 64 KiB inputs (the size limits) for the replay, but each input costs
@@ -72,10 +72,10 @@ $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/f
 FUZZ_OPTS_json := -max_len=2048
 # jsonconn: the framing alone, with small limits set by the input.
 FUZZ_TARGETS += hookrecord
-FUZZ_SRC_hookrecord := src/apps/hookrecord.c src/common/util.c
+FUZZ_SRC_hookrecord := src/hooks/hookrecord.c src/common/util.c
 FUZZ_LIBS_hookrecord := -lm
 FUZZ_TARGETS += jsonconn
-FUZZ_SRC_jsonconn := src/host/jsonconn.c src/host/jsontext.c src/daemon/loop.c src/daemon/log.c src/common/util.c
+FUZZ_SRC_jsonconn := src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c
 FUZZ_LIBS_jsonconn := -ljson-c -lm
 
 # qgaproto: what the qemu-ga backend sends quiesced (lines, answers, guest-info).

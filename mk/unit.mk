@@ -11,21 +11,21 @@ UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
 UNIT_SRC_util      := src/common/util.c
 # log.c for fatal() (the timer heap's out-of-memory exit).
-UNIT_SRC_loop      := src/daemon/loop.c src/daemon/log.c src/common/util.c
+UNIT_SRC_loop      := src/common/loop.c src/common/log.c src/common/util.c
 UNIT_SRC_guardpath := src/daemon/guardpath.c
-UNIT_SRC_workpool  := src/fs/workpool.c src/daemon/loop.c src/daemon/log.c src/common/util.c
-UNIT_SRC_hookpath  := src/apps/hookpath.c src/common/util.c
-UNIT_SRC_hookrecord := src/apps/hookrecord.c src/common/util.c
+UNIT_SRC_workpool  := src/fs/workpool.c src/common/loop.c src/common/log.c src/common/util.c
+UNIT_SRC_hookpath  := src/hooks/hookpath.c src/common/util.c
+UNIT_SRC_hookrecord := src/hooks/hookrecord.c src/common/util.c
 
 UNIT_SRC_qgaproto  := src/host/qgaproto.c
 # The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
-UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/daemon/loop.c \
-	src/daemon/log.c \
+UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
+	src/common/log.c \
 	src/common/util.c
-UNIT_SRC_slots     := src/daemon/slots.c
+UNIT_SRC_slots     := src/common/slots.c
 UNIT_SRC_jsontext  := src/host/jsontext.c
-UNIT_SRC_admit     := src/apps/admit.c src/daemon/slots.c
-UNIT_SRC_listener  := src/host/listener.c src/daemon/loop.c src/daemon/log.c src/common/util.c
+UNIT_SRC_admit     := src/apps/admit.c src/common/slots.c
+UNIT_SRC_listener  := src/host/listener.c src/common/loop.c src/common/log.c src/common/util.c
 
 UNIT_LIBS_mountinfo :=
 UNIT_LIBS_policy    := -lm

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/slots.h"
+#include "common/slots.h"
 
 #define ADMIT_PENDING 64
 #define ADMIT_PENDING_ROOT 16

@@ -19,8 +19,8 @@
 #include "apps/admit.h"
 #include "common/appwire.h"
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 
 /* docs/protocol.md §3: the first frame must come within 5 s. */
 #define HELLO_TIMEOUT_MS 5000

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/txn.h"
+#include "engine/txn.h"
 
 struct loop;
 struct engine;

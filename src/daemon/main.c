@@ -10,17 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/hooks.h"
+#include "hooks/hooks.h"
 #include "apps/registry.h"
 #include "common/util.h"
 #include "daemon/config.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
-#include "daemon/guard.h"
+#include "engine/txn.h"
+#include "common/guard.h"
 #include "daemon/guardpath.h"
-#include "daemon/nodump.h"
+#include "common/nodump.h"
 #include "fs/fs_stage.h"
 #include "fs/leftover.h"
 #include "host/cmd.h"

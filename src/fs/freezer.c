@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "fs/mountid.h"
 #include "fs/workpool.h"
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
+#include "common/log.h"
 #include "fs/freezer.h"
 #include "fs/leftover.h"
 #include "fs/mountid.h"

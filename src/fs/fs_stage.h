@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "fs/freezer.h"
 #include "fs/policy.h"
 

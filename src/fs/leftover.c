@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
+#include "common/log.h"
 #include "fs/mountid.h"
 #include "fs/mountinfo.h"
 

@@ -6,9 +6,9 @@
 
 #include "apps/registry.h"
 #include "common/util.h"
-#include "daemon/guard.h"
+#include "common/guard.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/hyperv.h"

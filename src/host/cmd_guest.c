@@ -9,7 +9,7 @@
 
 #include "common/util.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/qga.h"
 

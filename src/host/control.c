@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
-#include "daemon/slots.h"
-#include "daemon/txn.h"
+#include "common/slots.h"
+#include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
 #include "host/listener.h"

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "host/hvwire.h"
 
 /* The kernel's timers for our answer (drivers/hv/hv_snapshot.c: VSS_FREEZE_TIMEOUT,

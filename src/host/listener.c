@@ -3,7 +3,7 @@
 
 #include <errno.h>
 
-#include "daemon/log.h"
+#include "common/log.h"
 
 void listener_pause_init(struct listener_pause *p, struct loop *loop, int fd, const char *name)
 {

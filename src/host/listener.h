@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "daemon/loop.h"
+#include "common/loop.h"
 
 #define LISTENER_RETRY_MS 200
 

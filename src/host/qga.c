@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
 #include "host/qgafwd.h"

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "host/qgaconf.h"
 #include "host/qgaproto.h"
 

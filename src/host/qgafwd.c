@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
 #include "host/cmd.h"
 #include "host/qga.h"

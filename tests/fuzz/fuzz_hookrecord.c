@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the run-dir record of the hooks that got freeze
- * (src/apps/hookrecord.c), read by a quiesced at start.
+ * (src/hooks/hookrecord.c), read by a quiesced at start.
  *
  * What parses must be a record hookrecord_write could have written: at most
  * HOOKRECORD_MAX hooks, names without '/' that are not "." or "..", every field
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/hookrecord.h"
+#include "hooks/hookrecord.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

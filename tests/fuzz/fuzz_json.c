@@ -34,10 +34,10 @@
 
 #include "apps/registry.h"
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "daemon/quiesced.h"
-#include "daemon/txn.h"
+#include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/hyperv.h"

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "host/jsonconn.h"
 #include "host/jsontext.h"
 

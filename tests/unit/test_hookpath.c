@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/apps/hookpath.c: a hook's real path, and the rules the file and
+/* Unit tests for src/hooks/hookpath.c: a hook's real path, and the rules the file and
  * every directory on its path must meet. Builds a small tree under a fresh temp dir;
  * the ownership cases need root (chown) and are skipped otherwise. */
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "apps/hookpath.h"
+#include "hooks/hookpath.h"
 
 #define OTHER_UID 65534
 

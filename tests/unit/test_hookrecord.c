@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/apps/hookrecord.c: the run-dir record of the hooks that got
+/* Unit tests for src/hooks/hookrecord.c: the run-dir record of the hooks that got
  * freeze: a round trip through a file, odd names, and what is not a record. */
 #include <errno.h>
 #include <limits.h>
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "apps/hookrecord.h"
+#include "hooks/hookrecord.h"
 
 static char path[64];
 

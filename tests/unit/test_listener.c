@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "host/listener.h"
 
 struct fixture {

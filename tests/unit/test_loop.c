@@ -1,4 +1,4 @@
-/* Unit tests for src/daemon/loop.c: the timer heap and the epoll fd handlers.
+/* Unit tests for src/common/loop.c: the timer heap and the epoll fd handlers.
  *
  * Every test stops its loop with loop_stop from a timer (a few also from an fd
  * callback), and a SIGALRM guard ends the whole binary with "Bail out!" if a test
@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "daemon/loop.h"
+#include "common/loop.h"
 
 /* ------------------------------------------------------------ guard */
 

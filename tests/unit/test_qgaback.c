@@ -28,8 +28,8 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 #include "host/qgaback.h"
 #include "host/qgaproto.h"
 

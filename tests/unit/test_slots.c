@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/daemon/slots.c: who may take which connection slot. */
+/* Unit tests for src/common/slots.c: who may take which connection slot. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/slots.h"
+#include "common/slots.h"
 
 static const struct slots_policy control = { .total = 64, .root_reserved = 16, .per_uid = 8 };
 

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/loop.h"
+#include "common/loop.h"
 #include "fs/workpool.h"
 
 #define GUARD_SECONDS 20

@@ -1,4 +1,4 @@
-#include "daemon/guard.h"
+#include "common/guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 
 #include "common/guardwire.h"
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 
 #define RESTART_MAX_MS 10000
 /* Guardians that died (or are dying) and have not been reaped yet. */

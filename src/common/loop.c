@@ -1,4 +1,4 @@
-#include "daemon/loop.h"
+#include "common/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
+#include "common/log.h"
 
 /* Handlers are indexed by fd. Each registration gets a generation number that
  * travels in the epoll data with the fd, so an event that was already fetched

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "daemon/slots.h"
+#include "common/slots.h"
 
 enum slots_verdict slots_admit(const struct slots_policy *p, uid_t uid, const struct slots_used *u)
 {

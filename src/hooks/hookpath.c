@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "apps/hookpath.h"
+#include "hooks/hookpath.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-#include "apps/hooks.h"
+#include "hooks/hooks.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,12 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "apps/hookpath.h"
-#include "apps/hooks_int.h"
+#include "hooks/hookpath.h"
+#include "hooks/hooks_int.h"
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/nodump.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/nodump.h"
+#include "common/loop.h"
 
 /* Output kept per hook run: the last 4 KiB, logged line by line after the phase. */
 #define OUTPUT_KEEP 4096

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "apps/hookrecord.h"
+#include "hooks/hookrecord.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "daemon/txn.h"
+#include "engine/txn.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "common/util.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
+#include "common/log.h"
+#include "common/loop.h"
 
 #define MAX_STAGES 8
 #define MAX_WAITERS 16

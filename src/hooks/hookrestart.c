@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* Which hooks got freeze, in the run dir, and their thaw when a quiesced that died
- * left them so (src/apps/hookrecord.h has the record; hooks.h, hooks_recover). */
+ * left them so (src/hooks/hookrecord.h has the record; hooks.h, hooks_recover). */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "apps/hookrecord.h"
-#include "apps/hooks_int.h"
+#include "hooks/hookrecord.h"
+#include "hooks/hooks_int.h"
 #include "common/util.h"
-#include "daemon/log.h"
+#include "common/log.h"
 
 /* The hooks whose freeze ran, and how it went; before the filesystems freeze. */
 void hooks_record_save(struct hooks *h)

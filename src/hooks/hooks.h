@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "daemon/txn.h"
+#include "engine/txn.h"
 
 struct loop;
 struct engine;
@@ -23,7 +23,7 @@ struct hooks_config {
 	const char *dir;          /* missing: no hooks */
 	uint64_t timeout_ms;      /* one hook run */
 	uint64_t budget_ms;       /* all hooks of one phase together (quiesced: --timeout) */
-	const char *record;       /* which hooks got freeze (src/apps/hookrecord.h), or NULL */
+	const char *record;       /* which hooks got freeze (src/hooks/hookrecord.h), or NULL */
 };
 
 extern const struct stage_ops hooks_stage_ops;

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "apps/hooks.h"
-#include "daemon/loop.h"
+#include "hooks/hooks.h"
+#include "common/loop.h"
 
 #define MAX_HOOKS 256
 #define MSG_LEN 512

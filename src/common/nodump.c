@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "daemon/nodump.h"
+#include "common/nodump.h"
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include "daemon/log.h"
+#include "common/log.h"
 
 static bool active;
 static struct rlimit saved_core;

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The folders under src/ are the layers, and no #include runs upward.
+
+    daemon/   main and config: the wiring; may include every layer below
+    host/     the transports (control, QGA, Hyper-V) and the JSON command layer
+    engine/   the transaction engine and the stage interface
+    fs/ apps/ hooks/   the participants: each implements the engine's stage interface
+    common/   event loop, log, wire formats, the guardian's client, small utils
+    lib/ cli/ guardian/   libquiesce, quiescectl, quiesce-guardian: on common/ only
+
+A folder may include itself and what ALLOWED names; anything else is an arrow the
+wrong way. KNOWN lists the arrows that the layering issue still has to take out (the
+transports take the whole struct quiesced): none may be added, and one that is gone
+must leave the list too, so the list only shrinks."""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import qtest  # noqa: E402
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+SRC = os.path.join(TOP, "src")
+
+ALLOWED = {
+    "daemon": {"host", "engine", "fs", "apps", "hooks", "common"},
+    "host": {"engine", "common"},
+    "engine": {"common"},
+    "fs": {"engine", "common"},
+    "apps": {"engine", "common"},
+    "hooks": {"engine", "common"},
+    "common": set(),
+    "lib": {"common"},
+    "cli": {"common"},
+    "guardian": {"common"},
+}
+
+# file -> included header, each still to be taken out (never added to).
+KNOWN = {
+    ("host/cmd_control.c", "daemon/quiesced.h"),
+    ("host/cmd_control.c", "apps/registry.h"),
+    ("host/cmd_guest.c", "daemon/quiesced.h"),
+    ("host/control.c", "daemon/quiesced.h"),
+    ("host/hyperv.c", "daemon/quiesced.h"),
+    ("host/qga.c", "daemon/quiesced.h"),
+    ("host/qgafwd.c", "daemon/quiesced.h"),
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([^"]+)"', re.M)
+
+t = qtest.Tap()
+folders = sorted(d for d in os.listdir(SRC) if os.path.isdir(os.path.join(SRC, d)))
+t.eq([d for d in folders if d not in ALLOWED], [], "every folder under src/ has its place in the layers")
+
+found = set()
+wrong = []
+for d in folders:
+    for name in sorted(os.listdir(os.path.join(SRC, d))):
+        if not name.endswith((".c", ".h")):
+            continue
+        with open(os.path.join(SRC, d, name), errors="replace") as f:
+            text = f.read()
+        for m in INCLUDE.finditer(text):
+            to = m.group(1)
+            if to == d or to in ALLOWED.get(d, set()):
+                continue
+            edge = ("%s/%s" % (d, name), "%s/%s" % (to, m.group(2)))
+            if edge in KNOWN:
+                found.add(edge)
+            else:
+                wrong.append(edge)
+t.eq(wrong, [], "no #include runs upward (or sideways between participants)")
+t.eq(sorted(KNOWN - found), [], "every known upward #include still exists (take a fixed one off KNOWN)")
+
+
+# No .c under src/ over 600 lines: the files still over it are listed, and may only shrink.
+BIG = {"apps/registry.c": 1290, "hooks/hooks.c": 921, "host/hyperv.c": 915, "engine/txn.c": 746,
+       "fs/freezer.c": 692}
+over = []
+for d in folders:
+    for name in os.listdir(os.path.join(SRC, d)):
+        if not name.endswith(".c"):
+            continue
+        key = "%s/%s" % (d, name)
+        with open(os.path.join(SRC, d, name), errors="replace") as f:
+            n = sum(1 for _ in f)
+        if n > BIG.get(key, 600):
+            over.append((key, n, BIG.get(key, 600)))
+t.eq(over, [], "no .c under src/ over 600 lines (those listed over it do not grow)")
+t.exit()
