@@ -37,7 +37,6 @@ qtest.require_root(t)
 stallwrite.require(t)
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 5, 2
-HAS_APPS = fc.has_apps()
 OK, FAIL = "0x00000000", "0x80004005"
 
 s = qtest.Scratch(n=2)
@@ -474,18 +473,9 @@ CASES = [
 try:
     if not os.path.exists(qtest.bin_path("hvsim")):
         t.diag("hvsim not built: the Hyper-V cases are skipped")
-    only = os.environ.get("FAULT_ONLY")
-    for name, fn, needs_apps in CASES:
-        if only and only not in name:
-            continue
-        if needs_apps and not HAS_APPS:
-            t.skip(name, "needs the app registry (--app-socket)")
-            continue
-        if ("Hyper-V" in name or "hvsim" in name) and not os.path.exists(qtest.bin_path("hvsim")):
-            t.skip(name, "hvsim not built (make)")
-            continue
-        t.diag("---- " + name)
-        fn()
+    have_hvsim = os.path.exists(qtest.bin_path("hvsim"))
+    fc.run_cases(t, CASES, skip=lambda name: "hvsim not built (make)" if (
+        "Hyper-V" in name or "hvsim" in name) and not have_hvsim else None)
 finally:
     s.cleanup()
 t.exit()

@@ -43,7 +43,6 @@ qtest.require_root(t)
 stallwrite.require(t)
 
 TIMEOUT, LEASE = 1, 5
-HAS_APPS = fc.has_apps()
 
 
 def tmpfs_scratch():
@@ -430,13 +429,5 @@ CASES = [
     ("the log target on a frozen filesystem", log_on_frozen, False),
 ]
 
-only = os.environ.get("FAULT_ONLY")
-for name, fn, needs_apps in CASES:
-    if only and only not in name:
-        continue
-    if needs_apps and not HAS_APPS:
-        t.skip(name, "needs the app registry (--app-socket)")
-        continue
-    t.diag("---- " + name)
-    fn()
+fc.run_cases(t, CASES)
 t.exit()

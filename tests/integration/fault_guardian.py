@@ -35,7 +35,6 @@ stallwrite.require(t)
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
 OPTS = ("--fs-timeout", str(FS_TIMEOUT))
-HAS_APPS = fc.has_apps()
 
 s = qtest.Scratch(n=2)
 M0, M1 = s.mounts
@@ -329,15 +328,7 @@ CASES = [
 ]
 
 try:
-    only = os.environ.get("FAULT_ONLY")
-    for name, fn, needs_apps in CASES:
-        if only and only not in name:
-            continue
-        if needs_apps and not HAS_APPS:
-            t.skip(name, "needs the app registry (--app-socket)")
-            continue
-        t.diag("---- " + name)
-        fn()
+    fc.run_cases(t, CASES)
 finally:
     s.cleanup()
 t.exit()

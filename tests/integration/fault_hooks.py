@@ -217,12 +217,7 @@ CASES = [
 ]
 
 try:
-    only = os.environ.get("FAULT_ONLY")
-    for name, fn in CASES:
-        if only and only not in name:
-            continue
-        t.diag("---- " + name)
-        fn()
+    fc.run_cases(t, CASES)
 finally:
     s.cleanup()
 t.exit()

@@ -420,3 +420,26 @@ def has_apps():
     except OSError:
         return False
     return "--app-socket" in r.stdout
+
+
+def run_cases(tap, cases, skip=None):
+    """Runs a fault file's cases in order: (name, fn) or (name, fn, needs_apps).
+    FAULT_ONLY=TEXT runs only the cases whose name holds TEXT; a case that needs the app
+    registry is skipped without it; skip(name) may give another reason to skip."""
+    only = os.environ.get("FAULT_ONLY")
+    apps = None
+    for case in cases:
+        name, fn = case[0], case[1]
+        if only and only not in name:
+            continue
+        if len(case) > 2 and case[2]:
+            apps = has_apps() if apps is None else apps
+            if not apps:
+                tap.skip(name, "needs the app registry (--app-socket)")
+                continue
+        why = skip(name) if skip else None
+        if why:
+            tap.skip(name, why)
+            continue
+        tap.diag("---- " + name)
+        fn()
