@@ -60,7 +60,7 @@ struct guard *guard_new(struct loop *loop, const char *program,
 	return g;
 }
 
-static int send_msg(struct guard *g, const struct guard_msg *m, int fd)
+static int send_msg(struct guard *g, const struct guardwire_msg *m, int fd)
 {
 	unsigned char buf[GUARD_MSG_SIZE];
 	union {
@@ -71,7 +71,7 @@ static int send_msg(struct guard *g, const struct guard_msg *m, int fd)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	guard_encode(m, buf);
+	guardwire_encode(m, buf);
 	if (fd >= 0) {
 		struct cmsghdr *c;
 		memset(&ctl, 0, sizeof(ctl));
@@ -95,20 +95,20 @@ static int send_msg(struct guard *g, const struct guard_msg *m, int fd)
 
 int guard_arm(struct guard *g, uint64_t id, int fd, const char *path)
 {
-	struct guard_msg m = { .type = GUARD_ARM, .id = id };
+	struct guardwire_msg m = { .type = GUARD_ARM, .id = id };
 	str_copy(m.path, path, sizeof(m.path));
 	return send_msg(g, &m, fd);
 }
 
 void guard_disarm(struct guard *g, uint64_t id)
 {
-	struct guard_msg m = { .type = GUARD_DISARM, .id = id };
+	struct guardwire_msg m = { .type = GUARD_DISARM, .id = id };
 	send_msg(g, &m, -1);
 }
 
 void guard_deadline(struct guard *g, uint64_t ms, const char *record)
 {
-	struct guard_msg m = { .type = GUARD_DEADLINE, .value = ms };
+	struct guardwire_msg m = { .type = GUARD_DEADLINE, .value = ms };
 	/* Too long for the frame: the guardian leaves the record to the next start. */
 	if (record && strlen(record) <= GUARD_PATH_MAX)
 		str_copy(m.path, record, sizeof(m.path));
@@ -117,7 +117,7 @@ void guard_deadline(struct guard *g, uint64_t ms, const char *record)
 
 void guard_clear(struct guard *g)
 {
-	struct guard_msg m = { .type = GUARD_CLEAR };
+	struct guardwire_msg m = { .type = GUARD_CLEAR };
 	send_msg(g, &m, -1);
 }
 
@@ -224,7 +224,7 @@ static void on_sock(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct guard *g = arg;
 	unsigned char buf[GUARD_MSG_SIZE];
-	struct guard_msg m;
+	struct guardwire_msg m;
 	ssize_t n;
 	(void)loop;
 	(void)events;
@@ -236,7 +236,7 @@ static void on_sock(struct loop *loop, int fd, uint32_t events, void *arg)
 		died(g, "closed its socket");
 		return;
 	}
-	if (guard_decode(buf, (size_t)n, &m) < 0) {
+	if (guardwire_decode(buf, (size_t)n, &m) < 0) {
 		log_warnx("the thaw guardian sent a malformed message");
 		return;
 	}

@@ -5,7 +5,7 @@
 /* Layout: u32 magic, u32 type, u64 id, u64 value, char path[GUARD_PATH_MAX] (NUL
  * padded; no NUL needed when full). All in host byte order: both ends are one host. */
 
-void guard_encode(const struct guard_msg *m, unsigned char buf[GUARD_MSG_SIZE])
+void guardwire_encode(const struct guardwire_msg *m, unsigned char buf[GUARD_MSG_SIZE])
 {
 	uint32_t magic = GUARD_MAGIC;
 	size_t n = strnlen(m->path, GUARD_PATH_MAX);
@@ -18,7 +18,7 @@ void guard_encode(const struct guard_msg *m, unsigned char buf[GUARD_MSG_SIZE])
 	memcpy(buf + 24, m->path, n);
 }
 
-int guard_decode(const unsigned char *buf, size_t len, struct guard_msg *m)
+int guardwire_decode(const unsigned char *buf, size_t len, struct guardwire_msg *m)
 {
 	uint32_t magic;
 

@@ -22,7 +22,7 @@
 #define GUARD_PATH_MAX 240
 #define GUARD_MSG_SIZE 264
 
-enum guard_type {
+enum guardwire_type {
 	GUARD_ARM = 1,
 	GUARD_DISARM = 2,
 	GUARD_DEADLINE = 3,
@@ -31,7 +31,7 @@ enum guard_type {
 	GUARD_EXPIRED = 6,
 };
 
-struct guard_msg {
+struct guardwire_msg {
 	uint32_t type;
 	uint64_t id;
 	uint64_t value;
@@ -39,8 +39,8 @@ struct guard_msg {
 };
 
 /* Encode into buf (GUARD_MSG_SIZE bytes); the path is truncated to GUARD_PATH_MAX. */
-void guard_encode(const struct guard_msg *m, unsigned char buf[GUARD_MSG_SIZE]);
+void guardwire_encode(const struct guardwire_msg *m, unsigned char buf[GUARD_MSG_SIZE]);
 /* Decode len bytes. Returns 0, or -1 if the frame is not a valid message. */
-int guard_decode(const unsigned char *buf, size_t len, struct guard_msg *m);
+int guardwire_decode(const unsigned char *buf, size_t len, struct guardwire_msg *m);
 
 #endif

@@ -97,9 +97,9 @@ static unsigned thaw_all(const char *why)
 
 static void send_msg(uint32_t type, uint64_t value)
 {
-	struct guard_msg m = { .type = type, .value = value };
+	struct guardwire_msg m = { .type = type, .value = value };
 	unsigned char buf[GUARD_MSG_SIZE];
-	guard_encode(&m, buf);
+	guardwire_encode(&m, buf);
 	/* Best effort: if quiesced is gone there is nobody to tell. */
 	(void)send(sock, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -121,7 +121,7 @@ static int receive(uint64_t *deadline)
 	struct iovec iov = { buf, sizeof(buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
 			     .msg_controllen = sizeof(ctl.b) };
-	struct guard_msg m;
+	struct guardwire_msg m;
 	int fds[4], nfds = 0;
 	ssize_t n;
 
@@ -137,7 +137,7 @@ static int receive(uint64_t *deadline)
 				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 		}
 	}
-	if (guard_decode(buf, (size_t)n, &m) < 0 || (m.type == GUARD_ARM) != (nfds == 1)) {
+	if (guardwire_decode(buf, (size_t)n, &m) < 0 || (m.type == GUARD_ARM) != (nfds == 1)) {
 		/* Not from quiesced as we know it: hold what came, trust nothing else. */
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
