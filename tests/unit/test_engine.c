@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for src/engine/txn.c: the transaction engine, with fake stages on the
+ * real event loop.
+ *
+ * Each fake stage records what it was asked ("apps:freeze") into one trace, and for
+ * each op answers at once, later from a loop timer, or not until the test says so
+ * (held). What is asserted is order, results and states, never time: the one timed
+ * thing, the lease, is a few ms, and the tests wait for its effect with a bound. A
+ * SIGALRM guard ends a hung test with "Bail out!". */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "common/loop.h"
+#include "engine/txn.h"
+
+#define GUARD_SECONDS 20
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "Bail out! test_engine: a test hung\n";
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(2);
+}
+
+/* ------------------------------------------------------------ fake stages */
+
+enum how { SYNC, LATER, HELD };
+
+struct fake {
+	const char *name;
+	bool fs;
+	enum how how[3];      /* per op: CHECK, FREEZE, THAW */
+	bool fail[3];
+	struct engine *e;
+	struct loop *loop;
+	struct loop_timer later;
+	bool pending_ok;
+	bool pending;         /* started, engine_stage_done not called yet */
+	bool frozen;
+	unsigned cancels;
+	unsigned thawed;
+};
+
+static char trace[2048];
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(trace);
+	if (n && n < sizeof(trace) - 1)
+		trace[n++] = ' ';
+	va_start(ap, fmt);
+	vsnprintf(trace + n, sizeof(trace) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void finish(struct fake *f, bool ok, const char *msg)
+{
+	f->pending = false;
+	engine_stage_done(f->e, ok, msg);
+}
+
+static void on_later(struct loop *loop, void *arg)
+{
+	struct fake *f = arg;
+	(void)loop;
+	finish(f, f->pending_ok, f->pending_ok ? "" : "said no");
+}
+
+static void apply(struct fake *f, enum txn_op op, bool ok)
+{
+	if (op == TXN_FREEZE && ok)
+		f->frozen = true;
+	if (op == TXN_THAW) {
+		f->thawed += f->frozen;
+		f->frozen = false;
+	}
+}
+
+static enum stage_rc fake_start(void *self, enum txn_op op, const struct txn_request *req,
+				bool *ok, char *msg, size_t msglen)
+{
+	struct fake *f = self;
+	(void)req;
+	note("%s:%s", f->name, txn_op_name(op));
+	*ok = !f->fail[op];
+	snprintf(msg, msglen, "%s", *ok ? "" : "said no");
+	apply(f, op, *ok);
+	if (f->how[op] == SYNC)
+		return STAGE_DONE;
+	f->pending = true;
+	f->pending_ok = *ok;
+	if (f->how[op] == LATER)
+		loop_timer_arm(f->loop, &f->later, 1, on_later, f);
+	return STAGE_PENDING;
+}
+
+/* Given up on: finish soon, as a failure (as a real stage does). */
+static void fake_cancel(void *self)
+{
+	struct fake *f = self;
+	f->cancels++;
+	note("%s:cancel", f->name);
+	if (f->pending) {
+		f->pending_ok = false;
+		loop_timer_arm(f->loop, &f->later, 0, on_later, f);
+	}
+}
+
+static unsigned fake_count(void *self, enum txn_op op)
+{
+	struct fake *f = self;
+	return op == TXN_FREEZE ? f->frozen : f->thawed;
+}
+
+static bool fake_active(void *self)
+{
+	return ((struct fake *)self)->frozen;
+}
+
+static const struct stage_ops fake_ops = {
+	.name = "fake", .start = fake_start, .cancel = fake_cancel, .count = fake_count,
+	.active = fake_active,
+};
+static const struct stage_ops fake_fs_ops = {
+	.name = "fake-fs", .filesystems = true, .start = fake_start, .cancel = fake_cancel,
+	.count = fake_count, .active = fake_active,
+};
+
+/* ------------------------------------------------------------ fixture */
+
+struct answer {
+	int calls;
+	enum txn_err err;
+	unsigned count;
+	char msg[256];
+};
+
+static void on_answer(void *arg, const struct txn_result *res)
+{
+	struct answer *a = arg;
+	a->calls++;
+	a->err = res->err;
+	a->count = res->count;
+	snprintf(a->msg, sizeof(a->msg), "%s", res->message ? res->message : "");
+}
+
+struct fx {
+	struct loop *loop;
+	struct engine *e;
+	struct fake apps, hooks, fs;
+	struct loop_timer poll;
+	bool (*cond)(struct fx *);
+	int polls;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct engine_config cfg = { .lease_ms = 60000, .timeout_ms = 15000 };
+	alarm(GUARD_SECONDS);
+	trace[0] = '\0';
+	fx->loop = loop_new();
+	fx->e = engine_new(fx->loop, &cfg);
+	fx->apps = (struct fake){ .name = "apps", .e = fx->e, .loop = fx->loop };
+	fx->hooks = (struct fake){ .name = "hooks", .e = fx->e, .loop = fx->loop };
+	fx->fs = (struct fake){ .name = "fs", .fs = true, .e = fx->e, .loop = fx->loop };
+	engine_add_stage(fx->e, &fake_ops, &fx->apps);
+	engine_add_stage(fx->e, &fake_ops, &fx->hooks);
+	engine_add_stage(fx->e, &fake_fs_ops, &fx->fs);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	struct fake *all[] = { &fx->apps, &fx->hooks, &fx->fs };
+	for (size_t i = 0; i < 3; i++)
+		loop_timer_disarm(fx->loop, &all[i]->later);
+	engine_free(fx->e);
+	loop_free(fx->loop);
+	free(fx);
+	alarm(0);
+	return 0;
+}
+
+static void on_poll(struct loop *loop, void *arg)
+{
+	struct fx *fx = arg;
+	if (fx->cond(fx) || ++fx->polls > 10000)
+		loop_stop(loop, 0);
+	else
+		loop_timer_arm(loop, &fx->poll, 1, on_poll, fx);
+}
+
+/* Runs the loop until cond holds (polled every ms, at most ~10 s). */
+static bool run_until(struct fx *fx, bool (*cond)(struct fx *))
+{
+	fx->cond = cond;
+	fx->polls = 0;
+	loop_timer_arm(fx->loop, &fx->poll, 0, on_poll, fx);
+	loop_run(fx->loop);
+	loop_timer_disarm(fx->loop, &fx->poll);
+	return cond(fx);
+}
+
+static struct answer *waiting_for;
+
+static bool answered(struct fx *fx)
+{
+	(void)fx;
+	return waiting_for->calls > 0;
+}
+
+static bool is_idle(struct fx *fx) { return engine_state(fx->e) == TXN_IDLE; }
+
+static void submit(struct fx *fx, enum txn_op op, const void *owner, uint64_t lease_ms,
+		   struct answer *a)
+{
+	struct txn_request req = { .op = op, .origin = "test", .owner = owner,
+				   .lease_ms = lease_ms };
+	engine_submit(fx->e, &req, on_answer, a);
+}
+
+/* Submits and runs the loop until answered. */
+static void call(struct fx *fx, enum txn_op op, struct answer *a)
+{
+	submit(fx, op, NULL, 0, a);
+	waiting_for = a;
+	assert_true(run_until(fx, answered));
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* Freeze: apps, hooks, filesystems in order; thaw the other way round. */
+static void test_order(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	fx->hooks.how[TXN_FREEZE] = LATER;
+	fx->fs.how[TXN_THAW] = LATER;
+	call(fx, TXN_FREEZE, &f);
+	assert_int_equal(f.err, TXN_OK);
+	assert_int_equal(f.count, 1);
+	assert_int_equal(engine_state(fx->e), TXN_FROZEN);
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_OK);
+	assert_int_equal(t.count, 1);
+	assert_string_equal(trace, "apps:freeze hooks:freeze fs:freeze fs:thaw hooks:thaw apps:thaw");
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* A stage that says no: it and every earlier one thaw, later ones never start. */
+static void test_veto_unwinds(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 };
+	fx->hooks.fail[TXN_FREEZE] = true;
+	fx->hooks.how[TXN_FREEZE] = LATER;
+	call(fx, TXN_FREEZE, &f);
+	assert_int_equal(f.err, TXN_E_VETO);
+	assert_string_equal(f.msg, "said no");
+	assert_string_equal(trace, "apps:freeze hooks:freeze hooks:thaw apps:thaw");
+	assert_false(fx->apps.frozen);
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* The filesystems stage failing is a filesystem error, and also unwinds. */
+static void test_fs_failure(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 };
+	fx->fs.fail[TXN_FREEZE] = true;
+	call(fx, TXN_FREEZE, &f);
+	assert_int_equal(f.err, TXN_E_FS);
+	assert_string_equal(trace, "apps:freeze hooks:freeze fs:freeze fs:thaw hooks:thaw apps:thaw");
+}
+
+/* A thaw never stops half way: a stage failing to thaw, the rest still thaw. */
+static void test_thaw_goes_on(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	fx->fs.fail[TXN_THAW] = true;
+	call(fx, TXN_FREEZE, &f);
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_E_FS);
+	assert_string_equal(trace, "apps:freeze hooks:freeze fs:freeze fs:thaw hooks:thaw apps:thaw");
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* CHECK asks every stage, freezes nothing, and a no is a veto. */
+static void test_check(void **state)
+{
+	struct fx *fx = *state;
+	struct answer c = { 0 }, c2 = { 0 };
+	call(fx, TXN_CHECK, &c);
+	assert_int_equal(c.err, TXN_OK);
+	fx->apps.fail[TXN_CHECK] = true;
+	call(fx, TXN_CHECK, &c2);
+	assert_int_equal(c2.err, TXN_E_VETO);
+	assert_false(fx->fs.frozen);
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* While a freeze is under way another CHECK or FREEZE is busy; while frozen a
+ * FREEZE is refused as already frozen. */
+static void test_busy_and_frozen(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, c = { 0 }, f2 = { 0 }, f3 = { 0 }, t = { 0 };
+	fx->hooks.how[TXN_FREEZE] = HELD;
+	submit(fx, TXN_FREEZE, NULL, 0, &f);
+	assert_int_equal(engine_state(fx->e), TXN_FREEZING);
+	submit(fx, TXN_CHECK, NULL, 0, &c);
+	submit(fx, TXN_FREEZE, NULL, 0, &f2);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.err, TXN_E_BUSY);
+	assert_int_equal(f2.err, TXN_E_BUSY);
+	finish(&fx->hooks, true, "");
+	waiting_for = &f;
+	assert_true(run_until(fx, answered));
+	assert_int_equal(f.err, TXN_OK);
+	submit(fx, TXN_FREEZE, NULL, 0, &f3);
+	assert_int_equal(f3.err, TXN_E_FROZEN);
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_OK);
+}
+
+/* A THAW that arrives during the freeze overtakes it: the running stage is
+ * cancelled, what froze is thawed, the freeze is answered as aborted and the thaw
+ * as done. */
+static void test_thaw_overtakes_freeze(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	fx->hooks.how[TXN_FREEZE] = HELD;
+	submit(fx, TXN_FREEZE, NULL, 0, &f);
+	submit(fx, TXN_THAW, NULL, 0, &t);
+	waiting_for = &t;
+	assert_true(run_until(fx, answered));
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.err, TXN_E_ABORTED);
+	assert_int_equal(t.err, TXN_OK);
+	assert_int_equal(fx->hooks.cancels, 1);
+	assert_string_equal(trace, "apps:freeze hooks:freeze hooks:cancel hooks:thaw apps:thaw");
+	assert_false(fx->apps.frozen);
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* The lease passes: the engine thaws on its own, and the next THAW (from the same
+ * origin) is told that writes were not held until it. */
+static void test_lease(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 }, t2 = { 0 };
+	submit(fx, TXN_FREEZE, NULL, 5, &f);
+	waiting_for = &f;
+	assert_true(run_until(fx, answered));
+	assert_int_equal(f.err, TXN_OK);
+	assert_true(run_until(fx, is_idle));
+	assert_int_equal(fx->fs.thawed, 1);
+	assert_int_equal(fx->apps.thawed, 1);
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_E_LEASE);
+	call(fx, TXN_THAW, &t2);
+	assert_int_equal(t2.err, TXN_OK); /* told once */
+}
+
+/* The freeze's owner goes away while frozen: thaw at once. Someone else going
+ * away changes nothing. */
+static void test_owner_gone(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 };
+	int owner, other;
+	submit(fx, TXN_FREEZE, &owner, 0, &f);
+	waiting_for = &f;
+	assert_true(run_until(fx, answered));
+	engine_owner_gone(fx->e, &other);
+	assert_int_equal(engine_state(fx->e), TXN_FROZEN);
+	engine_owner_gone(fx->e, &owner);
+	assert_true(run_until(fx, is_idle));
+	assert_false(fx->fs.frozen);
+	assert_false(fx->apps.frozen);
+}
+
+/* A stage that never finishes: the engine's watchdog cancels it and the freeze
+ * fails and unwinds (timeout_ms small here: the watchdog is 2 * it + 5 s). */
+static void test_watchdog(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 };
+	struct engine_config cfg = { .lease_ms = 60000, .timeout_ms = 1 };
+	engine_free(fx->e);
+	fx->e = engine_new(fx->loop, &cfg);
+	fx->apps.e = fx->hooks.e = fx->fs.e = fx->e;
+	engine_add_stage(fx->e, &fake_ops, &fx->apps);
+	engine_add_stage(fx->e, &fake_ops, &fx->hooks);
+	engine_add_stage(fx->e, &fake_fs_ops, &fx->fs);
+	fx->hooks.how[TXN_FREEZE] = HELD;
+	submit(fx, TXN_FREEZE, NULL, 0, &f);
+	waiting_for = &f;
+	alarm(GUARD_SECONDS);
+	assert_true(run_until(fx, answered));
+	assert_int_equal(f.err, TXN_E_VETO);
+	assert_int_equal(fx->hooks.cancels, 1);
+	assert_false(fx->apps.frozen);
+}
+
+/* Shutting down while frozen thaws first; done is called once idle. */
+static int shut;
+
+static void on_shut(void *arg)
+{
+	(void)arg;
+	shut++;
+}
+
+static bool is_shut(struct fx *fx)
+{
+	(void)fx;
+	return shut > 0;
+}
+
+static void test_shutdown_thaws(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 };
+	call(fx, TXN_FREEZE, &f);
+	shut = 0;
+	engine_shutdown(fx->e, on_shut, NULL);
+	assert_true(run_until(fx, is_shut));
+	assert_int_equal(shut, 1);
+	assert_false(fx->fs.frozen);
+	assert_false(fx->apps.frozen);
+}
+
+/* Status is a JSON object with the state in it. */
+static void test_status(void **state)
+{
+	struct fx *fx = *state;
+	struct json_object *st = json_object_new_object(), *v;
+	engine_status(fx->e, st);
+	assert_true(json_object_object_get_ex(st, "state", &v));
+	assert_string_equal(json_object_get_string(v), "idle");
+	json_object_put(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_veto_unwinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fs_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thaw_goes_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_and_frozen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thaw_overtakes_freeze, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_thaws, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+	};
+	signal(SIGALRM, on_alarm);
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
