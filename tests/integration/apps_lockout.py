@@ -49,8 +49,11 @@ try:
     log = os.path.join(s.dir, "sim-nonroot.log")
     open(log, "w").close()
     os.chown(log, UIDS[0], NOGROUP)
+    # As another user: from a readable copy, with the library its $ORIGIN rpath finds.
+    sim = qtest.readable_copy(apptest.SIM, os.path.join(os.path.dirname(apptest.SIM),
+                                                        "libquiesce.so.0"))[0]
     r = qtest.run(["setpriv", "--reuid=%d" % UIDS[0], "--regid=%d" % NOGROUP, "--clear-groups",
-                   apptest.SIM, "-n", "-x", "-s", sock, "-N", "nonroot", "-l", log], check=False,
+                   sim, "-n", "-x", "-s", sock, "-N", "nonroot", "-l", log], check=False,
                   timeout=30 * qtest.SLOW)
     with open(log) as f:
         reg = [x for x in f.read().splitlines() if " REGISTER " in x]

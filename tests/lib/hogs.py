@@ -10,15 +10,12 @@ ones). The child goes when the Hog is closed, or when the test dies (stdin EOF).
 kind "seqpacket" is the app socket without a hello; kind "app" registers an optional
 app on each connection (names PREFIX0, PREFIX1, ... with prefix=, a 500 ms timeout):
 results then lists each welcome's result (None: no welcome)."""
-import atexit
 import json
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 TYPES = {"stream": socket.SOCK_STREAM, "seqpacket": socket.SOCK_SEQPACKET, "app": socket.SOCK_SEQPACKET}
@@ -29,17 +26,13 @@ _copy = []
 
 
 def _child_script():
-    """The child runs as another user, who may not be allowed to read the checkout (a
-    clone in a 0700 temp dir, as CI makes): it runs from a world-readable copy of this
-    file and appproto.py, made once and removed at exit."""
+    """The child runs as another user, who may not be allowed to read the checkout: it
+    runs from a world-readable copy of this file and appproto.py (made once)."""
     if not _copy:
-        d = tempfile.mkdtemp(prefix="quiesce-hogs-")
-        atexit.register(shutil.rmtree, d, True)
-        os.chmod(d, 0o755)
-        for name in ("hogs.py", "appproto.py"):
-            shutil.copy(os.path.join(HERE, name), d)
-            os.chmod(os.path.join(d, name), 0o644)
-        _copy.append(os.path.join(d, "hogs.py"))
+        sys.path.insert(0, HERE)
+        import qtest
+        _copy.append(qtest.readable_copy(os.path.join(HERE, "hogs.py"),
+                                         os.path.join(HERE, "appproto.py"))[0])
     return _copy[0]
 
 

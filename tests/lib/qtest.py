@@ -299,6 +299,24 @@ def wait_for(pred, timeout=5.0, step=0.01):
     return pred()
 
 
+def readable_copy(*paths):
+    """A copy of the given files in a fresh world-readable temp dir (removed at exit),
+    for a test step that runs as another user: that user may not be able to read the
+    checkout or the build dir (a clone in a 0700 temp dir, as CI makes). Returns the
+    copies' paths, in order; a program's libraries beside it ($ORIGIN) come along if
+    given too."""
+    d = tempfile.mkdtemp(prefix="quiesce-readable-")
+    atexit.register(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    out = []
+    for p in paths:
+        dst = os.path.join(d, os.path.basename(p))
+        shutil.copy(p, dst)
+        os.chmod(dst, 0o755 if os.access(p, os.X_OK) else 0o644)
+        out.append(dst)
+    return out
+
+
 def wait_log(daemon, text, timeout=5.0):
     """True once text is in the daemon's log (within timeout * SLOW): a log line is
     written when the daemon gets to it, never at a fixed time after its answer."""
