@@ -154,9 +154,11 @@ class Libvirtd:
             return self.init_pid is not None
         wait_for(child, 10, 0.05)
 
+        # It probes QEMU's capabilities (starting QEMU) before it answers: seconds on a
+        # quiet machine, more on a loaded one; bounded generously.
         def up():
             return self.virsh("version").returncode == 0 or self.proc.poll() is not None
-        return wait_for(up, 30, 0.1) and self.proc.poll() is None
+        return wait_for(up, 120, 0.1) and self.proc.poll() is None
 
     def virsh(self, *args, timeout=120):
         return subprocess.run(["virsh", "-c", self.uri] + list(args), stdout=subprocess.PIPE,
