@@ -1,4 +1,5 @@
 #include "daemon/config.h"
+#include "host/qgafwd.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -53,7 +53,6 @@ struct config {
 
 #define DEFAULT_CONFIG_FILE QUIESCE_SYSCONFDIR "/quiesce/quiesced.conf"
 #define DEFAULT_RUN_DIR "/run/quiesce"
-#define QGA_BACKEND_DEFAULT "/usr/sbin/qemu-ga"
 
 /* Parses argv (and the config file it names, or the default one if it exists).
  * Returns 0 to run, 1 if it already did its job (--help, --version: exit 0),

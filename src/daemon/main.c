@@ -2,6 +2,7 @@
  * transports, then the event loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,46 @@ static int setup_signals(struct quiesced *q)
 	return loop_add_fd(q->loop, fd, EPOLLIN, on_signal, q);
 }
 
+/* quiesce-status: what only the daemon knows (host_ctx.status). */
+static void status_cb(void *arg, struct json_object *ret)
+{
+	const struct quiesced *q = arg;
+	json_object_object_add(ret, "uptime_ms",
+			       json_object_new_int64((int64_t)(wall_ms() - q->started_at)));
+	if (q->cfg.scope)
+		json_object_object_add(ret, "scope", json_object_new_string(q->cfg.scope));
+	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
+	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
+	json_object_object_add(ret, "guardian_pid",
+			       json_object_new_int(q->guard && guard_running(q->guard)
+							   ? (int)guard_pid(q->guard) : 0));
+}
+
+/* quiesce-apps (host_ctx.apps). */
+static void apps_cb(void *arg, struct json_object *ret)
+{
+	const struct quiesced *q = arg;
+	registry_list(q->apps, ret);
+}
+
+/* The QGA channel with its qemu-ga backend, and Hyper-V: each from its own settings. */
+static void open_transports(struct quiesced *q, struct qga **qga)
+{
+	struct qgafwd_config fc = { q->cfg.qga_backend, q->cfg.no_qga_backend,
+				    q->cfg.qga_backend_timeout_ms, q->cfg.run_dir };
+	struct hyperv_config hc = { q->cfg.hyperv_path, q->cfg.no_hyperv, q->cfg.timeout_ms,
+				    q->cfg.fs_timeout_ms, q->cfg.lease_ms };
+
+	q->host = (struct host_ctx){ .loop = q->loop, .engine = q->engine, .status = status_cb,
+				     .apps = apps_cb, .arg = q };
+	if (q->cfg.qga_path && !(q->host.qgafwd = qgafwd_new(&q->host, &fc)))
+		fatal("cannot set up the qemu-ga backend");
+	if (q->cfg.qga_path && !(*qga = qga_open(&q->host, q->cfg.qga_path)))
+		fatalx("cannot serve the guest agent protocol on %s", q->cfg.qga_path);
+	if (hyperv_start(&q->host, &hc, &q->host.hyperv) < 0)
+		fatal("cannot set up the Hyper-V channel");
+}
+
 int main(int argc, char **argv)
 {
 	static struct quiesced q;
@@ -257,14 +298,9 @@ int main(int argc, char **argv)
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */
 	if (control_in_use(control_path))
 		fatalx("another quiesced is already running (it answers on %s)", control_path);
-	if (q.cfg.qga_path && !(q.qgafwd = qgafwd_new(&q)))
-		fatal("cannot set up the qemu-ga backend");
-	if (q.cfg.qga_path && !(qga = qga_open(&q, q.cfg.qga_path)))
-		fatalx("cannot serve the guest agent protocol on %s", q.cfg.qga_path);
-	if (hyperv_start(&q, &q.hyperv) < 0)
-		fatal("cannot set up the Hyper-V channel");
+	open_transports(&q, &qga);
 	/* Last: once the control socket answers, every other listener exists. */
-	q.control = control_open(&q, control_path);
+	q.control = control_open(&q.host, control_path);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", control_path);
 	/* A quiesced that died with its guardian may have left filesystems frozen. Only
@@ -291,7 +327,7 @@ int main(int argc, char **argv)
 		fs_stage_set_guard(q.fs, &fg);
 	}
 	/* After daemon() too: our child. */
-	qgafwd_start(q.qgafwd);
+	qgafwd_start(q.host.qgafwd);
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
 		   control_path);
@@ -309,9 +345,9 @@ int main(int argc, char **argv)
 	 * thaws it then. (guard_free would clear it first.) */
 	stuck = fs_stage_ops.active(q.fs);
 	/* First: it answers the forwarded calls still pending, so the sessions can go. */
-	qgafwd_free(q.qgafwd);
+	qgafwd_free(q.host.qgafwd);
 	qga_close(qga);
-	hyperv_close(q.hyperv);
+	hyperv_close(q.host.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps
 	 * lose their connections (protocol §4.7). */
 	registry_close(q.apps);

@@ -1,4 +1,4 @@
-/* The daemon's parts, wired together in main.c and reached by the command handlers. */
+/* The daemon's parts, wired together in main.c. The transports see only host_ctx. */
 #ifndef QUIESCE_QUIESCED_H
 #define QUIESCE_QUIESCED_H
 
@@ -6,6 +6,7 @@
 
 #include "daemon/config.h"
 #include "fs/policy.h"
+#include "host/host.h"
 
 struct loop;
 struct engine;
@@ -25,10 +26,9 @@ struct quiesced {
 	struct fs_stage *fs;
 	struct control *control;
 	struct guard *guard;        /* NULL with --no-guardian */
-	struct hyperv *hyperv;       /* NULL: Hyper-V not served */
 	struct registry *apps;      /* the app socket: stage "apps" */
 	struct hooks *hooks;        /* the hook directory: stage "hooks" */
-	struct qgafwd *qgafwd;      /* with --qga: the qemu-ga backend (maybe without one) */
+	struct host_ctx host;       /* what the transports see: loop, engine, their parts */
 	uint64_t started_at;        /* wall clock ms */
 };
 

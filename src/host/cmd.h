@@ -19,7 +19,7 @@
 
 struct json_object;
 struct jsonconn;
-struct quiesced;
+struct host_ctx;
 
 #define CMD_ROOT      0x01  /* only uid 0 (SO_PEERCRED) may run it */
 #define CMD_FROZEN_OK 0x02  /* QGA: still served while frozen (qemu-ga's allow-list) */
@@ -28,7 +28,7 @@ struct quiesced;
 
 struct cmd_session {
 	struct jsonconn *conn;   /* NULL once the client has gone */
-	struct quiesced *q;      /* the daemon: engine, config, registries */
+	struct host_ctx *ctx;    /* the loop, the engine, the transports (host.h) */
 	unsigned transport;      /* CMD_QGA or CMD_CONTROL */
 	const char *transport_name;
 	uid_t uid;

@@ -4,10 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apps/registry.h"
 #include "common/util.h"
-#include "common/guard.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/control.h"
@@ -48,32 +46,25 @@ static void on_txn_done(void *arg, const struct txn_result *res)
 
 static void do_status(struct cmd_call *call)
 {
-	struct quiesced *q = call->s->q;
+	struct host_ctx *ctx = call->s->ctx;
 	struct json_object *ret = json_object_new_object();
 
 	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
 	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(ret, "uptime_ms",
-			       json_object_new_int64((int64_t)(wall_ms() - q->started_at)));
-	if (q->cfg.scope)
-		json_object_object_add(ret, "scope", json_object_new_string(q->cfg.scope));
-	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
-	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
-	json_object_object_add(ret, "guardian_pid",
-			       json_object_new_int(q->guard && guard_running(q->guard)
-							   ? (int)guard_pid(q->guard) : 0));
-	engine_status(q->engine, ret);
-	if (q->hyperv)
-		hyperv_status(q->hyperv, ret);
-	if (q->qgafwd)
-		qgafwd_status(q->qgafwd, ret);
+	if (ctx->status)
+		ctx->status(ctx->arg, ret);
+	engine_status(ctx->engine, ret);
+	if (ctx->hyperv)
+		hyperv_status(ctx->hyperv, ret);
+	if (ctx->qgafwd)
+		qgafwd_status(ctx->qgafwd, ret);
 	cmd_return(call, ret);
 }
 
 static void do_check(struct cmd_call *call)
 {
 	struct txn_request req = { .op = TXN_CHECK, .origin = "control" };
-	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 }
 
 /* quiesce-freeze {"mountpoints": [...], "lease": S, "apps-only": B}
@@ -98,7 +89,7 @@ static void freeze(struct cmd_call *call, bool held)
 	if (held)
 		req.owner = call->s;
 	/* The engine copies what it keeps. */
-	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 	cmd_free_strings(mounts, n);
 }
 
@@ -115,7 +106,7 @@ static void do_snapshot(struct cmd_call *call)
 static void do_thaw(struct cmd_call *call)
 {
 	struct txn_request req = { .op = TXN_THAW, .origin = "control" };
-	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 }
 
 /* quiescectl apps: the registered apps, their state and last answer. Anyone may ask,
@@ -123,7 +114,8 @@ static void do_thaw(struct cmd_call *call)
 static void do_apps(struct cmd_call *call)
 {
 	struct json_object *ret = json_object_new_object();
-	registry_list(call->s->q->apps, ret);
+	if (call->s->ctx->apps)
+		call->s->ctx->apps(call->s->ctx->arg, ret);
 	cmd_return(call, ret);
 }
 

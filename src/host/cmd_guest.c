@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/qga.h"
@@ -101,7 +101,7 @@ static void do_status(struct cmd_call *call)
 {
 	if (cmd_args_only(call, no_args) < 0)
 		return;
-	cmd_return(call, json_object_new_string(guest_agent_frozen(call->s->q->engine)
+	cmd_return(call, json_object_new_string(guest_agent_frozen(call->s->ctx->engine)
 						? "frozen" : "thawed"));
 }
 
@@ -153,7 +153,7 @@ static void freeze(struct cmd_call *call, bool listed)
 	req.n_mountpoints = n;
 	req.mountpoints_set = set;
 	/* No owner: the freeze outlives the client, until a thaw or the lease. */
-	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 	cmd_free_strings(mounts, n);
 }
 
@@ -174,7 +174,7 @@ static void do_thaw(struct cmd_call *call)
 		return;
 	/* Thaws exactly what quiesced froze; the count is of filesystems whose FITHAW
 	 * we did (qemu-ga thaws every mounted filesystem and counts them all). */
-	engine_submit(call->s->q->engine, &req, on_txn_done, call);
+	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 }
 
 #define ANY (CMD_QGA | CMD_CONTROL)

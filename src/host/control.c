@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "common/slots.h"
 #include "engine/txn.h"
 #include "host/cmd.h"
@@ -53,7 +53,7 @@ struct control_client {
 };
 
 struct control {
-	struct quiesced *q;
+	struct host_ctx *ctx;
 	int fd;
 	char *path;
 	unsigned clients;
@@ -99,7 +99,7 @@ static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
 	(void)c;
 	/* Only a whole request counts as activity: a byte now and then does not. */
 	if (!cl->s.root)
-		loop_timer_arm(cl->s.q->loop, &cl->idle, CONTROL_IDLE_MS, on_idle_timer, cl);
+		loop_timer_arm(cl->s.ctx->loop, &cl->idle, CONTROL_IDLE_MS, on_idle_timer, cl);
 	cmd_dispatch(&cl->s, v);
 	json_object_put(v);
 }
@@ -117,10 +117,10 @@ static void on_close(struct jsonconn *c, void *arg)
 {
 	struct control_client *cl = arg;
 	(void)c;
-	loop_timer_disarm(cl->s.q->loop, &cl->idle);
+	loop_timer_disarm(cl->s.ctx->loop, &cl->idle);
 	/* A freeze held by this client (quiescectl snapshot) ends with it. */
 	if (cl->ctl)
-		engine_owner_gone(cl->ctl->q->engine, &cl->s);
+		engine_owner_gone(cl->ctl->ctx->engine, &cl->s);
 	cmd_session_closed(&cl->s);
 }
 
@@ -205,7 +205,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		return;
 	}
 	cl->ctl = ctl;
-	cl->s.q = ctl->q;
+	cl->s.ctx = ctl->ctx;
 	cl->s.transport = CMD_CONTROL;
 	cl->s.transport_name = "control";
 	cl->s.uid = cred.uid;
@@ -248,7 +248,7 @@ bool control_in_use(const char *path)
 	return someone_listens(&sa);
 }
 
-struct control *control_open(struct quiesced *q, const char *path)
+struct control *control_open(struct host_ctx *ctx, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
@@ -268,7 +268,7 @@ struct control *control_open(struct quiesced *q, const char *path)
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return NULL;
-	ctl->q = q;
+	ctl->ctx = ctx;
 	ctl->path = strdup(path);
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (!ctl->path || ctl->fd < 0)
@@ -286,10 +286,10 @@ struct control *control_open(struct quiesced *q, const char *path)
 		goto fail;
 	}
 	umask(old);
-	listener_pause_init(&ctl->pause, q->loop, ctl->fd, "control");
+	listener_pause_init(&ctl->pause, ctx->loop, ctl->fd, "control");
 	/* Status is for everyone; the commands that freeze check the peer's uid. */
 	if (chmod(path, 0666) < 0 || listen(ctl->fd, 16) < 0 ||
-	    loop_add_fd(q->loop, ctl->fd, EPOLLIN, on_accept, ctl) < 0) {
+	    loop_add_fd(ctx->loop, ctl->fd, EPOLLIN, on_accept, ctl) < 0) {
 		log_warn("control: %s", path);
 		unlink(path);
 		goto fail;
@@ -319,7 +319,7 @@ void control_close(struct control *ctl)
 		cl->ctl = NULL;
 	ctl->list = NULL;
 	listener_pause_stop(&ctl->pause);
-	loop_del_fd(ctl->q->loop, ctl->fd);
+	loop_del_fd(ctl->ctx->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);
 	free(ctl->path);

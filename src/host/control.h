@@ -6,11 +6,11 @@
 
 #include <stdbool.h>
 
-struct quiesced;
+struct host_ctx;
 struct control;
 
 /* Binds path. Fails if another quiesced answers there; a stale socket is replaced. */
-struct control *control_open(struct quiesced *q, const char *path);
+struct control *control_open(struct host_ctx *ctx, const char *path);
 void control_close(struct control *c);
 /* Another quiesced answers on path (checked before anything else is opened). */
 bool control_in_use(const char *path);

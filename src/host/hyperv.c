@@ -16,7 +16,7 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "engine/txn.h"
 #include "host/hvwire.h"
 
@@ -54,7 +54,7 @@ struct hv_call {
 };
 
 struct hyperv {
-	struct quiesced *q;
+	struct host_ctx *ctx;
 	char *path;
 	bool is_socket;
 	int fd;
@@ -111,7 +111,7 @@ static uint64_t request_deadline(const struct hyperv *hv, unsigned op)
 
 static bool engine_is_ours(const struct hyperv *hv)
 {
-	const char *o = engine_origin(hv->q->engine);
+	const char *o = engine_origin(hv->ctx->engine);
 	return o && strcmp(o, ORIGIN) == 0;
 }
 
@@ -139,7 +139,7 @@ static void close_fd(struct hyperv *hv)
 {
 	if (hv->fd < 0)
 		return;
-	loop_del_fd(hv->q->loop, hv->fd);
+	loop_del_fd(hv->ctx->loop, hv->fd);
 	close(hv->fd);
 	hv->fd = -1;
 }
@@ -170,14 +170,14 @@ static void submit(struct hyperv *hv, const struct txn_request *req, enum call_k
 	if (hv->calls)
 		hv->calls->prev = c;
 	hv->calls = c;
-	engine_submit(hv->q->engine, req, on_call_done, c);
+	engine_submit(hv->ctx->engine, req, on_call_done, c);
 }
 
 /* Thaw what Hyper-V froze, or stop a freeze of ours under way. Returns true if a
  * thaw was started whose end the caller should wait for. */
 static bool undo_ours(struct hyperv *hv, const char *why)
 {
-	enum txn_state s = engine_state(hv->q->engine);
+	enum txn_state s = engine_state(hv->ctx->engine);
 	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN };
 
 	if (hv->undo_pending)
@@ -201,8 +201,8 @@ static void on_retry(struct loop *loop, void *arg)
 static void schedule_open(struct hyperv *hv, uint64_t delay_ms)
 {
 	hv->state = HV_CLOSED;
-	loop_timer_disarm(hv->q->loop, &hv->deadline);
-	loop_timer_arm(hv->q->loop, &hv->retry, delay_ms, on_retry, hv);
+	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
+	loop_timer_arm(hv->ctx->loop, &hv->retry, delay_ms, on_retry, hv);
 }
 
 /* After a failure to open or register: wait longer each time, up to the maximum. */
@@ -313,13 +313,13 @@ static void open_channel(struct hyperv *hv)
 		retry_later(hv);
 		return;
 	}
-	if (loop_add_fd(hv->q->loop, hv->fd, EPOLLIN, on_fd, hv) < 0) {
+	if (loop_add_fd(hv->ctx->loop, hv->fd, EPOLLIN, on_fd, hv) < 0) {
 		log_warn("hyperv: cannot watch %s", hv->path);
 		retry_later(hv);
 		return;
 	}
 	hv->state = HV_HANDSHAKE;
-	loop_timer_arm(hv->q->loop, &hv->deadline, HANDSHAKE_TIMEOUT_MS, on_deadline, hv);
+	loop_timer_arm(hv->ctx->loop, &hv->deadline, HANDSHAKE_TIMEOUT_MS, on_deadline, hv);
 	log_debug("hyperv: %s open (%s), registration sent", hv->path,
 		  hv->is_socket ? "socket" : "device");
 }
@@ -334,7 +334,7 @@ static void channel_failed(struct hyperv *hv)
 	if (hv->state == HV_BUSY)
 		hv->gen++;
 	close_fd(hv);
-	loop_timer_disarm(hv->q->loop, &hv->deadline);
+	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
 	if (!was_working) {
 		retry_later(hv);
 		return;
@@ -344,7 +344,7 @@ static void channel_failed(struct hyperv *hv)
 	if (undo_ours(hv, "the channel was reset")) {
 		/* Bounded: reopen anyway if the thaw takes longer than a THAW may. */
 		if (hv->state == HV_RESETTING)
-			loop_timer_arm(hv->q->loop, &hv->deadline, answer_by(hv->budget_ms),
+			loop_timer_arm(hv->ctx->loop, &hv->deadline, answer_by(hv->budget_ms),
 				       on_deadline, hv);
 		return;
 	}
@@ -361,7 +361,7 @@ static void send_reply(struct hyperv *hv, uint32_t error)
 
 	if (hv->state != HV_BUSY)
 		return;
-	loop_timer_disarm(hv->q->loop, &hv->deadline);
+	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
 	hv->last_ms = (double)(now_ms() - hv->req_t0);
 	str_copy(hv->last_op, op_name(hv->req.op), sizeof(hv->last_op));
 	str_copy(hv->last_result, error == HVWIRE_S_OK ? "HV_S_OK" : "HV_E_FAIL",
@@ -377,7 +377,7 @@ static void send_reply(struct hyperv *hv, uint32_t error)
 		return;
 	}
 	hv->state = HV_READY;
-	if (loop_mod_fd(hv->q->loop, hv->fd, EPOLLIN) < 0) {
+	if (loop_mod_fd(hv->ctx->loop, hv->fd, EPOLLIN) < 0) {
 		log_warn("hyperv: cannot watch %s", hv->path);
 		channel_failed(hv);
 	}
@@ -534,7 +534,7 @@ static void on_call_done(void *arg, const struct txn_result *res)
 
 static void do_freeze(struct hyperv *hv)
 {
-	struct engine *e = hv->q->engine;
+	struct engine *e = hv->ctx->engine;
 	struct txn_request req = { .op = TXN_FREEZE, .origin = ORIGIN };
 
 	if (engine_state(e) == TXN_FROZEN) {
@@ -559,7 +559,7 @@ static void do_freeze(struct hyperv *hv)
 
 static void do_thaw(struct hyperv *hv)
 {
-	struct engine *e = hv->q->engine;
+	struct engine *e = hv->ctx->engine;
 	enum txn_state s = engine_state(e);
 	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN, .reply_after_fs = true };
 
@@ -611,12 +611,12 @@ static void handle_request(struct hyperv *hv, const struct hvwire_request *req)
 	/* The kernel sends nothing else until we answer (except the hibernation fake
 	 * THAW, which it expects to find after our answer fails): watch for the channel's
 	 * end only (EPOLLHUP/EPOLLERR are always reported). */
-	if (loop_mod_fd(hv->q->loop, hv->fd, 0) < 0) {
+	if (loop_mod_fd(hv->ctx->loop, hv->fd, 0) < 0) {
 		log_warn("hyperv: cannot watch %s", hv->path);
 		channel_failed(hv);
 		return;
 	}
-	loop_timer_arm(hv->q->loop, &hv->deadline, request_deadline(hv, req->op), on_deadline, hv);
+	loop_timer_arm(hv->ctx->loop, &hv->deadline, request_deadline(hv, req->op), on_deadline, hv);
 	log_debug("hyperv: request %s (%u)", op_name(req->op), req->op);
 	switch (req->op) {
 	case HVWIRE_OP_FREEZE:
@@ -735,7 +735,7 @@ static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
 			handshake_failed(hv, n, err);
 			return;
 		}
-		loop_timer_disarm(hv->q->loop, &hv->deadline);
+		loop_timer_disarm(hv->ctx->loop, &hv->deadline);
 		hv->kernel_version = version;
 		hv->state = HV_READY;
 		hv->n_registrations++;
@@ -800,7 +800,7 @@ static void kernel_timeouts_from_env(struct hyperv *hv)
 /* The engine's own bounds against the kernel's. Every answer is sent in time anyway
  * (request_overdue); these warn about settings with which a normal, slow request
  * would be cut short. */
-static void check_budgets(const struct hyperv *hv, const struct config *cfg)
+static void check_budgets(const struct hyperv *hv, const struct hyperv_config *cfg)
 {
 	uint64_t other = answer_by(hv->budget_ms), freeze = answer_by(hv->freeze_budget_ms);
 
@@ -825,14 +825,13 @@ static void check_budgets(const struct hyperv *hv, const struct config *cfg)
 			  "HV_E_FAIL", (double)cfg->lease_ms / 1000.0);
 }
 
-int hyperv_start(struct quiesced *q, struct hyperv **out)
+int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out)
 {
-	const struct config *cfg = &q->cfg;
-	const char *path = cfg->hyperv_path;
+	const char *path = cfg->path;
 	struct hyperv *hv;
 
 	*out = NULL;
-	if (cfg->no_hyperv) {
+	if (cfg->disabled) {
 		if (path)
 			log_warnx("hyperv: --no-hyperv given: --hyperv %s ignored", path);
 		return 0;
@@ -855,7 +854,7 @@ int hyperv_start(struct quiesced *q, struct hyperv **out)
 		free(hv);
 		return -1;
 	}
-	hv->q = q;
+	hv->ctx = ctx;
 	hv->fd = -1;
 	hv->freeze_budget_ms = KERNEL_FREEZE_TIMEOUT_MS;
 	hv->budget_ms = KERNEL_TIMEOUT_MS;
@@ -871,8 +870,8 @@ void hyperv_close(struct hyperv *hv)
 {
 	if (!hv)
 		return;
-	loop_timer_disarm(hv->q->loop, &hv->retry);
-	loop_timer_disarm(hv->q->loop, &hv->deadline);
+	loop_timer_disarm(hv->ctx->loop, &hv->retry);
+	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
 	/* Calls the engine still owes us are answered to nobody. */
 	for (struct hv_call *c = hv->calls; c; c = c->next)
 		c->hv = NULL;

@@ -19,8 +19,18 @@
 #ifndef QUIESCE_HYPERV_H
 #define QUIESCE_HYPERV_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct json_object;
-struct quiesced;
+struct host_ctx;
+
+struct hyperv_config {
+	const char *path;           /* --hyperv; NULL: the device if it exists */
+	bool disabled;              /* --no-hyperv */
+	/* The daemon's bounds, checked against the kernel's budgets (warnings only). */
+	uint64_t timeout_ms, fs_timeout_ms, lease_ms;
+};
 struct hyperv;
 
 #define HYPERV_DEFAULT_DEVICE "/dev/vmbus/hv_vss"
@@ -29,7 +39,7 @@ struct hyperv;
  * (--no-hyperv, or no --hyperv and no device). The channel is opened from the event
  * loop, and reopened until it works: a device held by another daemon is logged, not
  * fatal. Returns -1 only when it cannot be set up at all (out of memory). */
-int hyperv_start(struct quiesced *q, struct hyperv **out);
+int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out);
 void hyperv_close(struct hyperv *hv);
 
 /* "hyperv": {...} for quiesce-status. */

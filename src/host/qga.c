@@ -22,7 +22,7 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "engine/txn.h"
 #include "host/cmd.h"
 #include "host/jsonconn.h"
@@ -94,7 +94,7 @@ struct qga_client {
 };
 
 struct qga {
-	struct quiesced *q;
+	struct host_ctx *ctx;
 	char *path;
 	bool device;
 	int listen_fd;              /* socket mode; -1 for a device */
@@ -111,7 +111,7 @@ struct qga {
 static bool gate(struct cmd_session *s, const char *name, unsigned flags, const char **klass,
 		 char *desc, size_t desclen)
 {
-	if ((flags & CMD_FROZEN_OK) || !guest_agent_frozen(s->q->engine))
+	if ((flags & CMD_FROZEN_OK) || !guest_agent_frozen(s->ctx->engine))
 		return true;
 	*klass = "CommandNotFound";
 	snprintf(desc, desclen, "Command %s has been disabled: the agent is in frozen state", name);
@@ -230,7 +230,7 @@ static void on_close(struct jsonconn *c, void *arg)
 	(void)c;
 	/* A freeze made over this channel outlives the client (as with qemu-ga): it
 	 * ends with guest-fsfreeze-thaw from the next client, or with the lease. */
-	if (engine_state(g->q->engine) == TXN_FROZEN)
+	if (engine_state(g->ctx->engine) == TXN_FROZEN)
 		log_notice("qga: client gone while frozen; waiting for a thaw or the lease");
 	cmd_session_closed(&cl->s);
 	if (g->device && !g->closing)
@@ -250,7 +250,7 @@ static struct qga_client *add_client(struct qga *g, int fd, const struct jsoncon
 	if (!cl)
 		return NULL;
 	cl->g = g;
-	cl->s.q = g->q;
+	cl->s.ctx = g->ctx;
 	cl->s.transport = CMD_QGA;
 	cl->s.transport_name = "qga";
 	cl->s.uid = uid;
@@ -261,7 +261,7 @@ static struct qga_client *add_client(struct qga *g, int fd, const struct jsoncon
 	cl->s.gate = gate;
 	cl->s.lookup = qgafwd_lookup; /* the rest of qemu-ga's commands */
 	cl->s.info_extra = qgafwd_info;
-	cl->s.conn = jsonconn_new(g->q->loop, fd, lim, &client_ops, cl);
+	cl->s.conn = jsonconn_new(g->ctx->loop, fd, lim, &client_ops, cl);
 	if (!cl->s.conn) {
 		free(cl);
 		return NULL;
@@ -318,7 +318,7 @@ static void on_reopen(struct loop *loop, void *arg)
 
 static void start_reopen(struct qga *g)
 {
-	loop_timer_arm(g->q->loop, &g->reopen, QGA_REOPEN_MS, on_reopen, g);
+	loop_timer_arm(g->ctx->loop, &g->reopen, QGA_REOPEN_MS, on_reopen, g);
 }
 
 /* ------------------------------------------------------------ Unix socket */
@@ -395,27 +395,27 @@ static int listen_socket(struct qga *g)
 		return -1;
 	}
 	umask(old);
-	if (listen(fd, 4) < 0 || loop_add_fd(g->q->loop, fd, EPOLLIN, on_accept, g) < 0) {
+	if (listen(fd, 4) < 0 || loop_add_fd(g->ctx->loop, fd, EPOLLIN, on_accept, g) < 0) {
 		log_warn("qga: %s", g->path);
 		unlink(g->path);
 		close(fd);
 		return -1;
 	}
 	g->listen_fd = fd;
-	listener_pause_init(&g->pause, g->q->loop, fd, "qga");
+	listener_pause_init(&g->pause, g->ctx->loop, fd, "qga");
 	return 0;
 }
 
 /* ------------------------------------------------------------ open and close */
 
-struct qga *qga_open(struct quiesced *q, const char *path)
+struct qga *qga_open(struct host_ctx *ctx, const char *path)
 {
 	struct qga *g = calloc(1, sizeof(*g));
 	struct stat st;
 
 	if (!g)
 		return NULL;
-	g->q = q;
+	g->ctx = ctx;
 	g->listen_fd = -1;
 	/* Absolute: the daemon changes to / when it detaches, and unlinks at exit. */
 	if (path[0] == '/') {
@@ -456,7 +456,7 @@ void qga_close(struct qga *g)
 	if (!g)
 		return;
 	g->closing = true;
-	loop_timer_disarm(g->q->loop, &g->reopen);
+	loop_timer_disarm(g->ctx->loop, &g->reopen);
 	/* A client is freed once no call of its is pending; calls still pending at
 	 * shutdown are answered (to nobody) when the engine finishes. */
 	for (struct qga_client *cl = g->list, *next; cl; cl = next) {
@@ -466,7 +466,7 @@ void qga_close(struct qga *g)
 	}
 	if (g->listen_fd >= 0) {
 		listener_pause_stop(&g->pause);
-		loop_del_fd(g->q->loop, g->listen_fd);
+		loop_del_fd(g->ctx->loop, g->listen_fd);
 		close(g->listen_fd);
 		unlink(g->path);
 	}

@@ -13,11 +13,11 @@
 #include <stdbool.h>
 
 struct engine;
-struct quiesced;
+struct host_ctx;
 struct qga;
 
 /* Opens the device or binds the socket. NULL (logged) on failure. */
-struct qga *qga_open(struct quiesced *q, const char *path);
+struct qga *qga_open(struct host_ctx *ctx, const char *path);
 void qga_close(struct qga *g);
 
 /* cmd_guest.c: the guest-* commands. */

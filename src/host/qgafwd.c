@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "daemon/quiesced.h"
+#include "host/host.h"
 #include "host/cmd.h"
 #include "host/qga.h"
 #include "host/qgaback.h"
@@ -40,7 +40,7 @@ struct fwd_req {
 };
 
 struct qgafwd {
-	struct quiesced *q;
+	struct host_ctx *ctx;
 	struct qgaback *b;              /* NULL: no backend */
 	char *program;
 	char why_none[160];             /* without a backend: why */
@@ -167,9 +167,9 @@ static void arm(struct qgafwd *f)
 		if (r->deadline < first)
 			first = r->deadline;
 	if (first == UINT64_MAX)
-		loop_timer_disarm(f->q->loop, &f->timer);
+		loop_timer_disarm(f->ctx->loop, &f->timer);
 	else
-		loop_timer_arm(f->q->loop, &f->timer, first > now ? first - now : 0, on_timer, f);
+		loop_timer_arm(f->ctx->loop, &f->timer, first > now ? first - now : 0, on_timer, f);
 }
 
 /* Send the next request if the backend is free. */
@@ -178,7 +178,7 @@ static void pump(struct qgafwd *f)
 	struct fwd_req *r;
 	while ((r = f->head) && !r->sent && qgaback_ready(f->b)) {
 		/* Queued before a freeze began: qemu-ga would read it frozen. */
-		if (guest_agent_frozen(f->q->engine)) {
+		if (guest_agent_frozen(f->ctx->engine)) {
 			pop(f);
 			r->no_reply = false; /* qemu-ga answers a disabled command, whichever */
 			finish(r, "CommandNotFound",
@@ -291,7 +291,7 @@ static const struct qgaback_ops back_ops = { on_ready, on_line, on_down };
 
 static void do_forward(struct cmd_call *call)
 {
-	struct qgafwd *f = call->s->q->qgafwd;
+	struct qgafwd *f = call->s->ctx->qgafwd;
 	const struct qgaproto_cmd *c = qgaproto_info_find(qgaback_info(f->b), call->name);
 	struct fwd_req *r;
 
@@ -322,7 +322,7 @@ static void do_forward(struct cmd_call *call)
 
 const struct cmd_def *qgafwd_lookup(struct cmd_session *s, const char *name)
 {
-	struct qgafwd *f = s->q->qgafwd;
+	struct qgafwd *f = s->ctx->qgafwd;
 	const struct qgaproto_info *info;
 
 	if (!f || !f->b)
@@ -341,7 +341,7 @@ const struct cmd_def *qgafwd_lookup(struct cmd_session *s, const char *name)
 
 void qgafwd_info(struct cmd_session *s, struct json_object *ret)
 {
-	struct qgafwd *f = s->q->qgafwd;
+	struct qgafwd *f = s->ctx->qgafwd;
 	const struct qgaproto_info *info;
 	struct json_object *list;
 
@@ -373,7 +373,7 @@ void qgafwd_info(struct cmd_session *s, struct json_object *ret)
 
 void qgafwd_queued(struct cmd_session *s, struct json_object *req)
 {
-	struct qgafwd *f = s->q->qgafwd;
+	struct qgafwd *f = s->ctx->qgafwd;
 	struct json_object *exec;
 	uint64_t by;
 
@@ -412,33 +412,33 @@ static char *blocked_list(void)
 	return s;
 }
 
-struct qgafwd *qgafwd_new(struct quiesced *q)
+struct qgafwd *qgafwd_new(struct host_ctx *ctx, const struct qgafwd_config *cfg)
 {
 	struct qgafwd *f = calloc(1, sizeof(*f));
 	char *dir = NULL, *blocked = NULL;
 
 	if (!f)
 		return NULL;
-	f->q = q;
-	f->timeout_ms = q->cfg.qga_backend_timeout_ms;
-	f->program = strdup(q->cfg.qga_backend ? q->cfg.qga_backend : QGA_BACKEND_DEFAULT);
+	f->ctx = ctx;
+	f->timeout_ms = cfg->timeout_ms;
+	f->program = strdup(cfg->program ? cfg->program : QGA_BACKEND_DEFAULT);
 	if (!f->program) {
 		free(f);
 		return NULL;
 	}
-	if (q->cfg.no_qga_backend) {
+	if (cfg->disabled) {
 		str_copy(f->why_none, "disabled (--no-qga-backend)", sizeof(f->why_none));
 	} else if (access(f->program, X_OK) < 0) {
 		snprintf(f->why_none, sizeof(f->why_none), "%s not found (%s)",
-			 f->program, q->cfg.qga_backend ? "--qga-backend"
+			 f->program, cfg->program ? "--qga-backend"
 						     : "Debian package qemu-guest-agent");
 	} else {
-		if (asprintf(&dir, "%s/%s", q->cfg.run_dir, BACKEND_DIR) < 0)
+		if (asprintf(&dir, "%s/%s", cfg->run_dir, BACKEND_DIR) < 0)
 			dir = NULL;
 		blocked = blocked_list();
 		if (dir && blocked) {
 			struct qgaback_config bc = { f->program, dir, blocked };
-			f->b = qgaback_new(q->loop, &bc, &back_ops, f);
+			f->b = qgaback_new(ctx->loop, &bc, &back_ops, f);
 		}
 		if (!f->b)
 			str_copy(f->why_none, "could not be set up", sizeof(f->why_none));
@@ -463,7 +463,7 @@ void qgafwd_free(struct qgafwd *f)
 	if (!f)
 		return;
 	f->closing = true;
-	loop_timer_disarm(f->q->loop, &f->timer);
+	loop_timer_disarm(f->ctx->loop, &f->timer);
 	while ((r = pop(f))) {
 		finish(r, "GenericError", "%s: quiesced is stopping", r->name);
 		req_free(r);

@@ -15,15 +15,28 @@
 #ifndef QUIESCE_QGAFWD_H
 #define QUIESCE_QGAFWD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct cmd_def;
 struct cmd_session;
 struct json_object;
-struct quiesced;
+/* The distribution's qemu-ga (Debian's qemu-guest-agent). */
+#define QGA_BACKEND_DEFAULT "/usr/sbin/qemu-ga"
+
+struct host_ctx;
 struct qgafwd;
 
-/* Reads q->cfg. Never NULL but on no memory: without a backend (not installed,
- * --no-qga-backend) it is there to say so (status). */
-struct qgafwd *qgafwd_new(struct quiesced *q);
+struct qgafwd_config {
+	const char *program;      /* NULL: QGA_BACKEND_DEFAULT */
+	bool disabled;            /* --no-qga-backend */
+	uint64_t timeout_ms;      /* --qga-backend-timeout */
+	const char *run_dir;      /* the backend's socket goes in a directory under it */
+};
+
+/* Never NULL but on no memory: without a backend (not installed, --no-qga-backend)
+ * it is there to say so (status). */
+struct qgafwd *qgafwd_new(struct host_ctx *ctx, const struct qgafwd_config *cfg);
 /* Start the backend (after the daemon has detached). */
 void qgafwd_start(struct qgafwd *f);
 /* Answers what is pending (quiesced is stopping) and kills the backend. */

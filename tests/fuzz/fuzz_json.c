@@ -36,9 +36,9 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "daemon/quiesced.h"
 #include "engine/txn.h"
 #include "host/cmd.h"
+#include "host/host.h"
 #include "host/control.h"
 #include "host/hyperv.h"
 #include "host/jsontext.h"
@@ -47,7 +47,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static struct quiesced q;
+static struct host_ctx q;   /* what the transports see (no status or apps parts) */
+static struct control *control;
 static char dir[] = "/tmp/quiesce-fuzz-XXXXXX";
 static struct sockaddr_un addr[2]; /* control, QGA */
 static struct qga *qga;
@@ -185,7 +186,7 @@ static void check_answers(bool on_qga)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct engine_config ecfg = { .lease_ms = q.cfg.lease_ms, .timeout_ms = q.cfg.timeout_ms };
+	struct engine_config ecfg = { .lease_ms = 60000, .timeout_ms = 15000 };
 	struct txn_request thaw = { .op = TXN_THAW, .origin = "fuzz" };
 	int fd;
 
@@ -241,17 +242,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_init("fuzz_json", true, true);
 	log_hold(true);
 	check(mkdtemp(dir) != NULL && (q.loop = loop_new()) != NULL);
-	q.cfg.scope = dir;
-	q.started_at = wall_ms();
-	q.cfg.lease_ms = 60000;
-	q.cfg.timeout_ms = 15000;
 	check(cmd_control_register() == 0 && cmd_guest_register() == 0);
 	for (int i = 0; i < 2; i++) {
 		addr[i].sun_family = AF_UNIX;
 		snprintf(addr[i].sun_path, sizeof(addr[i].sun_path), "%s/%s", dir,
 			 i ? "qga.sock" : "control.sock");
 	}
-	check((q.control = control_open(&q, addr[0].sun_path)) != NULL);
+	check((control = control_open(&q, addr[0].sun_path)) != NULL);
 	check((qga = qga_open(&q, addr[1].sun_path)) != NULL);
 	atexit(cleanup);
 	return 0;
