@@ -36,8 +36,9 @@ typedef void (*workpool_done_fn)(void *arg, struct workpool_job *finished);
 struct workpool *workpool_new(struct loop *loop, workpool_done_fn done, void *arg);
 
 /* Stops the pool. Returns false (and frees nothing) if a worker is inside a job:
- * a stuck ioctl may never return, so that is left to the process's exit. Jobs that
- * finished but were not handed to done are freed with free_job. */
+ * a stuck ioctl may never return, so that is left to the process's exit (or to
+ * another call, once the job has returned). Jobs that finished but were not handed
+ * to done are freed with free_job. */
 bool workpool_free(struct workpool *wp, void (*free_job)(struct workpool_job *job));
 
 /* Queues a job. -1 only if there is no thread at all and none can be made. */
