@@ -1,16 +1,12 @@
 #include "host/hyperv.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -19,89 +15,12 @@
 #include "host/host.h"
 #include "engine/txn.h"
 #include "host/hvwire.h"
-
-/* The kernel's timers for our answer (drivers/hv/hv_snapshot.c: VSS_FREEZE_TIMEOUT,
- * drivers/hv/hyperv_vmbus.h: HV_UTIL_TIMEOUT). They start when the kernel hands us
- * the request; past them the host has HV_E_FAIL and our late answer is refused. */
-#define KERNEL_FREEZE_TIMEOUT_MS (900u * 1000)
-#define KERNEL_TIMEOUT_MS (30u * 1000)
-
-#define ORIGIN "hyperv"
-#define HANDSHAKE_TIMEOUT_MS 10000     /* the kernel answers a registration at once */
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 30000
-#define READ_BUF 64                    /* more than any message: a longer one is an error */
-#define LEASE_WARN_MS 10000
-
-enum hv_state {
-	HV_CLOSED,      /* waiting to (re)open */
-	HV_HANDSHAKE,   /* registered, waiting for the kernel's 4-byte answer */
-	HV_READY,       /* waiting for a request */
-	HV_BUSY,        /* a request is with the engine: the kernel sends nothing else */
-	HV_RESETTING,   /* the channel failed: thawing what Hyper-V froze before reopening */
-};
-
-enum call_kind { CALL_REQUEST, CALL_UNDO };
-
-/* One engine_submit(). The engine calls back exactly once, maybe after the request
- * it served was answered by the deadline or lost with the channel (gen differs). */
-struct hv_call {
-	struct hyperv *hv;          /* NULL once the adapter is gone */
-	enum call_kind kind;
-	uint64_t gen;
-	bool ended_early;           /* THAW of a freeze that had already ended */
-	struct hv_call *prev, *next;
-};
-
-struct hyperv {
-	struct host_ctx *ctx;
-	char *path;
-	bool is_socket;
-	int fd;
-	enum hv_state state;
-	struct loop_timer retry;    /* reopen */
-	struct loop_timer deadline; /* handshake, the held request's budget, the reset's thaw */
-	uint64_t backoff_ms;
-	int last_open_err;          /* a failure logged once, then at debug level */
-	bool started;
-	uint32_t kernel_version;
-
-	uint64_t freeze_budget_ms;  /* the kernel's timers (QUIESCE_HV_KERNEL_TIMEOUTS) */
-	uint64_t budget_ms;
-
-	struct hvwire_request req;  /* the request held (HV_BUSY) */
-	uint64_t gen;               /* bumped for each request, and when one is given up */
-	uint64_t req_t0;
-	bool frozen_by_us;          /* our FREEZE succeeded and no THAW of ours ended it */
-	unsigned undo_pending;      /* thaws started on our own (reset, abandoned freeze) */
-	struct hv_call *calls;
-
-	unsigned long n_requests, n_registrations, n_resets, n_deadlines;
-	char last_op[16];
-	char last_result[16];
-	double last_ms;
-};
-
-static void open_channel(struct hyperv *hv);
-static void channel_failed(struct hyperv *hv);
+#include "host/hyperv_int.h"
 
 static const char *state_name(enum hv_state s)
 {
 	static const char *const n[] = { "closed", "registering", "ready", "busy", "resetting" };
 	return (unsigned)s < ARRAY_SIZE(n) ? n[s] : "?";
-}
-
-static const char *op_name(unsigned op)
-{
-	const char *n = hvwire_op_name(op);
-	return n ? n : "unknown";
-}
-
-/* Answer by: the budget less a margin for the way back through the kernel. */
-static uint64_t answer_by(uint64_t budget_ms)
-{
-	uint64_t margin = budget_ms / 5 < 5000 ? budget_ms / 5 : 5000;
-	return budget_ms - margin;
 }
 
 static uint64_t request_deadline(const struct hyperv *hv, unsigned op)
@@ -113,35 +32,6 @@ static bool engine_is_ours(const struct hyperv *hv)
 {
 	const char *o = engine_origin(hv->ctx->engine);
 	return o && strcmp(o, ORIGIN) == 0;
-}
-
-/* ------------------------------------------------------------ channel I/O */
-
-static ssize_t chan_read(struct hyperv *hv, void *buf, size_t len)
-{
-	/* MSG_TRUNC: the real length of a longer packet, so it is refused, not cut. */
-	if (hv->is_socket)
-		return recv(hv->fd, buf, len, MSG_DONTWAIT | MSG_TRUNC);
-	/* The device's read blocks whatever O_NONBLOCK says: we only get here after
-	 * EPOLLIN, when a message is queued. */
-	return read(hv->fd, buf, len);
-}
-
-static ssize_t chan_write(struct hyperv *hv, const void *buf, size_t len)
-{
-	/* A write to the device never blocks; a socket must not raise SIGPIPE. */
-	if (hv->is_socket)
-		return send(hv->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return write(hv->fd, buf, len);
-}
-
-static void close_fd(struct hyperv *hv)
-{
-	if (hv->fd < 0)
-		return;
-	loop_del_fd(hv->ctx->loop, hv->fd);
-	close(hv->fd);
-	hv->fd = -1;
 }
 
 /* ------------------------------------------------------------ engine calls */
@@ -175,7 +65,7 @@ static void submit(struct hyperv *hv, const struct txn_request *req, enum call_k
 
 /* Thaw what Hyper-V froze, or stop a freeze of ours under way. Returns true if a
  * thaw was started whose end the caller should wait for. */
-static bool undo_ours(struct hyperv *hv, const char *why)
+bool hyperv_undo_ours(struct hyperv *hv, const char *why)
 {
 	enum txn_state s = engine_state(hv->ctx->engine);
 	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN };
@@ -190,167 +80,6 @@ static bool undo_ours(struct hyperv *hv, const char *why)
 	return hv->undo_pending > 0;
 }
 
-/* ------------------------------------------------------------ opening, reopening */
-
-static void on_retry(struct loop *loop, void *arg)
-{
-	(void)loop;
-	open_channel(arg);
-}
-
-static void schedule_open(struct hyperv *hv, uint64_t delay_ms)
-{
-	hv->state = HV_CLOSED;
-	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
-	loop_timer_arm(hv->ctx->loop, &hv->retry, delay_ms, on_retry, hv);
-}
-
-/* After a failure to open or register: wait longer each time, up to the maximum. */
-static void retry_later(struct hyperv *hv)
-{
-	close_fd(hv);
-	hv->backoff_ms = hv->backoff_ms ? hv->backoff_ms * 2 : BACKOFF_FIRST_MS;
-	if (hv->backoff_ms > BACKOFF_MAX_MS)
-		hv->backoff_ms = BACKOFF_MAX_MS;
-	log_debug("hyperv: retrying in %.1f s", (double)hv->backoff_ms / 1000.0);
-	schedule_open(hv, hv->backoff_ms);
-}
-
-/* A failure to open or register is logged once, then at debug level while it repeats
- * (quiesced retries for as long as it runs). */
-static bool first_time(struct hyperv *hv, int code)
-{
-	bool again = code == hv->last_open_err;
-	hv->last_open_err = code;
-	return !again;
-}
-
-static void log_open_failure(struct hyperv *hv, int err)
-{
-	if (!first_time(hv, err)) {
-		log_debug("open %s failed; error: %d %s", hv->path, err, strerror(err));
-		return;
-	}
-	if (err == EBUSY)
-		log_errx("open %s failed; error: %d %s: another VSS daemon holds it "
-			 "(hv_vss_daemon, hypervvssd: stop and disable it, see docs/hyperv.md); "
-			 "quiesced keeps trying, every %u s at most", hv->path, err, strerror(err),
-			 BACKOFF_MAX_MS / 1000);
-	else if (err == ENOENT && !hv->is_socket)
-		log_errx("open %s failed; error: %d %s: not a Hyper-V guest, or the hv_utils "
-			 "module is not loaded; quiesced keeps trying", hv->path, err, strerror(err));
-	else
-		log_errx("open %s failed; error: %d %s; quiesced keeps trying", hv->path, err,
-			 strerror(err));
-}
-
-static int connect_socket(struct hyperv *hv)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	socklen_t len;
-	size_t n = strlen(hv->path);
-	int fd;
-
-	if (n >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (hv->path[0] == '@') {
-		/* Abstract: no terminating NUL counts, as hvsim binds it. */
-		memcpy(sa.sun_path + 1, hv->path + 1, n - 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-	} else {
-		memcpy(sa.sun_path, hv->path, n);
-		len = sizeof(sa);
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-		int err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg);
-static void on_deadline(struct loop *loop, void *arg);
-
-static void open_channel(struct hyperv *hv)
-{
-	uint8_t msg[HVWIRE_MSG_SIZE];
-	struct stat st;
-	ssize_t n;
-
-	if (!hv->started) {
-		hv->started = true;
-		/* hv_vss_daemon's first line, for the log searches that expect it. */
-		log_info("VSS starting; pid is:%d", (int)getpid());
-	}
-	close_fd(hv);
-	hv->is_socket = hv->path[0] == '@' || (stat(hv->path, &st) == 0 && S_ISSOCK(st.st_mode));
-	hv->fd = hv->is_socket ? connect_socket(hv) : open(hv->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (hv->fd < 0) {
-		log_open_failure(hv, errno);
-		retry_later(hv);
-		return;
-	}
-	/* Register: a 12-byte message with operation REGISTER1; the kernel answers with
-	 * 4 bytes before it sends anything else. */
-	hvwire_encode_register(msg);
-	n = chan_write(hv, msg, sizeof(msg));
-	if (n != (ssize_t)sizeof(msg)) {
-		int err = n < 0 ? errno : EIO;
-		/* Closed at once counts as one failure with the handshake's end of file:
-		 * which of the two a second opener sees is a race. */
-		bool closed = err == EPIPE || err == ECONNRESET;
-		if (first_time(hv, closed ? -1 : -10 - err))
-			log_errx("registration to kernel failed; error: %d %s%s; quiesced keeps trying",
-				 err, strerror(err), closed ?
-				 " (the channel was closed at once: does another VSS daemon hold it?)" : "");
-		retry_later(hv);
-		return;
-	}
-	if (loop_add_fd(hv->ctx->loop, hv->fd, EPOLLIN, on_fd, hv) < 0) {
-		log_warn("hyperv: cannot watch %s", hv->path);
-		retry_later(hv);
-		return;
-	}
-	hv->state = HV_HANDSHAKE;
-	loop_timer_arm(hv->ctx->loop, &hv->deadline, HANDSHAKE_TIMEOUT_MS, on_deadline, hv);
-	log_debug("hyperv: %s open (%s), registration sent", hv->path,
-		  hv->is_socket ? "socket" : "device");
-}
-
-/* The channel is dead (read or write failure, EOF, a reset by the kernel). Whatever
- * request we held, the kernel has answered it with HV_E_FAIL: drop it, thaw what
- * Hyper-V froze, then reopen and register again. */
-static void channel_failed(struct hyperv *hv)
-{
-	bool was_working = hv->state == HV_READY || hv->state == HV_BUSY;
-
-	if (hv->state == HV_BUSY)
-		hv->gen++;
-	close_fd(hv);
-	loop_timer_disarm(hv->ctx->loop, &hv->deadline);
-	if (!was_working) {
-		retry_later(hv);
-		return;
-	}
-	hv->n_resets++;
-	hv->state = HV_RESETTING;
-	if (undo_ours(hv, "the channel was reset")) {
-		/* Bounded: reopen anyway if the thaw takes longer than a THAW may. */
-		if (hv->state == HV_RESETTING)
-			loop_timer_arm(hv->ctx->loop, &hv->deadline, answer_by(hv->budget_ms),
-				       on_deadline, hv);
-		return;
-	}
-	hv->backoff_ms = 0;
-	schedule_open(hv, 0);
-}
 
 /* ------------------------------------------------------------ answering */
 
@@ -367,19 +96,19 @@ static void send_reply(struct hyperv *hv, uint32_t error)
 	str_copy(hv->last_result, error == HVWIRE_S_OK ? "HV_S_OK" : "HV_E_FAIL",
 		 sizeof(hv->last_result));
 	hvwire_encode_reply(&hv->req, error, out);
-	n = chan_write(hv, out, sizeof(out));
+	n = hvchan_write(hv, out, sizeof(out));
 	if (n != (ssize_t)sizeof(out)) {
 		/* A late answer (the kernel timed out), the reply to the hibernation fake
 		 * THAW, a reset: the kernel refuses it with EINVAL. */
 		int err = n < 0 ? errno : EIO;
 		log_errx("write failed; error: %d %s", err, strerror(err));
-		channel_failed(hv);
+		hvchan_failed(hv);
 		return;
 	}
 	hv->state = HV_READY;
 	if (loop_mod_fd(hv->ctx->loop, hv->fd, EPOLLIN) < 0) {
 		log_warn("hyperv: cannot watch %s", hv->path);
-		channel_failed(hv);
+		hvchan_failed(hv);
 	}
 }
 
@@ -475,7 +204,7 @@ static void undo_done(struct hyperv *hv, const struct txn_result *res)
 			 txn_err_name(res->err));
 	if (hv->state == HV_RESETTING && !hv->undo_pending) {
 		hv->backoff_ms = 0;
-		schedule_open(hv, 0);
+		hvchan_schedule_open(hv, 0);
 	}
 }
 
@@ -491,7 +220,7 @@ static void call_finished(struct hyperv *hv, enum call_kind kind, uint64_t gen,
 		log_notice("VSS: %s finished after the host had its answer: %s",
 			   txn_op_name(res->op), res->err == TXN_OK ? "ok" : res->message);
 		if (res->op == TXN_FREEZE && res->err == TXN_OK)
-			undo_ours(hv, "a freeze finished after its answer");
+			hyperv_undo_ours(hv, "a freeze finished after its answer");
 		else if (res->op == TXN_THAW)
 			hv->frozen_by_us = false;
 		return;
@@ -601,7 +330,7 @@ static void do_check(struct hyperv *hv)
 	submit(hv, &req, CALL_REQUEST, false);
 }
 
-static void handle_request(struct hyperv *hv, const struct hvwire_request *req)
+void hyperv_handle_request(struct hyperv *hv, const struct hvwire_request *req)
 {
 	hv->req = *req;
 	hv->gen++;
@@ -613,10 +342,10 @@ static void handle_request(struct hyperv *hv, const struct hvwire_request *req)
 	 * end only (EPOLLHUP/EPOLLERR are always reported). */
 	if (loop_mod_fd(hv->ctx->loop, hv->fd, 0) < 0) {
 		log_warn("hyperv: cannot watch %s", hv->path);
-		channel_failed(hv);
+		hvchan_failed(hv);
 		return;
 	}
-	loop_timer_arm(hv->ctx->loop, &hv->deadline, request_deadline(hv, req->op), on_deadline, hv);
+	loop_timer_arm(hv->ctx->loop, &hv->deadline, request_deadline(hv, req->op), hvchan_on_deadline, hv);
 	log_debug("hyperv: request %s (%u)", op_name(req->op), req->op);
 	switch (req->op) {
 	case HVWIRE_OP_FREEZE:
@@ -639,7 +368,7 @@ static void handle_request(struct hyperv *hv, const struct hvwire_request *req)
 
 /* The held request's budget is nearly used up: answer HV_E_FAIL while the host can
  * still hear it, and undo a freeze under way. */
-static void request_overdue(struct hyperv *hv)
+void hyperv_request_overdue(struct hyperv *hv)
 {
 	unsigned op = hv->req.op;
 	hv->n_deadlines++;
@@ -650,127 +379,7 @@ static void request_overdue(struct hyperv *hv)
 		 (double)(op == HVWIRE_OP_FREEZE ? hv->freeze_budget_ms : hv->budget_ms) / 1000.0);
 	send_reply(hv, HVWIRE_E_FAIL);
 	if (op == HVWIRE_OP_FREEZE)
-		undo_ours(hv, "FREEZE given up");
-}
-
-static void on_deadline(struct loop *loop, void *arg)
-{
-	struct hyperv *hv = arg;
-	(void)loop;
-	switch (hv->state) {
-	case HV_HANDSHAKE:
-		if (first_time(hv, -3))
-			log_errx("invalid version negotiation: no answer to the registration within "
-				 "%u s; quiesced keeps trying", HANDSHAKE_TIMEOUT_MS / 1000);
-		retry_later(hv);
-		break;
-	case HV_BUSY:
-		request_overdue(hv);
-		break;
-	case HV_RESETTING:
-		log_errx("failed to thaw file system: the thaw after the reset did not finish in "
-			 "%.0f s; reopening %s anyway", (double)answer_by(hv->budget_ms) / 1000.0,
-			 hv->path);
-		hv->backoff_ms = 0;
-		schedule_open(hv, 0);
-		break;
-	default:
-		break;
-	}
-}
-
-/* The kernel's answer to our registration did not come (n: what read returned, -1
- * with err, 0 for EOF; or -1 with err 0: the channel closed). The kernel closes the
- * channel of a second opener at once (EBUSY, as hvsim emulates it); the device
- * itself refuses the open. */
-static void handshake_failed(struct hyperv *hv, ssize_t n, int err)
-{
-	int code = n > 0 ? -2 : -1;
-	if (!first_time(hv, code))
-		log_debug("invalid version negotiation (again)");
-	else if (n > 0)
-		log_errx("invalid version negotiation: %zd bytes (expected %d); quiesced keeps "
-			 "trying", n, HVWIRE_VERSION_SIZE);
-	else
-		log_errx("invalid version negotiation: the channel closed during the registration "
-			 "(%s; does another VSS daemon hold it?); quiesced keeps trying",
-			 n < 0 && err ? strerror(err) : "end of file");
-	channel_failed(hv);
-}
-
-static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
-{
-	struct hyperv *hv = arg;
-	uint8_t buf[READ_BUF];
-	struct hvwire_request req;
-	uint32_t version;
-	ssize_t n;
-	int err;
-	(void)loop;
-	(void)fd;
-
-	if (hv->state == HV_BUSY) {
-		/* Only EPOLLHUP/EPOLLERR are watched while we hold a request. */
-		log_errx("read failed; error: the channel was closed while op=%s was under way "
-			 "(the kernel has answered it HV_E_FAIL)", op_name(hv->req.op));
-		channel_failed(hv);
-		return;
-	}
-	if (!(events & EPOLLIN)) {
-		if (hv->state == HV_HANDSHAKE)
-			handshake_failed(hv, -1, 0);
-		else {
-			log_errx("read failed; error: the channel was closed");
-			channel_failed(hv);
-		}
-		return;
-	}
-	n = chan_read(hv, buf, sizeof(buf));
-	err = errno;
-	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
-		return; /* woken with nothing queued: poll again */
-
-	if (hv->state == HV_HANDSHAKE) {
-		if (n <= 0 || hvwire_decode_version(buf, (size_t)n, &version) != HVWIRE_OK) {
-			handshake_failed(hv, n, err);
-			return;
-		}
-		loop_timer_disarm(hv->ctx->loop, &hv->deadline);
-		hv->kernel_version = version;
-		hv->state = HV_READY;
-		hv->n_registrations++;
-		hv->backoff_ms = 0;
-		if (hv->last_open_err) {
-			log_notice("hyperv: %s is open now", hv->path);
-			hv->last_open_err = 0;
-		}
-		log_info("VSS: kernel module version: %u", version);
-		return;
-	}
-
-	if (n < 0) {
-		log_errx("read failed; error:%d %s", err, strerror(err));
-		channel_failed(hv);
-		return;
-	}
-	if (hvwire_decode_request(buf, (size_t)n, &req) != HVWIRE_OK) {
-		if (n == 0)
-			log_errx("read failed; error: the channel was closed");
-		else
-			log_errx("read failed; error: a message of %zd bytes (expected %d)", n,
-				 HVWIRE_MSG_SIZE);
-		channel_failed(hv);
-		return;
-	}
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		/* The kernel reset the channel right after sending it: it has already
-		 * answered HV_E_FAIL, so doing the work would only freeze for nobody. */
-		log_errx("read failed; error: the channel was closed with op=%s unanswered "
-			 "(not done; the kernel has answered it HV_E_FAIL)", op_name(req.op));
-		channel_failed(hv);
-		return;
-	}
-	handle_request(hv, &req);
+		hyperv_undo_ours(hv, "FREEZE given up");
 }
 
 /* ------------------------------------------------------------ setup */
@@ -861,7 +470,7 @@ int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct h
 	kernel_timeouts_from_env(hv);
 	check_budgets(hv, cfg);
 	/* Opened from the loop, after daemon(): the pid logged is the daemon's. */
-	schedule_open(hv, 0);
+	hvchan_schedule_open(hv, 0);
 	*out = hv;
 	return 0;
 }
@@ -876,7 +485,7 @@ void hyperv_close(struct hyperv *hv)
 	for (struct hv_call *c = hv->calls; c; c = c->next)
 		c->hv = NULL;
 	/* Closing with a request held makes the kernel answer it HV_E_FAIL at once. */
-	close_fd(hv);
+	hvchan_close(hv);
 	free(hv->path);
 	free(hv);
 }
