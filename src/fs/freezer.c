@@ -2,79 +2,17 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
-#include <linux/fs.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
-#include "fs/mountid.h"
 #include "fs/workpool.h"
-
-/* A FIFREEZE that took this long or more: the next freeze fans out at once (its
- * filesystems will most likely be as slow; see workpool.h). */
-#define SLOW_FREEZE_NS (1000 * 1000)
-
-/* JOB_LATE_THAW: thaw of an abandoned FIFREEZE that came back frozen; its node is
- * no longer tracked, the job carries the fd and path. */
-enum job_kind { JOB_FREEZE, JOB_THAW, JOB_LATE_THAW };
-
-struct job {
-	struct workpool_job wj;  /* first: a job is its workpool_job */
-	struct freezer *fz;
-	enum job_kind kind;
-	size_t node;
-	unsigned epoch;        /* which freeze the node belongs to */
-	/* in */
-	char *path;
-	int mount_id;
-	int fd;
-	uint64_t guard_id;     /* non-zero: arm the guardian with this id first */
-	/* out */
-	int err;
-	const char *step;
-	uint64_t t_start, t_end; /* monotonic ns around the ioctl */
-};
-
-struct freezer {
-	struct loop *loop;
-	struct workpool *pool;
-
-	struct freezer_guard guard;
-	bool has_guard;
-	/* Filesystems that may be frozen by us: a FIFREEZE queued, under way or done,
-	 * not thawed yet. The worker that brings it to 0 removes the record at once. */
-	atomic_uint maybe_frozen;
-	char *record;           /* the run-dir record (leftover.h), or NULL */
-
-	/* Owned by the loop thread. */
-	unsigned epoch;
-	struct fs_plan plan;
-	struct fs_node *nodes;
-	size_t n;
-	enum { OP_NONE, OP_FREEZE, OP_THAW } op;
-	bool stopping;          /* the freeze failed: issue no more FIFREEZE */
-	size_t inflight;        /* jobs of the current op not back yet */
-	size_t stragglers;      /* abandoned FIFREEZEs still in the kernel */
-	bool holding_log;
-	uint64_t op_t0;         /* monotonic ns when the current op began */
-	bool unwinding;         /* a failed freeze is thawing what it froze */
-	char error[512];
-	struct loop_timer deadline;
-	struct loop_timer notify;
-	bool slow_seen;             /* a FIFREEZE of the current freeze was slow */
-	uint64_t timeout_ms;
-	freezer_done_fn done;
-	void *done_arg;
-	void (*settled)(void *arg);
-	void *settled_arg;
-};
+#include "fs/freezer_int.h"
 
 const char *fs_state_name(enum fs_state s)
 {
@@ -87,85 +25,13 @@ const char *fs_state_name(enum fs_state s)
 	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
 }
 
-/* ------------------------------------------------------------ workers */
-
-/* One filesystem is known not to be frozen by us any more (its FIFREEZE failed, or it
- * was thawed). The last one removes the run-dir record here, in the thread that saw
- * it: were it left to the loop's next turns, a death in between (the guardian killed,
- * quiesced thawing, then killed) left a record of a freeze that is over, and the next
- * start thawed those mounts again, maybe someone else's freeze by then. */
-static void release(struct freezer *fz)
-{
-	if (atomic_fetch_sub(&fz->maybe_frozen, 1) == 1 && fz->record)
-		(void)unlink(fz->record);
-}
-
-static void run_job(struct workpool_job *wj)
-{
-	struct job *j = (struct job *)wj;
-	/* FIFREEZE/FITHAW are declared _IOWR(..., int) though the kernel ignores the
-	 * argument; pass a real int so that memory checkers see a valid pointer. */
-	int unused = 0;
-
-	if (j->kind == JOB_FREEZE) {
-		int id;
-		j->fd = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-		if (j->fd < 0) {
-			j->err = errno;
-			j->step = "open";
-			release(j->fz);
-			return;
-		}
-		/* The path must still lead to the planned mount: it may have been
-		 * unmounted, or something mounted over it, since the plan was made. */
-		if (fd_mount_id(j->fd, &id) == 0 && id != j->mount_id) {
-			j->err = ESTALE;
-			j->step = "mount check";
-			release(j->fz);
-			return;
-		}
-		/* The guardian gets the fd first: from here on, if quiesced dies, it thaws. */
-		if (j->guard_id && j->fz->guard.arm(j->fz->guard.ctx, j->guard_id, j->fd, j->path) < 0) {
-			j->err = errno ? errno : ENOTCONN;
-			j->step = "guardian";
-			release(j->fz);
-			return;
-		}
-		j->t_start = now_ns();
-		if (ioctl(j->fd, FIFREEZE, &unused) < 0) {
-			j->err = errno;
-			j->step = "freeze";
-			release(j->fz);
-		}
-		j->t_end = now_ns();
-	} else {
-		j->t_start = now_ns();
-		if (ioctl(j->fd, FITHAW, &unused) < 0) {
-			j->err = errno;
-			j->step = "thaw";
-		}
-		j->t_end = now_ns();
-		/* EINVAL: not frozen (someone else thawed it). */
-		if (!j->err || j->err == EINVAL)
-			release(j->fz);
-	}
-}
-
-static int submit(struct freezer *fz, struct job *j)
-{
-	j->wj.run = run_job;
-	return workpool_submit(fz->pool, &j->wj);
-}
-
 /* ------------------------------------------------------------ scheduling */
 
 static void on_jobs_done(void *arg, struct workpool_job *finished);
 static void finish_op(struct freezer *fz);
 static void start_unwind(struct freezer *fz);
 
-static void set_error(struct freezer *fz, const char *fmt, ...) LOG_PRINTF(2, 3);
-
-static void set_error(struct freezer *fz, const char *fmt, ...)
+void freezer_set_error(struct freezer *fz, const char *fmt, ...)
 {
 	va_list ap;
 	if (fz->error[0])
@@ -215,10 +81,10 @@ static int dispatch(struct freezer *fz, size_t i, enum job_kind kind)
 	update_log_hold(fz);
 	if (kind == JOB_FREEZE)
 		atomic_fetch_add(&fz->maybe_frozen, 1);
-	if (submit(fz, j) < 0) {
+	if (fsjob_submit(fz, j) < 0) {
 		nd->state = kind == JOB_FREEZE ? FS_PENDING : FS_FROZEN;
 		if (kind == JOB_FREEZE)
-			release(fz);
+			fsjob_release(fz);
 		goto fail;
 	}
 	fz->inflight++;
@@ -241,7 +107,7 @@ static void freeze_ready(struct freezer *fz)
 			continue;
 		if (dispatch(fz, i, JOB_FREEZE) < 0) {
 			nd->state = FS_FAILED;
-			set_error(fz, "failed to freeze %s: %s", nd->cand->mountpoint,
+			freezer_set_error(fz, "failed to freeze %s: %s", nd->cand->mountpoint,
 				  strerror(ENOMEM));
 			fz->stopping = true;
 		}
@@ -258,7 +124,7 @@ static void thaw_ready(struct freezer *fz)
 			continue;
 		if (dispatch(fz, i, JOB_THAW) < 0) {
 			nd->state = FS_THAW_FAILED;
-			set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint,
+			freezer_set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint,
 				  strerror(ENOMEM));
 		}
 	}
@@ -295,7 +161,7 @@ static void on_deadline(struct loop *loop, void *arg)
 		struct fs_node *nd = &fz->nodes[i];
 		if (nd->state != FS_FREEZING)
 			continue;
-		set_error(fz, "timed out freezing %s after %llu ms", nd->cand->mountpoint,
+		freezer_set_error(fz, "timed out freezing %s after %llu ms", nd->cand->mountpoint,
 			  (unsigned long long)fz->timeout_ms);
 		/* Its FIFREEZE may never return. Stop waiting for it; if it does return
 		 * and succeeded, it is thawed at once (see straggler_returned). */
@@ -313,7 +179,7 @@ static void on_deadline(struct loop *loop, void *arg)
 			/* A freeze stopped by its deadline failed, also when no FIFREEZE
 			 * was under way (a plan whose orders waited on each other did that
 			 * before policy.c broke every cycle): never report it as done. */
-			set_error(fz, "timed out after %llu ms before %s could be frozen",
+			freezer_set_error(fz, "timed out after %llu ms before %s could be frozen",
 				  (unsigned long long)fz->timeout_ms, fz->nodes[i].cand->mountpoint);
 		}
 	start_unwind(fz);
@@ -358,128 +224,6 @@ static void finish_op(struct freezer *fz)
 	loop_timer_arm(fz->loop, &fz->notify, 0, notify_done, fz);
 }
 
-/* The guardian need not hold it any more: thawed, or never frozen by us. */
-static void disarm(struct freezer *fz, uint64_t *guard_id)
-{
-	if (*guard_id && fz->has_guard)
-		fz->guard.disarm(fz->guard.ctx, *guard_id);
-	*guard_id = 0;
-}
-
-/* An abandoned FIFREEZE came back. If it froze the filesystem nobody else will thaw
- * it, so thaw it now on the same fd, in a worker like every other ioctl.
- * Returns true if the job was reused for that. */
-static bool straggler_returned(struct freezer *fz, struct job *j)
-{
-	if (j->kind == JOB_FREEZE && !j->err) {
-		log_warnx("%s froze after its deadline; thawing it", j->path);
-		j->kind = JOB_LATE_THAW;
-		if (submit(fz, j) == 0)
-			return true;
-		/* No worker to be had: FITHAW here rather than leave it frozen. */
-		int unused = 0;
-		if (ioctl(j->fd, FITHAW, &unused) < 0 && errno != EINVAL)
-			log_warn("thawing %s", j->path);
-		else
-			release(fz);
-	} else if (j->kind == JOB_LATE_THAW) {
-		if (!j->err || j->err == EINVAL)
-			disarm(fz, &j->guard_id);
-		if (j->err && j->err != EINVAL)
-			log_warnx("failed to thaw %s after its late freeze: %s", j->path,
-				  strerror(j->err));
-		else
-			log_notice("%s thawed after its late freeze", j->path);
-	}
-	if (j->kind == JOB_FREEZE)
-		disarm(fz, &j->guard_id); /* its FIFREEZE failed: nothing to thaw */
-	if (j->fd >= 0)
-		close(j->fd);
-	fz->stragglers--;
-	return false;
-}
-
-static uint64_t since(uint64_t t0, uint64_t t)
-{
-	return t > t0 ? t - t0 : 0;
-}
-
-static void freeze_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
-{
-	if (j->t_end) {
-		nd->freeze_ns = j->t_end - j->t_start;
-		if (nd->freeze_ns >= SLOW_FREEZE_NS)
-			fz->slow_seen = true;
-		nd->freeze_start_ns = since(fz->op_t0, j->t_start);
-		nd->freeze_end_ns = since(fz->op_t0, j->t_end);
-	}
-	if (!j->err) {
-		nd->fd = j->fd;
-		nd->state = FS_FROZEN;
-		/* The filesystems it holds may go next. */
-		for (size_t h = 0; h < nd->cand->n_holders; h++)
-			fz->nodes[nd->cand->holders[h]].waiting--;
-		return;
-	}
-	if (j->fd >= 0)
-		close(j->fd);
-	disarm(fz, &nd->guard_id);
-	nd->err = j->err;
-	nd->failed_step = j->step;
-	if (strcmp(j->step, "guardian") == 0) {
-		nd->state = FS_FAILED;
-		set_error(fz, "no thaw guardian to hand %s to (%s): refusing to freeze",
-			  nd->cand->mountpoint, strerror(j->err));
-	} else if (j->err == EBUSY && strcmp(j->step, "freeze") == 0) {
-		nd->state = FS_FOREIGN;
-		set_error(fz, "%s is already frozen by another freezer (busy)",
-			  nd->cand->mountpoint);
-	} else if (j->err == ESTALE && strcmp(j->step, "mount check") == 0) {
-		nd->state = FS_FAILED;
-		set_error(fz, "%s changed since it was planned (unmounted or mounted over)",
-			  nd->cand->mountpoint);
-	} else {
-		nd->state = FS_FAILED;
-		set_error(fz, "failed to %s %s: %s", j->step, nd->cand->mountpoint,
-			  strerror(j->err));
-	}
-	fz->stopping = true;
-}
-
-static void thaw_job_done(struct freezer *fz, struct fs_node *nd, struct job *j)
-{
-	nd->thaw_ns = j->t_end - j->t_start;
-	nd->thaw_start_ns = since(fz->op_t0, j->t_start);
-	nd->thaw_end_ns = since(fz->op_t0, j->t_end);
-	if (j->err && j->err != EINVAL) {
-		nd->state = FS_THAW_FAILED;
-		nd->err = j->err;
-		nd->failed_step = "thaw";
-		set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint, strerror(j->err));
-	} else {
-		/* EINVAL: not frozen any more; someone else thawed it. Ours is done. */
-		nd->thawed_by_other = j->err == EINVAL;
-		nd->state = FS_THAWED;
-		close(nd->fd);
-		nd->fd = -1;
-		disarm(fz, &nd->guard_id);
-	}
-	/* Whatever it holds may thaw now (even after a failure: never stop half way). */
-	for (size_t i = 0; i < fz->n; i++) {
-		const struct fs_candidate *c = fz->nodes[i].cand;
-		for (size_t h = 0; h < c->n_holders; h++)
-			if (&fz->nodes[c->holders[h]] == nd && fz->nodes[i].waiting)
-				fz->nodes[i].waiting--;
-	}
-}
-
-static void free_job(struct workpool_job *wj)
-{
-	struct job *j = (struct job *)wj;
-	free(j->path);
-	free(j);
-}
-
 static void on_jobs_done(void *arg, struct workpool_job *finished)
 {
 	struct freezer *fz = arg;
@@ -492,18 +236,18 @@ static void on_jobs_done(void *arg, struct workpool_job *finished)
 		if (j->kind == JOB_LATE_THAW ||
 		    (j->kind == JOB_FREEZE &&
 		     (j->epoch != fz->epoch || fz->nodes[j->node].abandoned))) {
-			if (straggler_returned(fz, j))
+			if (fsjob_straggler_returned(fz, j))
 				continue;
 			straggled = true;
 		} else {
 			struct fs_node *nd = &fz->nodes[j->node];
 			fz->inflight--;
 			if (j->kind == JOB_FREEZE)
-				freeze_job_done(fz, nd, j);
+				fsjob_freeze_done(fz, nd, j);
 			else
-				thaw_job_done(fz, nd, j);
+				fsjob_thaw_done(fz, nd, j);
 		}
-		free_job(&j->wj);
+		fsjob_free(&j->wj);
 	}
 
 	if (fz->op == OP_FREEZE && !fz->unwinding) {
@@ -561,7 +305,7 @@ void freezer_free(struct freezer *fz)
 		return;
 	loop_timer_disarm(fz->loop, &fz->deadline);
 	loop_timer_disarm(fz->loop, &fz->notify);
-	if (!workpool_free(fz->pool, free_job))
+	if (!workpool_free(fz->pool, fsjob_free))
 		return; /* a worker is stuck in the kernel: leave it all to process exit */
 	drop_set(fz);
 	free(fz->record);
