@@ -64,7 +64,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y -q --no-install-recommends $missing; then
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends $missing
+# Another apt or dpkg at work (an unattended upgrade, a package test) holds the lock
+# for a while: wait for it, bounded, rather than fail at once.
+lock="-o DPkg::Lock::Timeout=300"
+if ! apt-get install -y -q $lock --no-install-recommends $missing; then
+	apt-get update -q $lock
+	apt-get install -y -q $lock --no-install-recommends $missing
 fi

@@ -97,7 +97,11 @@ def all_packages():
     d = setup()
     r, log = run(d)
     inst = [line for line in log if line.startswith("install")]
-    return inst[0].split("|")[0].split()[4:] if inst else []
+    if not inst:
+        return []
+    words = inst[0].split("|")[0].split()[1:]
+    # the packages: every word that is not an option, nor the value of -o
+    return [w for i, w in enumerate(words) if not w.startswith("-") and words[i - 1] != "-o"]
 
 
 # ---- no policy file
@@ -106,6 +110,8 @@ r, log = run(d)
 t.ok(r.returncode == 0, "no policy file: exit 0", r.stdout + r.stderr)
 t.ok(len(log) == 1 and log[0].startswith("install -y") and log[0].endswith("policy=101"),
      "  apt-get install ran once, with a policy that denies service starts", repr(log))
+t.ok("DPkg::Lock::Timeout=300" in log[0] if log else False,
+     "  it waits for another apt or dpkg to let go of the lock", repr(log))
 t.eq(policy_state(d), None, "  our policy file is gone afterwards")
 pkgs = all_packages()
 t.ok("gcc" in pkgs and "qemu-guest-agent" in pkgs, "  it asked for the build and test packages",
