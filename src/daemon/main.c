@@ -238,6 +238,7 @@ int main(int argc, char **argv)
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
+	registry_set_fs(q.apps, q.fs);
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */

@@ -107,6 +107,11 @@ static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct 
 	return 0;
 }
 
+int fs_stage_plan(struct fs_stage *fs, struct fs_plan *plan, char *msg, size_t msglen)
+{
+	return make_plan(fs, NULL, plan, msg, msglen);
+}
+
 /* CHECK: everything short of freezing. Each candidate must open as the mount we
  * planned, and be of a type the kernel can freeze. */
 static bool check_plan(struct fs_plan *plan, char *msg, size_t msglen)

@@ -23,6 +23,9 @@ void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard);
 /* Keep a record of what is being frozen at path (see leftover.h). */
 void fs_stage_set_record(struct fs_stage *fs, const char *path);
 
+/* The plan a freeze would follow now (the apps' filesystem query). 0, or -1 and msg. */
+int fs_stage_plan(struct fs_stage *fs, struct fs_plan *plan, char *msg, size_t msglen);
+
 /* Where the mount table is read from (tests may point it elsewhere). */
 extern const char *fs_stage_mountinfo_path;
 
