@@ -18,9 +18,13 @@ DOC_PKGS="mandoc groff-base man-db"
 # Packaging (tests/packaging): the Debian packages and their checks, systemd-analyze
 # verify for the units (works offline: PID 1 need not be systemd).
 PKG_PKGS="dpkg-dev debhelper lintian systemd"
+# Database agents (agents/): their client libraries, and the servers the restore tests
+# start by themselves (tests/integration/db_*.py; the packages' own clusters and
+# services are never started here: see the policy file below).
+DB_PKGS="libpq-dev postgresql"
 
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS $DB_PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pkgcheck  # noqa: E402
 import qtest  # noqa: E402
 
-PKGS = ["quiesce", "libquiesce0", "libquiesce-dev"]
+PKGS = ["quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql"]
 POLICY = "/usr/sbin/policy-rc.d"
 # What the install may touch besides the packages' own files (checked one by one),
 # compared before the install and after the purge. Not whole shared directories
@@ -100,7 +100,8 @@ tree_before = git_status()
 src = os.path.join(tmp, "src", "quiesce")
 # Left out of the copy: the build, git, caches (.gitignore), a build's leftovers in debian/.
 SKIP = {"build", ".git", "tools/vm/cache", "bench/out"}
-DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", ".debhelper", "files",
+DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql",
+             ".debhelper", "files",
              "debhelper-build-stamp"}
 
 
@@ -119,7 +120,7 @@ r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, stdout=su
 out = os.path.dirname(src)
 debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
 t.ok(r.returncode == 0, "dpkg-buildpackage -us -uc -b builds", r.stdout[-5000:])
-if not t.eq([d.split("_")[0] for d in debs], sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev"):
+if not t.eq([d.split("_")[0] for d in debs], sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev, quiesce-agent-postgresql"):
     t.exit()
 t.eq(git_status(), tree_before, "the source tree is as it was")
 
@@ -140,7 +141,7 @@ if not os.path.lexists(POLICY):
     os.chmod(POLICY, 0o755)
     own_policy = True
 r = dpkg("-i", *[os.path.join(out, d) for d in debs])
-if not t.ok(r.returncode == 0, "dpkg -i installs the three", r.stdout):
+if not t.ok(r.returncode == 0, "dpkg -i installs the four", r.stdout):
     t.exit()
 
 
@@ -163,6 +164,9 @@ want = {
     "libquiesce0": [libdir + "/libquiesce.so.0"],
     "libquiesce-dev": ["/usr/include/quiesce.h", libdir + "/libquiesce.so", libdir + "/libquiesce.a",
                        libdir + "/pkgconfig/quiesce.pc", "/usr/share/man/man3/libquiesce.3.gz"],
+    "quiesce-agent-postgresql": ["/usr/sbin/quiesce-agent-postgresql",
+                                 "/lib/systemd/system/quiesce-agent-postgresql.service",
+                                 "/usr/share/man/man8/quiesce-agent-postgresql.8.gz"],
 }
 for p in PKGS:
     missing = [f for f in want[p] if f not in files[p] or not os.path.lexists(f)]
@@ -182,7 +186,13 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         pass
 t.eq(running, [], "and no quiesced started")
 pkgcheck.verify_units(t, ["/lib/systemd/system/" + u for u in
-                          ("quiesced.service", "quiesced-hyperv.service", "quiesced-qga.service")])
+                          ("quiesced.service", "quiesced-hyperv.service", "quiesced-qga.service",
+                           "quiesce-agent-postgresql.service")])
+# The daemon's package never pulls in libpq: only the agent's does.
+deps = {p: subprocess.run(["dpkg-query", "-W", "-f=${Depends}", p], stdout=subprocess.PIPE,
+                          text=True).stdout for p in ("quiesce", "quiesce-agent-postgresql")}
+t.ok("libpq" not in deps["quiesce"] and "libpq5" in deps["quiesce-agent-postgresql"],
+     "libpq5 is a dependency of the agent's package only", repr(deps))
 
 # A program against the installed libquiesce-dev, found by pkg-config alone.
 prog = os.path.join(tmp, "app")
@@ -228,8 +238,8 @@ finally:
     s.cleanup()
 
 # ---- purge
-r = dpkg("--purge", "libquiesce-dev", "libquiesce0", "quiesce")
-t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the three",
+r = dpkg("--purge", "quiesce-agent-postgresql", "libquiesce-dev", "libquiesce0", "quiesce")
+t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the four",
      r.stdout)
 left = [f for p in PKGS for f in files[p] if not os.path.isdir(f) and os.path.lexists(f)]
 t.eq(left, [], "none of their files is left")
