@@ -165,6 +165,7 @@ pgagent_freeze(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len
 	}
 	snprintf(detail, len, "%s checkpoint %.0f ms", PQgetvalue(r, 0, 0),
 	    (double)(agent_now_ns() - t0) / 1e6);
+	snprintf(a->position, sizeof(a->position), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	agent_log(AGENT_INFO, "frozen: %s", detail);
 	a->frozen = 1;
@@ -174,9 +175,12 @@ pgagent_freeze(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len
 int
 pgagent_thaw(struct pgagent *a, char *detail, size_t len)
 {
-	/* FREEZE holds nothing past its answer (see above): nothing to end here. */
+	/* FREEZE holds nothing past its answer (see above): nothing to end here. The
+	 * answer repeats the snapshot's position, so that quiescectl apps (which shows
+	 * the last answer) still says where the last snapshot stands. */
 	detail[0] = '\0';
-	(void)len;
+	if (a->frozen && a->position[0])
+		snprintf(detail, len, "thawed; the snapshot is at %s", a->position);
 	if (a->frozen)
 		agent_log(AGENT_INFO, "thawed");
 	a->frozen = 0;

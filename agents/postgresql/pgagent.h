@@ -12,6 +12,7 @@ struct pgagent {
 	struct pgconn pg;
 	struct quiesce *q;	/* for the filesystem query */
 	int frozen;		/* answered FREEZE with success, no THAW yet */
+	char position[64];	/* "lsn X/Y" of the last FREEZE */
 };
 
 /* Each returns QUIESCE_SUCCESS or QUIESCE_FAIL and writes the answer's detail (a veto's
