@@ -120,7 +120,7 @@ r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, stdout=su
 out = os.path.dirname(src)
 debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
 t.ok(r.returncode == 0, "dpkg-buildpackage -us -uc -b builds", r.stdout[-5000:])
-if not t.eq([d.split("_")[0] for d in debs], sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev, quiesce-agent-postgresql"):
+if not t.eq(sorted(d.split("_")[0] for d in debs), sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev, quiesce-agent-postgresql"):
     t.exit()
 t.eq(git_status(), tree_before, "the source tree is as it was")
 
