@@ -21,7 +21,7 @@ PKG_PKGS="dpkg-dev debhelper lintian systemd"
 # Database agents (agents/): their client libraries, and the servers the restore tests
 # start by themselves (tests/integration/db_*.py; the packages' own clusters and
 # services are never started here: see the policy file below).
-DB_PKGS="libpq-dev postgresql"
+DB_PKGS="libpq-dev postgresql libmariadb-dev mariadb-server"
 
 missing=
 for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS $DB_PKGS; do
