@@ -51,4 +51,9 @@ enum agent_cover {
 enum agent_cover agent_check_dirs(struct quiesce *q, const struct agent_dir *dirs, size_t n,
     int timeout_ms, char *why, size_t whylen);
 
+/* agent_check_dirs with the query bounded by deadline_ns (at most 2 s), logged: 0 to go
+ * on (covered, or not checkable with a protocol 1 daemon), -1 to veto with detail. */
+int agent_dirs_ok(struct quiesce *q, const struct agent_dir *dirs, size_t n, uint64_t deadline_ns,
+    char *detail, size_t len);
+
 #endif

@@ -71,6 +71,35 @@ agent_usage_common(FILE *out, const char *default_name)
 	    "  -V, --version           show the version and exit\n", default_name);
 }
 
+int
+agent_parse(int argc, char **argv, struct agent_opts *o, void (*usage)(FILE *),
+    const struct option *own, const char **own_arg)
+{
+	const struct option longopts[] = { *own, AGENT_LONGOPTS, { NULL, 0, NULL, 0 } };
+	char shortopts[32];
+	int c, r;
+
+	snprintf(shortopts, sizeof(shortopts), "%c:%s", own->val, AGENT_SHORTOPTS);
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == own->val) {
+			*own_arg = optarg;
+			continue;
+		}
+		if ((r = agent_opt(o, c, optarg, usage)) == 1)
+			return 0;
+		if (r != 0) {
+			fprintf(stderr, "Try '%s --help'.\n", o->prog);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument %s\nTry '%s --help'.\n", o->prog, argv[optind],
+		    o->prog);
+		return 2;
+	}
+	return -1;
+}
+
 struct loop {
 	const struct agent_opts *o;
 	const struct agent_ops *ops;

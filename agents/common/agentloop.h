@@ -56,4 +56,10 @@ struct agent_ops {
 /* Run until SIGTERM or SIGINT: 0, or 1 if the loop could not be set up. */
 int agent_run(const struct agent_opts *o, const struct agent_ops *ops);
 
+/* Parse argv: the shared options and the agent's own one (own: its getopt_long entry,
+ * with a short letter as val), whose argument goes to *own_arg. -1 to run, else the
+ * exit status (0 after --help or --version, 2 on a usage error). */
+int agent_parse(int argc, char **argv, struct agent_opts *o, void (*usage)(FILE *),
+    const struct option *own, const char **own_arg);
+
 #endif

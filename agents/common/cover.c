@@ -119,3 +119,22 @@ agent_check_dirs(struct quiesce *q, const struct agent_dir *dirs, size_t n, int 
 		snprintf(why, whylen, "%zu directories on %zu frozen filesystems", n, nfs);
 	return res;
 }
+
+int
+agent_dirs_ok(struct quiesce *q, const struct agent_dir *dirs, size_t n, uint64_t deadline_ns,
+    char *detail, size_t len)
+{
+	int qt = agent_ms_left(deadline_ns);
+
+	switch (agent_check_dirs(q, dirs, n, qt < 2000 ? qt : 2000, detail, len)) {
+	case AGENT_COVERED:
+		agent_log(AGENT_DEBUG, "%s", detail);
+		return 0;
+	case AGENT_NOT_CHECKED:
+		agent_log(AGENT_WARN, "%s", detail);
+		return 0;
+	default:
+		agent_log(AGENT_WARN, "veto: %s", detail);
+		return -1;
+	}
+}

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * quiesce-agent-postgresql: takes part in quiesce's snapshots on behalf of a
- * PostgreSQL cluster (man/quiesce-agent-postgresql.8): its options, and its
- * database for the agents' loop (agents/common/agentloop.c).
+ * PostgreSQL cluster (man/quiesce-agent-postgresql.8). The answers are pgagent.c's,
+ * the loop agents/common/agentloop.c's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,94 +26,25 @@ usage(FILE *out)
 	agent_usage_common(out, "postgresql");
 }
 
-static int
-connect_db(void *db, uint64_t deadline_ns, char *err, size_t errlen)
-{
-	struct pgagent *a = db;
-
-	if (pgconn_ensure(&a->pg, deadline_ns) == 0)
-		return 0;
-	snprintf(err, errlen, "PostgreSQL: %s", a->pg.err);
-	return -1;
-}
-
-static int
-fd_db(void *db)
-{
-	return pgconn_fd(&((struct pgagent *)db)->pg);
-}
-
-static void
-idle_db(void *db)
-{
-	pgconn_idle_input(&((struct pgagent *)db)->pg);
-}
-
-static int
-check_db(void *db, struct quiesce *q, uint64_t deadline_ns, char *detail, size_t len)
-{
-	((struct pgagent *)db)->q = q;
-	return pgagent_check(db, deadline_ns, detail, len);
-}
-
-static int
-freeze_db(void *db, struct quiesce *q, uint64_t deadline_ns, char *detail, size_t len)
-{
-	((struct pgagent *)db)->q = q;
-	return pgagent_freeze(db, deadline_ns, detail, len);
-}
-
-static int
-thaw_db(void *db, char *detail, size_t len)
-{
-	return pgagent_thaw(db, detail, len);
-}
-
-static void
-close_db(void *db)
-{
-	pgconn_close(&((struct pgagent *)db)->pg);
-}
-
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "dbname", required_argument, NULL, 'd' }, AGENT_LONGOPTS, { NULL, 0, NULL, 0 },
-	};
+	static const struct option own = { "dbname", required_argument, NULL, 'd' };
 	struct pgagent a;
 	struct agent_opts o;
-	struct agent_ops ops = {
-		.db = &a, .backoff = &a.pg.backoff, .connect = connect_db, .fd = fd_db,
-		.idle_input = idle_db, .check = check_db, .freeze = freeze_db, .thaw = thaw_db,
-		.lost = NULL,	/* FREEZE holds nothing (pgagent.c) */
-		.close = close_db,
-	};
+	struct agent_ops ops;
 	char err[256];
-	int c, r;
+	int r;
 
 	memset(&a, 0, sizeof(a));
 	agent_opts_init(&o, PROG, "postgresql");
-	while ((c = getopt_long(argc, argv, "d:" AGENT_SHORTOPTS, longopts, NULL)) != -1) {
-		if (c == 'd') {
-			a.pg.conninfo = optarg;
-			continue;
-		}
-		if ((r = agent_opt(&o, c, optarg, usage)) == 1)
-			return 0;
-		if (r != 0) {
-			fprintf(stderr, "Try '" PROG " --help'.\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument %s\nTry '" PROG " --help'.\n", argv[optind]);
-		return 2;
-	}
+	if ((r = agent_parse(argc, argv, &o, usage, &own, &a.pg.conninfo)) >= 0)
+		return r;
 	if (pgconn_conninfo_ok(a.pg.conninfo, err, sizeof(err)) < 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
 	agent_log_init(PROG, o.verbose);
+	pgagent_ops(&a, &ops);
 	return agent_run(&o, &ops);
 }

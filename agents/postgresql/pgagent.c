@@ -28,12 +28,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agentloop.h"
 #include "pgagent.h"
 
 /* Reserved after the CHECKPOINT for the WAL position and the answer. */
 #define ANSWER_MARGIN_MS 250
-/* How long the filesystem query may take. */
-#define QUERY_TIMEOUT_MS 2000
 #define MAX_DIRS 64
 
 /* data_directory (needs superuser or pg_read_all_settings) and every tablespace. */
@@ -97,7 +96,6 @@ static int
 check_dirs(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len)
 {
 	struct agent_dir dirs[MAX_DIRS];
-	int qt = agent_ms_left(deadline_ns);
 	size_t n = cluster_dirs(a, deadline_ns, dirs, MAX_DIRS);
 
 	if (n == 0) {
@@ -105,19 +103,7 @@ check_dirs(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len)
 		agent_log(AGENT_WARN, "%s", detail);
 		return -1;
 	}
-	switch (agent_check_dirs(a->q, dirs, n, qt < QUERY_TIMEOUT_MS ? qt : QUERY_TIMEOUT_MS,
-	    detail, len)) {
-	case AGENT_COVERED:
-		agent_log(AGENT_DEBUG, "%s", detail);
-		return 0;
-	case AGENT_NOT_CHECKED:
-		agent_log(AGENT_WARN, "%s", detail);
-		return 0;
-	default:
-		agent_log(AGENT_WARN, "veto: %s", detail);
-		return -1;
-	}
-}
+	return agent_dirs_ok(a->q, dirs, n, deadline_ns, detail, len);}
 
 int
 pgagent_check(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len)
@@ -185,4 +171,66 @@ pgagent_thaw(struct pgagent *a, char *detail, size_t len)
 		agent_log(AGENT_INFO, "thawed");
 	a->frozen = 0;
 	return QUIESCE_SUCCESS;
+}
+
+/* ---- for the agents' loop (agents/common/agentloop.h) */
+
+static int
+op_connect(void *db, uint64_t deadline_ns, char *err, size_t errlen)
+{
+	struct pgagent *a = db;
+
+	if (pgconn_ensure(&a->pg, deadline_ns) == 0)
+		return 0;
+	snprintf(err, errlen, "PostgreSQL: %s", a->pg.err);
+	return -1;
+}
+
+static int
+op_fd(void *db)
+{
+	return pgconn_fd(&((struct pgagent *)db)->pg);
+}
+
+static void
+op_idle(void *db)
+{
+	pgconn_idle_input(&((struct pgagent *)db)->pg);
+}
+
+static int
+op_check(void *db, struct quiesce *q, uint64_t deadline_ns, char *detail, size_t len)
+{
+	((struct pgagent *)db)->q = q;
+	return pgagent_check(db, deadline_ns, detail, len);
+}
+
+static int
+op_freeze(void *db, struct quiesce *q, uint64_t deadline_ns, char *detail, size_t len)
+{
+	((struct pgagent *)db)->q = q;
+	return pgagent_freeze(db, deadline_ns, detail, len);
+}
+
+static int
+op_thaw(void *db, char *detail, size_t len)
+{
+	return pgagent_thaw(db, detail, len);
+}
+
+static void
+op_close(void *db)
+{
+	pgconn_close(&((struct pgagent *)db)->pg);
+}
+
+void
+pgagent_ops(struct pgagent *a, struct agent_ops *ops)
+{
+	*ops = (struct agent_ops){
+		.db = a, .backoff = &a->pg.backoff, .connect = op_connect, .fd = op_fd,
+		.idle_input = op_idle, .check = op_check, .freeze = op_freeze, .thaw = op_thaw,
+		.lost = NULL,	/* FREEZE holds nothing */
+		.close = op_close,
+	};
 }

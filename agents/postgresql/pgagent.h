@@ -21,6 +21,10 @@ int pgagent_check(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t 
 int pgagent_freeze(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len);
 int pgagent_thaw(struct pgagent *a, char *detail, size_t len);
 
+/* The agent as struct agent_ops, for agent_run(). */
+struct agent_ops;
+void pgagent_ops(struct pgagent *a, struct agent_ops *ops);
+
 /* The statement_timeout for a CHECKPOINT that must end by deadline_ns (ms, >= 1):
  * what is left minus a margin to read the WAL position and answer. */
 unsigned pgagent_checkpoint_budget_ms(int ms_left);

@@ -23,6 +23,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 import apptest  # noqa: E402
+import dbtest  # noqa: E402
+from dbtest import desc_of  # noqa: E402
 import faultcheck  # noqa: E402
 import pgtest  # noqa: E402
 
@@ -59,26 +61,6 @@ def agent(*extra):
     return a
 
 
-def ctl_json(*args):
-    r = d.ctl("--json", *args)
-    try:
-        return r.returncode, json.loads(r.stdout)
-    except ValueError:
-        return r.returncode, {"raw": r.stdout + r.stderr}
-
-
-def app_detail(report, op="freeze"):
-    for a in apptest.phase(report, "apps", op).get("apps", []):
-        if a["name"] == "pg":
-            return a.get("detail", "")
-    return ""
-
-
-def report_of(ans):
-    """quiescectl --json prints the report on success, {"error": {...}} on failure."""
-    return ans.get("report") or (ans.get("error") or {}).get("report") or {}
-
-
 try:
     pg.initdb()
     pg.start()
@@ -87,8 +69,8 @@ try:
     chk.baseline(d)   # with the agent's connection: it registers again after each case
 
     # ---- a freeze: CHECKPOINT, the WAL position in the answer
-    rc, ans = ctl_json("freeze")
-    det = app_detail(report_of(ans))
+    rc, ans = dbtest.ctl_json(d, "freeze")
+    det = dbtest.freeze_detail(ans, "pg")
     t.ok(rc == 0 and det.startswith("lsn ") and "checkpoint" in det,
          "freeze: the agent answers with the WAL position", json.dumps(ans)[-600:])
     t.ok("checkpoint complete" in pg.log_text() or "checkpoint starting: immediate" in pg.log_text(),
@@ -96,36 +78,36 @@ try:
     st = d.ctl("status", "--json").stdout
     t.ok(det and det in st, "quiescectl status --json shows it")
     t.ok(det and det in d.ctl("apps").stdout, "quiescectl apps shows it")
-    rc, _ = ctl_json("thaw")
+    rc, _ = dbtest.ctl_json(d, "thaw")
     t.eq(rc, 0, "thaw")
     chk.after("freeze", d)
 
     # ---- a tablespace on a filesystem that is not frozen
     ts = pgtest.pg_owned_dir(os.path.join(outside, "ts"))
     pg.psql("CREATE TABLESPACE outts LOCATION '%s'" % ts)
-    rc, ans = ctl_json("freeze")
-    desc = (ans.get("error") or {}).get("desc", "")
+    rc, ans = dbtest.ctl_json(d, "freeze")
+    desc = desc_of(ans)
     t.ok(rc == 1 and "tablespace outts %s is on %s (ext4 " % (ts, outside) in desc,
          "a tablespace outside the frozen filesystems: vetoed, naming it and its mount", desc)
     t.eq(s.frozen(), [], "nothing frozen")
-    rc, ans = ctl_json("check")
+    rc, ans = dbtest.ctl_json(d, "check")
     t.ok(rc == 1 and "tablespace outts" in json.dumps(ans), "check vetoes it too")
     pg.psql("DROP TABLESPACE outts")
-    rc, ans = ctl_json("check")
+    rc, ans = dbtest.ctl_json(d, "check")
     t.eq(rc, 0, "without it, check passes")
     chk.after("tablespace", d)
 
     # ---- the server down at CHECK
     pg.stop()
     t.ok(a.wait_log("reconnecting") or a.wait_log("connection lost"), "the agent sees the server go")
-    rc, ans = ctl_json("check")
-    desc = (ans.get("error") or {}).get("desc", "")
+    rc, ans = dbtest.ctl_json(d, "check")
+    desc = desc_of(ans)
     t.ok(rc == 1 and "PostgreSQL: connect" in desc, "server down at CHECK: a required agent vetoes", desc)
     a.stop()
     agents.remove(a)
     apptest.wait_apps(d, 0)
     a = agent("--optional")
-    rc, ans = ctl_json("check")
+    rc, ans = dbtest.ctl_json(d, "check")
     t.eq(rc, 0, "server down at CHECK: an optional agent does not fail it")
     t.ok(qtest.wait_for(lambda: "optional) vetoed the check: PostgreSQL: connect" in d.log_text(), 5),
          "and the daemon logs its veto with the reason")
@@ -139,43 +121,43 @@ try:
     chk.after("server down", d)
 
     # ---- the agent killed while frozen
-    rc, ans = ctl_json("freeze")
-    t.ok(rc == 0 and app_detail(report_of(ans)).startswith("lsn "), "frozen, with the agent")
+    rc, ans = dbtest.ctl_json(d, "freeze")
+    t.ok(rc == 0 and dbtest.freeze_detail(ans, "pg").startswith("lsn "), "frozen, with the agent")
     a.kill()
     agents.remove(a)
-    rc, ans = ctl_json("thaw")
+    rc, ans = dbtest.ctl_json(d, "thaw")
     t.eq(rc, 0, "agent killed while frozen: the thaw works")
     t.eq(s.frozen(), [], "nothing stays frozen")
     a = agent()
     chk.after("agent killed", d, gone=[a.proc.pid] and [])
 
     # ---- the server killed while frozen (it cannot finish dying until the thaw)
-    rc, ans = ctl_json("freeze")
+    rc, ans = dbtest.ctl_json(d, "freeze")
     t.eq(rc, 0, "frozen again")
     n = a.text().count("connected to PostgreSQL")
     pg.stop("immediate", wait=False)
-    rc, ans = ctl_json("thaw")
+    rc, ans = dbtest.ctl_json(d, "thaw")
     t.eq(rc, 0, "server killed while frozen: the thaw works")
     t.ok(qtest.wait_for(lambda: not pg.running(), 30), "the server is gone")
     t.eq(s.frozen(), [], "nothing stays frozen")
     pg.start()
     t.ok(a.wait_log("connected to PostgreSQL", n + 1), "the agent reconnects to the new server")
-    rc, ans = ctl_json("freeze")
-    t.ok(rc == 0 and app_detail(report_of(ans)).startswith("lsn "), "and freezes with it")
-    ctl_json("thaw")
+    rc, ans = dbtest.ctl_json(d, "freeze")
+    t.ok(rc == 0 and dbtest.freeze_detail(ans, "pg").startswith("lsn "), "and freezes with it")
+    dbtest.ctl_json(d, "thaw")
     chk.after("server killed", d)
 
     # ---- the thaw after the lease expired
     n = a.text().count("thawed")
-    rc, ans = ctl_json("freeze")
+    rc, ans = dbtest.ctl_json(d, "freeze")
     t.eq(rc, 0, "frozen with a %d s lease" % LEASE)
     t.ok(qtest.wait_for(lambda: s.frozen() == [], (LEASE + 10)), "the lease expires: thawed by the daemon")
     t.ok(a.wait_log("thawed", n + 1), "the agent got its THAW")
-    rc, _ = ctl_json("thaw")
+    rc, _ = dbtest.ctl_json(d, "thaw")
     t.eq(rc, 5, "the late thaw says the lease had expired")
-    rc, ans = ctl_json("freeze")
+    rc, ans = dbtest.ctl_json(d, "freeze")
     t.eq(rc, 0, "the next freeze works")
-    ctl_json("thaw")
+    dbtest.ctl_json(d, "thaw")
     chk.after("lease", d)
 
     # ---- pg_wal on a filesystem that is not frozen (a second cluster, initdb -X)
@@ -189,8 +171,8 @@ try:
     pg2.start()
     pg = pg2
     a = agent()
-    rc, ans = ctl_json("freeze")
-    desc = (ans.get("error") or {}).get("desc", "")
+    rc, ans = dbtest.ctl_json(d, "freeze")
+    desc = desc_of(ans)
     t.ok(rc == 1 and ("pg_wal %s/wal2 is on %s" % (outside, outside)) in desc,
          "pg_wal (a symlink) outside the frozen filesystems: vetoed, naming the real place", desc)
     t.eq(s.frozen(), [], "nothing frozen")

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 
+import dbtest
 import qtest
 
 PGBIN = "/usr/lib/postgresql/15/bin"
@@ -161,74 +162,16 @@ def redo_seconds(log):
     return float(m[-1]) if m else None
 
 
-class Agent:
-    """quiesce-agent-postgresql against a Daemon, its stderr in a file."""
+class Agent(dbtest.AgentProc):
+    """quiesce-agent-postgresql against a Daemon, for server's cluster."""
 
     def __init__(self, daemon, server, logfile, *extra, name="pg"):
-        self.name = name
-        self.logfile = logfile
-        self.log = open(logfile, "a")
-        self.proc = subprocess.Popen(
-            [AGENT, "-v", "-n", name, "-d", server.conninfo, "-s",
-             os.path.join(daemon.run_dir, "app.sock"), "-r", "500"] + list(extra),
-            stdout=self.log, stderr=self.log)
-
-    def text(self):
-        with open(self.logfile, errors="replace") as f:
-            return f.read()
-
-    def wait_log(self, what, n=1, timeout=20):
-        return qtest.wait_for(lambda: self.text().count(what) >= n, timeout * qtest.SLOW, 0.05)
-
-    def stop(self):
-        """SIGTERM; the exit status (under SANITIZE a sanitizer report makes it nonzero)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20 * qtest.SLOW)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__(AGENT, daemon, logfile, name, "-d", server.conninfo, *extra)
 
 
-class Writers:
-    """n pgwriter sessions; stop() ends them and returns {writer: [(seq, t_ns)]}."""
-
+class Writers(dbtest.WriterProcs):
     def __init__(self, server, logdir, n=4):
-        self.logs = [os.path.join(logdir, "writer%d.log" % i) for i in range(n)]
-        self.procs = [subprocess.Popen([WRITER, server.conninfo, str(i), self.logs[i]],
-                                       stderr=subprocess.DEVNULL) for i in range(n)]
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(30 * qtest.SLOW)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        out = {}
-        for i, path in enumerate(self.logs):
-            with open(path) as f:
-                out[i] = [tuple(int(x) for x in line.split()) for line in f if line.strip()]
-        return out
+        super().__init__(WRITER, server.conninfo, logdir, n)
 
 
-def stop_all(servers, agents, mounts):
-    """The cleanup: thaw, stop the servers, end the agents."""
-    for mp in mounts:
-        if os.path.ismount(mp):
-            qtest.thaw_path(mp)
-    for a in agents:
-        a.kill()
-    for s in servers:
-        s.kill()
+stop_all = dbtest.stop_all

@@ -43,6 +43,7 @@ t.ok(not missing and not extra, "it installs exactly tests/packaging/install-fil
 
 modes = {"usr/local/sbin/quiesced": 0o755, "usr/local/bin/quiescectl": 0o755,
          "usr/local/sbin/quiesce-agent-postgresql": 0o755,
+         "usr/local/sbin/quiesce-agent-mariadb": 0o755,
          "usr/local/libexec/quiesce/quiesce-guardian": 0o755,
          "usr/local/lib/libquiesce.so.0": 0o644, "usr/local/lib/libquiesce.a": 0o644,
          "etc/qemu/fsfreeze-hook.d/quiesce": 0o755, "etc/quiesce/quiesced.conf": 0o644,
@@ -65,8 +66,9 @@ for u in units:
 t.eq(execs, {"quiesced.service": ["/usr/local/sbin/quiesced"],
              "quiesced-hyperv.service": ["/usr/local/sbin/quiesced"],
              "quiesced-qga.service": ["/usr/local/sbin/quiesced"],
-             "quiesce-agent-postgresql.service": ["/usr/local/sbin/quiesce-agent-postgresql"]},
-     "the units run SBINDIR's quiesced (and the agent)")
+             "quiesce-agent-postgresql.service": ["/usr/local/sbin/quiesce-agent-postgresql"],
+             "quiesce-agent-mariadb.service": ["/usr/local/sbin/quiesce-agent-mariadb"]},
+     "the units run SBINDIR's quiesced (and the agents)")
 with open(os.path.join(root, "etc/qemu/fsfreeze-hook.d/quiesce")) as f:
     hook = f.read()
 t.ok('exec /usr/local/bin/quiescectl fsfreeze-hook --if-running "$@"' in hook,

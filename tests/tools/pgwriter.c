@@ -17,14 +17,8 @@
 
 #include <libpq-fe.h>
 
-static volatile sig_atomic_t stop;
+#include "writer.h"
 
-static void
-on_term(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static int
 exec_ok(PGconn *c, const char *sql)
@@ -42,7 +36,6 @@ int
 main(int argc, char **argv)
 {
 	char sql[256];
-	struct timespec ts;
 	long long seq;
 	PGconn *c;
 	FILE *log;
@@ -70,9 +63,7 @@ main(int argc, char **argv)
 		    "UPDATE counters SET n = n + 1 WHERE writer = %d; COMMIT", w, seq, w);
 		if (!exec_ok(c, sql))
 			return stop ? 0 : 1;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		fprintf(log, "%lld %lld\n", seq, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-		fflush(log);
+		log_ack(log, seq);
 	}
 	fclose(log);
 	PQfinish(c);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
+#include "mdbagent.h"
 #include "pgagent.h"
 
 static void
@@ -67,6 +68,28 @@ test_conninfo(void **state)
 	assert_non_null(strstr(err, "bad connection string"));
 }
 
+static void
+test_mariadb(void **state)
+{
+	char out[64];
+
+	(void)state;
+	/* Whole seconds, 500 ms kept to answer; 0 (no wait) rather than past the deadline. */
+	assert_int_equal(mdbagent_lock_wait_s(15000), 14);
+	assert_int_equal(mdbagent_lock_wait_s(4000), 3);
+	assert_int_equal(mdbagent_lock_wait_s(1400), 0);
+	assert_int_equal(mdbagent_lock_wait_s(0), 0);
+	/* Directory variables as the server reads them. */
+	mdbagent_resolve_dir("/var/lib/mysql/", NULL, out, sizeof(out));
+	assert_string_equal(out, "/var/lib/mysql/");
+	mdbagent_resolve_dir("/var/lib/mysql/", "", out, sizeof(out));
+	assert_string_equal(out, "/var/lib/mysql/");
+	mdbagent_resolve_dir("/var/lib/mysql/", "./", out, sizeof(out));
+	assert_string_equal(out, "/var/lib/mysql//./");
+	mdbagent_resolve_dir("/var/lib/mysql/", "/srv/undo", out, sizeof(out));
+	assert_string_equal(out, "/srv/undo");
+}
+
 int
 main(void)
 {
@@ -74,6 +97,7 @@ main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_checkpoint_budget),
 		cmocka_unit_test(test_conninfo),
+		cmocka_unit_test(test_mariadb),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
