@@ -16,42 +16,29 @@ reported, not asserted, and the WAL position it reports for the snapshot.
 Runs once per CI run: skipped under SANITIZE=1 and QUIESCE_VALGRIND=1 (the agent's
 own code runs under ASan+UBSan in db_postgresql_agent.py). Servers, agents, writers,
 restored mounts and loop devices are cleaned up in every case, also on failure."""
-import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 import apptest  # noqa: E402
+import dbtest  # noqa: E402
 import pgtest  # noqa: E402
 
 t = qtest.Tap()
 qtest.require_root(t)
-if os.environ.get("SANITIZE") == "1" or os.environ.get("QUIESCE_VALGRIND") == "1" or \
-        qtest.BUILD.rstrip("/").endswith("sanitize"):
-    t.skip_all("the restore test runs once per CI run, in the plain stage")
+dbtest.skip_unless_plain_stage(t)
 why = pgtest.available()
 if why:
     t.skip_all(why)
 
 WRITERS = 4
-servers, agents, mounts, restored, loops, writers = [], [], [], [], [], []
-
-
-def cleanup():
-    for w in writers:
-        w.stop()
-    pgtest.stop_all(servers, agents, mounts)
-    for mp in restored:
-        subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
-    for lo in loops:
-        subprocess.run(["losetup", "-d", lo], stderr=subprocess.DEVNULL)
-
-
-qtest.at_cleanup(cleanup)
+procs = dbtest.Procs(pgtest.stop_all)
+servers, agents, mounts, writers = procs.servers, procs.agents, procs.mounts, procs.writers
+qtest.at_cleanup(procs.cleanup)
 s = qtest.Scratch(n=1, size_mb=512)
+procs.restores = restores = dbtest.Restores(s.dir)
 mounts += s.mounts
 pgtest.open_path(s.dir, s.mnt, s.mounts[0])
 d = qtest.Daemon(s, timeout=20, lease=120)
@@ -62,14 +49,8 @@ servers.append(pg)
 
 
 def restore(tag, backup):
-    """Mount the copied image and start a second server on it; (server, mountpoint)."""
-    lo = qtest.run(["losetup", "--find", "--show", backup]).stdout.strip()
-    loops.append(lo)
-    mp = os.path.join(s.dir, "restore-" + tag)
-    os.makedirs(mp)
-    qtest.run(["mount", "-t", "ext4", lo, mp])
-    restored.append(mp)
-    pgtest.open_path(mp)
+    """Mount the copied image and make a second server on it (not started)."""
+    mp = restores.mount(tag, backup)
     r = pgtest.Server(os.path.join(mp, "pgdata"), os.path.join(s.dir, "sock-" + tag), 54352,
                       os.path.join(s.dir, "restored-%s.log" % tag))
     servers.append(r)
@@ -79,7 +60,7 @@ def restore(tag, backup):
     # reaped yet, or reused): a restore on another machine never sees it. No server
     # runs on the copy, so removing it is what the documentation allows.
     os.unlink(os.path.join(r.datadir, "postmaster.pid"))
-    return r, mp
+    return r
 
 
 def rows(server):
@@ -123,77 +104,39 @@ def scenario(tag, with_agent):
                         60), "%s: the writers commit" % label)
     time.sleep(2)
     backup = os.path.join(s.dir, "backup-%s.img" % tag)
-    marks = os.path.join(s.dir, "marks-" + tag)
-    copy = ("import subprocess, sys, time\n"
-            "f = open(sys.argv[1], 'w'); f.write('%d\\n' % time.monotonic_ns()); f.flush()\n"
-            "subprocess.run(['cp', '--sparse=always', sys.argv[2], sys.argv[3]], check=True)\n"
-            "f.write('%d\\n' % time.monotonic_ns()); f.close()\n")
-    t_freeze = time.monotonic_ns()
-    r = d.ctl("--json", "snapshot", "--", sys.executable, "-c", copy, marks, image, backup)
-    t_thawed = time.monotonic_ns()
+    r, t_freeze, t_thawed, t_copy, details = dbtest.snapshot_copy(
+        d, image, backup, os.path.join(s.dir, "marks-" + tag))
     time.sleep(1)
     acks = w.stop()
     writers.remove(w)
     t.ok(r.returncode == 0, "%s: quiescectl snapshot -- cp ran and thawed" % label,
-         r.stdout[-1500:] + r.stderr)
+         r.stdout[-1500:] + r.stderr[-1500:])
     t.eq(s.frozen(), [], "%s: nothing frozen after it" % label)
-    detail = ""
-    # snapshot --json prints the freeze's and the thaw's answers on stderr, one a line.
-    for line in r.stderr.splitlines():
-        try:
-            ans = json.loads(line)
-        except ValueError:
-            continue
-        for ph in (ans.get("report") or ans).get("phases", []) if isinstance(ans, dict) else []:
-            for app in ph.get("apps", []):
-                if ph.get("op") == "freeze" and app.get("detail"):
-                    detail = app["detail"]
+    detail = details.get("pg", "")
     if with_agent:
         t.ok(detail.startswith("lsn "), "%s: the snapshot's report has the WAL position" % label, detail)
         a.stop()
         agents.remove(a)
-    with open(marks) as f:
-        t_cp0, t_cp1 = (int(x) for x in f.read().split())
     pg.stop()
 
-    rs, mp = restore(tag, backup)
+    rs = restore(tag, backup)
     started = rs.start(check=False).returncode == 0
     t.ok(started, "%s: a server starts on the copy" % label, rs.log_text()[-2000:])
     fig = {"label": label, "detail": detail}
     if not started:
         return fig
     got = rows(rs)
-    before = after = present_in_window = window = 0
-    ok_before = ok_after = ok_gapless = True
-    for wid, lst in acks.items():
-        n, top, k = got.get(wid, (0, 0, 0))
-        ok_gapless &= n == top == k
-        acked_before = [seq for seq, ts in lst if ts < t_freeze]
-        acked_after = [seq for seq, ts in lst if ts > t_thawed]
-        ok_before &= not acked_before or top >= max(acked_before)
-        ok_after &= not acked_after or top < min(acked_after)
-        before += len(acked_before)
-        after += len(acked_after)
-        inw = [seq for seq, ts in lst if t_freeze <= ts <= t_thawed]
-        window += len(inw)
-        present_in_window += sum(1 for seq in inw if seq <= top)
-    t.ok(ok_before, "%s: every commit acknowledged before the freeze began is there (%d)" % (label, before))
-    t.ok(ok_after, "%s: none acknowledged after the thaw is there (%d)" % (label, after))
-    t.ok(ok_gapless, "%s: each writer's rows are gapless and match its counter (one transaction)"
-         % label, repr(got))
+    j = dbtest.judge(acks, got, t_freeze, t_thawed)
+    dbtest.assert_restored(t, label, j)
     idx, heap = amcheck(rs)
     t.ok(idx >= 2 and heap == 0, "%s: amcheck: %d btree indexes and the heaps check clean" % (label, idx))
     redo = pgtest.redo_range(rs.log_text())
-    fig.update(before=before, after=after, window=window, window_present=present_in_window,
-               restored=sum(v[0] for v in got.values()),
+    fig.update(j, restored=sum(v[0] for v in got.values()),
                wal=(redo[1] - redo[0]) if redo else 0, redo_s=pgtest.redo_seconds(rs.log_text()),
-               freeze_ms=(t_cp0 - t_freeze) / 1e6, held_ms=(t_thawed - t_freeze) / 1e6)
+               freeze_ms=(t_copy - t_freeze) / 1e6, held_ms=(t_thawed - t_freeze) / 1e6)
     rs.stop()
     servers.remove(rs)
-    subprocess.run(["umount", mp])
-    restored.remove(mp)
-    lo = loops.pop()
-    subprocess.run(["losetup", "-d", lo])
+    restores.cleanup()
     os.unlink(backup)
     return fig
 
@@ -218,7 +161,7 @@ try:
         t.diag("WAL replayed: %d bytes with the agent, %d crash-consistent" % (figs[0]["wal"], figs[1]["wal"]))
     qtest.stop_clean(t, d)
 finally:
-    cleanup()
+    procs.cleanup()
     d.kill()
     s.cleanup()
 t.exit()
