@@ -24,6 +24,7 @@
 #ifndef QUIESCE_H
 #define QUIESCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -133,6 +134,51 @@ QUIESCE_API unsigned int quiesce_flags(const struct quiesce *q);
 
 /* Disconnect (the daemon counts a frozen app as thawed) and free. NULL is fine. */
 QUIESCE_API void quiesce_close(struct quiesce *q);
+
+/*
+ * Protocol version 2 (quiesced 0.1.0 and later speak it; with an older daemon the
+ * connection speaks version 1 and these return -EOPNOTSUPP).
+ */
+
+/* The protocol version the connection speaks: 1 or 2. */
+QUIESCE_API unsigned int quiesce_protocol_version(const struct quiesce *q);
+
+/* Longest detail: 127 bytes; longer is cut, bytes outside 0x20..0x7e become '?'. */
+#define QUIESCE_DETAIL_MAX	127
+
+/*
+ * Attach a short detail to the answer to the outstanding request (a veto's reason,
+ * a position such as a WAL LSN or a GTID): quiesced logs it and shows it in its
+ * report and in quiescectl apps. Call it before quiesce_reply(), or from a
+ * quiesce_run() callback. 0, or -EINVAL (no request outstanding), -EOPNOTSUPP.
+ */
+QUIESCE_API int quiesce_set_detail(struct quiesce *q, const char *detail);
+
+/* A filesystem quiesced would freeze now. The strings live in the list. */
+struct quiesce_fs {
+	unsigned int major, minor;	/* the superblock's device number (st_dev of its files) */
+	const char *fstype;		/* "ext4", "xfs", ... */
+	const char *source;		/* the mount source, "/dev/vda1"; may be "" */
+	const char *mountpoint;
+	void *reserved[2];
+};
+
+/* quiesce_filesystems() flags: the list may miss some (the daemon could not list them all). */
+#define QUIESCE_FS_INCOMPLETE	0x1u
+
+/*
+ * Ask quiesced which filesystems it would freeze now (its candidates, after --scope
+ * and the include/exclude lists), to check that the app's files are covered. 0 and
+ * *list (free with quiesce_filesystems_free(); NULL when *count is 0), *count and
+ * *flags (may be NULL) set; or -EOPNOTSUPP, -ETIMEDOUT, -ECONNRESET, -EPROTO,
+ * -ENOMEM, ... Any failure but -EOPNOTSUPP and -ENOMEM ends the connection. May
+ * be called while a request is outstanding (in on_check). Otherwise a request may
+ * arrive first: it is kept, and the next quiesce_next_request() returns it without
+ * waiting (poll on quiesce_fd() does not show it: call quiesce_next_request(q, 0)).
+ */
+QUIESCE_API int quiesce_filesystems(struct quiesce *q, struct quiesce_fs **list, size_t *count,
+    unsigned int *flags, int timeout_ms);
+QUIESCE_API void quiesce_filesystems_free(struct quiesce_fs *list);
 
 /* "CHECK", "FREEZE", "THAW" or "UNKNOWN". */
 QUIESCE_API const char *quiesce_op_name(unsigned int op);

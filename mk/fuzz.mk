@@ -44,7 +44,7 @@ LLVM_COV      ?= llvm-cov
 
 # appwire: the app socket's wire format (libquiesce and the daemon).
 FUZZ_TARGETS += appwire
-FUZZ_SRC_appwire := src/common/appwire.c
+FUZZ_SRC_appwire := src/common/appwire.c src/common/appfslist.c
 # guardwire: quiesced <-> thaw guardian messages.
 FUZZ_TARGETS += guardwire
 FUZZ_SRC_guardwire := src/common/guardwire.c

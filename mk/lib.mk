@@ -2,7 +2,7 @@
 # The wire format (src/common/appwire.c) is compiled into the library too; the daemon
 # links its own copy from $(BUILD)/obj.
 
-LIBQ_SRC    := $(sort $(wildcard src/lib/*.c)) src/common/appwire.c
+LIBQ_SRC    := $(sort $(wildcard src/lib/*.c)) src/common/appwire.c src/common/appfslist.c
 LIBQ_PIC    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIBQ_SRC))
 LIBQ_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIBQ_SRC))
 LIBQ_SONAME := libquiesce.so.0
@@ -57,7 +57,8 @@ PROGRAMS += $(BUILD)/appvss-sim $(BUILD)/recwriter
 # Unit tests (cmocka, TAP).
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-$(BUILD)/tests/test_appwire: $(BUILD)/obj/tests/unit/test_appwire.o $(BUILD)/obj/src/common/appwire.o
+$(BUILD)/tests/test_appwire: $(BUILD)/obj/tests/unit/test_appwire.o $(BUILD)/obj/src/common/appwire.o \
+    $(BUILD)/obj/src/common/appfslist.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 

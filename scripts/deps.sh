@@ -22,9 +22,13 @@ PKG_PKGS="dpkg-dev debhelper lintian systemd"
 # daemon, its QEMU driver and virsh, without libvirt-daemon-system (no services; the
 # test starts libvirtd by hand).
 VM_PKGS="$VM_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
+# Database agents (agents/): their client libraries, and the servers the restore tests
+# start by themselves (tests/integration/db_*.py; the packages' own clusters and
+# services are never started here: see the policy file below).
+DB_PKGS="libpq-dev postgresql libmariadb-dev mariadb-server"
 
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS $DB_PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi

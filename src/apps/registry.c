@@ -18,6 +18,7 @@
 
 #include "apps/admit.h"
 #include "common/appwire.h"
+#include "apps/appext.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -71,6 +72,7 @@ struct member {
 	uint64_t msgid;
 	uint64_t latency_ns;
 	char name[APPWIRE_NAME_FIELD];
+	char detail[APPWIRE_DETAIL_FIELD];      /* v2: what the app said with its answer */
 };
 
 struct app {
@@ -86,6 +88,7 @@ struct app {
 	bool over_rate;                 /* connected beyond the connection rate */
 	bool optional;
 	bool frozen;                    /* answered FREEZE with success, not sent THAW yet */
+	uint16_t version;               /* of its hello; 0 before one decoded */
 	uint32_t timeout_ms;
 	uint64_t connected_wall;
 	/* The outstanding request (WAITING, LATE). */
@@ -99,6 +102,7 @@ struct app {
 	const char *last_result;
 	uint64_t last_latency_ns;
 	uint64_t last_at_wall;
+	char last_detail[APPWIRE_DETAIL_FIELD];
 	/* Registration order (or the list of connections in HELLO), and the name hash. */
 	struct app *prev, *next;
 	struct app *hnext;
@@ -113,6 +117,7 @@ struct registry {
 	uint32_t default_timeout_ms, max_timeout_ms;
 	gid_t gid;
 	bool group_set;
+	struct appext_fs_source fs_source;  /* answers the v2 filesystem query */
 
 	int lfd;
 	bool accept_paused;
@@ -261,6 +266,8 @@ static const char *reason(const struct member *m, const struct registry *r, char
 			snprintf(buf, len, "answered the thaw with failure");
 		else
 			snprintf(buf, len, "vetoed the %s", op);
+		if (m->detail[0])
+			snprintf(buf + strlen(buf), len - strlen(buf), ": %s", m->detail);
 		break;
 	case M_TIMEOUT:
 		snprintf(buf, len, "did not answer the %s within %u ms", op, a ? a->timeout_ms : 0);
@@ -286,7 +293,7 @@ static const char *reason(const struct member *m, const struct registry *r, char
 static void member_done(struct registry *r, size_t idx, enum member_result res, uint64_t latency)
 {
 	struct member *m = &r->members[idx];
-	char why[128];
+	char why[256];
 
 	if (!r->running || m->result != M_PENDING)
 		return;
@@ -493,17 +500,19 @@ static void on_reply(struct app *a, const uint8_t *buf, size_t len)
 {
 	struct registry *r = a->reg;
 	struct appwire_msg rep;
+	char detail[APPWIRE_DETAIL_FIELD] = "";
 	enum appwire_err e;
 	bool late = a->state == APP_LATE, in_phase, owed = a->out_gen == 0;
 	bool success;
 	uint64_t latency;
 	size_t member;
 
-	if (len != APPWIRE_MSG_SIZE) {
+	if (len != APPWIRE_MSG_SIZE && !(len == APPWIRE_DETAIL_SIZE && a->version >= 2)) {
 		app_drop(a, "wrong frame size %zu", len);
 		return;
 	}
-	e = appwire_decode_reply(buf, len, &rep);
+	e = len == APPWIRE_MSG_SIZE ? appwire_decode_reply(buf, len, &rep)
+				    : appwire_decode_reply_detail(buf, len, &rep, detail);
 	if (e != APPWIRE_OK) {
 		app_drop(a, "bad reply: %s", appwire_strerror(e));
 		return;
@@ -522,6 +531,8 @@ static void on_reply(struct app *a, const uint8_t *buf, size_t len)
 		   a->out_member < r->n_members && r->members[a->out_member].result == M_PENDING;
 	member = a->out_member;
 	a->out_gen = 0;
+	appext_note_detail(a->name, a->id, rep.opt, detail, a->last_detail,
+			   in_phase ? r->members[member].detail : NULL);
 	if (in_phase) {
 		note_last(a, rep.opt, success ? "ok" : "failed", latency);
 		log_debug("app %s (id %u): %s %s in %.2f ms", a->name, a->id,
@@ -577,7 +588,12 @@ static void refuse(struct app *a, enum appwire_result res, const char *fmt, ...)
 
 static void refuse(struct app *a, enum appwire_result res, const char *fmt, ...)
 {
-	struct appwire_welcome w = { .version = APPWIRE_VERSION, .result = (uint16_t)res };
+	/* The hello's version if it decoded (a version 1 app must read the refusal),
+	 * our highest for a version we do not speak, else 1, which everyone reads. */
+	struct appwire_welcome w = {
+		.version = res == APPWIRE_REFUSED_VERSION ? APPWIRE_VERSION
+			   : a->version ? a->version : APPWIRE_VERSION_MIN,
+		.result = (uint16_t)res };
 	uint8_t buf[APPWIRE_WELCOME_SIZE];
 	char why[256], line[320];
 	va_list ap;
@@ -617,6 +633,8 @@ static void on_hello(struct app *a, const uint8_t *buf, size_t len)
 		       appwire_strerror(e));
 		return;
 	}
+	a->version = h.version;
+	w.version = h.version;
 	if (!a->allowed) {
 		refuse(a, APPWIRE_REFUSED_PERMISSION, "uid %u gid %u may not register %s", a->uid,
 		       a->gid, h.name);
@@ -721,6 +739,8 @@ static void on_app_timer(struct loop *loop, void *arg)
 	}
 }
 
+static void on_query(struct app *a, const uint8_t *buf, size_t len);
+
 static void on_app_event(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct app *a = arg;
@@ -752,6 +772,10 @@ static void on_app_event(struct loop *loop, int fd, uint32_t events, void *arg)
 			app_drop(a, "garbage: %s", what);
 		return;
 	}
+	if (a->state != APP_HELLO && a->version >= 2 && n == APPWIRE_QUERY_SIZE) {
+		on_query(a, buf, (size_t)n);
+		return;
+	}
 	switch (a->state) {
 	case APP_HELLO:
 		on_hello(a, buf, (size_t)n);
@@ -764,6 +788,20 @@ static void on_app_event(struct loop *loop, int fd, uint32_t events, void *arg)
 		on_reply(a, buf, (size_t)n);
 		return;
 	}
+}
+
+/* v2: a question, in any registered state; the outstanding request stays as it is. */
+static void on_query(struct app *a, const uint8_t *buf, size_t len)
+{
+	uint16_t kind;
+	enum appwire_err e = appwire_decode_query(buf, len, &kind);
+
+	if (e != APPWIRE_OK) {
+		app_drop(a, "bad query: %s", appwire_strerror(e));
+		return;
+	}
+	if (appext_answer_filesystems(a->fd, &a->reg->fs_source, a->name, a->id) < 0)
+		app_hangup(a, errno == EAGAIN ? 0 : errno);
 }
 
 static bool credentials_allowed(struct registry *r, int fd, const struct ucred *c)
@@ -1040,6 +1078,8 @@ static void apps_report(void *self, struct json_object *out)
 			json_object_object_add(o, "msgid", json_object_new_int64((int64_t)m->msgid));
 		if (m->result != M_PENDING && m->result != M_NOT_ASKED && m->result != M_BUSY)
 			json_object_object_add(o, "ms", json_object_new_double(ns_to_ms(m->latency_ns)));
+		if (m->detail[0])
+			json_object_object_add(o, "detail", json_object_new_string(m->detail));
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(out, "apps", arr);
@@ -1087,6 +1127,7 @@ void registry_list(struct registry *r, struct json_object *out)
 		json_object_object_add(o, "pid", json_object_new_int64(a->pid));
 		json_object_object_add(o, "uid", json_object_new_int64(a->uid));
 		json_object_object_add(o, "required", json_object_new_boolean(!a->optional));
+		json_object_object_add(o, "protocol", json_object_new_int64(a->version));
 		json_object_object_add(o, "timeout_ms", json_object_new_int64(a->timeout_ms));
 		json_object_object_add(o, "state", json_object_new_string(state_name(a)));
 		if (a->state == APP_WAITING || a->state == APP_LATE) {
@@ -1105,6 +1146,8 @@ void registry_list(struct registry *r, struct json_object *out)
 				json_object_object_add(l, "ms",
 						       json_object_new_double(ns_to_ms(a->last_latency_ns)));
 			json_object_object_add(l, "at", json_object_new_int64((int64_t)a->last_at_wall));
+			if (a->last_detail[0])
+				json_object_object_add(l, "detail", json_object_new_string(a->last_detail));
 			json_object_object_add(o, "last", l);
 		}
 		json_object_array_add(arr, o);
@@ -1265,6 +1308,12 @@ fail:
 	free(r->path);
 	free(r);
 	return NULL;
+}
+
+void registry_set_fs(struct registry *r, const struct appext_fs_source *src)
+{
+	if (r)
+		r->fs_source = *src;
 }
 
 void registry_close(struct registry *r)

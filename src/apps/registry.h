@@ -40,6 +40,11 @@ struct registry *registry_open(struct loop *loop, struct engine *engine,
 /* Closes every app connection (apps take it as a disconnect) and the socket. */
 void registry_close(struct registry *r);
 
+/* The filesystem stage that answers the apps' v2 filesystem query (docs/protocol.md
+ * §2.6). Until it is set, the answer is an empty list marked incomplete. */
+struct appext_fs_source;
+void registry_set_fs(struct registry *r, const struct appext_fs_source *src);
+
 /* quiescectl apps: {"apps": [...], "count", "max", "socket"}. */
 void registry_list(struct registry *r, struct json_object *out);
 

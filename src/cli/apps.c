@@ -42,7 +42,7 @@ static void print_apps(FILE *out, struct json_object *ret)
 	fprintf(out, "%-5s %-24s %-8s %-6s %-8s %-8s %-7s %-26s %s\n", "ID", "NAME", "PID", "UID",
 		"KIND", "TIMEOUT", "STATE", "LAST", "CONNECTED");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *a = json_object_array_get_idx(apps, i), *last;
+		struct json_object *a = json_object_array_get_idx(apps, i), *last = NULL;
 		char timeout[32], since[32], lastbuf[64] = "-";
 		age(timeout, sizeof(timeout), num(a, "timeout_ms", 0));
 		age(since, sizeof(since), num(a, "connected_ms", 0));
@@ -59,6 +59,9 @@ static void print_apps(FILE *out, struct json_object *ret)
 			json_object_get_boolean(json_object_object_get(a, "required")) ? "required"
 											  : "optional",
 			timeout, str(a, "state", "?"), lastbuf, since);
+		/* A version 2 app's word on its last answer (a position, a veto's reason). */
+		if (last && json_object_object_get_ex(last, "detail", &v))
+			fprintf(out, "      %s\n", json_object_get_string(v));
 	}
 }
 

@@ -45,19 +45,22 @@ static void print_filesystems(FILE *out, struct json_object *fss, const char *in
 	}
 }
 
-/* The apps and hooks of a phase that did not answer "ok": one line each. */
+/* The apps and hooks of a phase that did not answer "ok", and those that said something
+ * with their answer (a version 2 app's detail): one line each. */
 static void print_members(FILE *out, struct json_object *members, const char *what,
 			  const char *indent)
 {
 	size_t n = members ? json_object_array_length(members) : 0;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(members, i);
-		const char *res = str(m, "result");
-		if (!res || !strcmp(res, "ok"))
+		const char *res = str(m, "result"), *detail = str(m, "detail");
+		if (!res || (!strcmp(res, "ok") && !detail))
 			continue;
 		fprintf(out, "%s%s %s: %s", indent, what, str(m, "name"), res);
 		if (num(m, "ms", -1) >= 0)
 			fprintf(out, " after %.1f ms", num(m, "ms", 0));
+		if (detail)
+			fprintf(out, ": %s", detail);
 		fputc('\n', out);
 	}
 }

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "common/wirebytes.h"
 #include "common/appwire.h"
 
 /* struct hv_vss_opt_msg */
@@ -38,52 +39,15 @@ _Static_assert(HELLO_OFF_RESERVED + 48 == APPWIRE_HELLO_SIZE, "hello layout");
 _Static_assert(WELCOME_OFF_RESERVED + 12 == APPWIRE_WELCOME_SIZE, "welcome layout");
 _Static_assert(MSG_OFF_RESERVED + 48 == APPWIRE_MSG_SIZE, "msg layout");
 _Static_assert(APPWIRE_MAX_FRAME >= APPWIRE_HELLO_SIZE && APPWIRE_MAX_FRAME >= APPWIRE_MSG_SIZE &&
-    APPWIRE_MAX_FRAME >= APPWIRE_WELCOME_SIZE, "max frame");
+    APPWIRE_MAX_FRAME >= APPWIRE_WELCOME_SIZE && APPWIRE_MAX_FRAME >= APPWIRE_DETAIL_SIZE,
+    "max frame");
+_Static_assert(APPWIRE_MSG_SIZE + APPWIRE_DETAIL_FIELD == APPWIRE_DETAIL_SIZE, "detail layout");
 
-static uint16_t
-get16(const uint8_t *p, size_t off)
-{
-	uint16_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static uint32_t
-get32(const uint8_t *p, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static uint64_t
-get64(const uint8_t *p, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static void
-put16(uint8_t *p, size_t off, uint16_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
-
-static void
-put32(uint8_t *p, size_t off, uint32_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
-
-static void
-put64(uint8_t *p, size_t off, uint64_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
+/* v2 query */
+#define QUERY_OFF_MAGIC		0
+#define QUERY_OFF_VERSION	4
+#define QUERY_OFF_KIND		6
+#define QUERY_OFF_RESERVED	8
 
 static int
 all_zero(const uint8_t *p, size_t len)
@@ -94,6 +58,12 @@ all_zero(const uint8_t *p, size_t len)
 		if (p[i] != 0)
 			return 0;
 	return 1;
+}
+
+static int
+version_spoken(uint16_t v)
+{
+	return v >= APPWIRE_VERSION_MIN && v <= APPWIRE_VERSION;
 }
 
 static int
@@ -154,6 +124,86 @@ appwire_reply_matches(const struct appwire_msg *req, const struct appwire_msg *r
 }
 
 static int
+detail_byte_valid(unsigned char c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+size_t
+appwire_detail_len(const char *detail)
+{
+	return detail == NULL ? 0 : strnlen(detail, APPWIRE_DETAIL_MAX);
+}
+
+void
+appwire_encode_reply_detail(uint8_t out[APPWIRE_DETAIL_SIZE], const struct appwire_msg *m,
+    const char *detail)
+{
+	size_t i, n = appwire_detail_len(detail);
+
+	memset(out, 0, APPWIRE_DETAIL_SIZE);
+	appwire_encode_msg(out, m);
+	for (i = 0; i < n; i++)
+		out[APPWIRE_MSG_SIZE + i] = detail_byte_valid((unsigned char)detail[i]) ?
+		    (uint8_t)detail[i] : '?';
+}
+
+enum appwire_err
+appwire_decode_reply_detail(const void *buf, size_t len, struct appwire_msg *out,
+    char detail[APPWIRE_DETAIL_FIELD])
+{
+	const uint8_t *d = (const uint8_t *)buf + APPWIRE_MSG_SIZE;
+	enum appwire_err e;
+	size_t n;
+
+	memset(detail, 0, APPWIRE_DETAIL_FIELD);
+	if (len != APPWIRE_DETAIL_SIZE) {
+		memset(out, 0, sizeof(*out));
+		return APPWIRE_E_SIZE;
+	}
+	if ((e = decode_msg(buf, APPWIRE_MSG_SIZE, out, APPWIRE_STATUS_FAIL)) != APPWIRE_OK)
+		return e;
+	for (n = 0; n < APPWIRE_DETAIL_FIELD && d[n] != 0; n++)
+		if (!detail_byte_valid(d[n]))
+			return APPWIRE_E_DETAIL;
+	/* One encoding only: a reply without a detail is the 64-byte frame. */
+	if (n == 0 || n > APPWIRE_DETAIL_MAX || !all_zero(d + n, APPWIRE_DETAIL_FIELD - n))
+		return APPWIRE_E_DETAIL;
+	memcpy(detail, d, n);
+	return APPWIRE_OK;
+}
+
+void
+appwire_encode_query(uint8_t out[APPWIRE_QUERY_SIZE], uint16_t kind)
+{
+	memset(out, 0, APPWIRE_QUERY_SIZE);
+	memcpy(out + QUERY_OFF_MAGIC, APPWIRE_QUERY_MAGIC, APPWIRE_MAGIC_LEN);
+	put16(out, QUERY_OFF_VERSION, 2);
+	put16(out, QUERY_OFF_KIND, kind);
+}
+
+enum appwire_err
+appwire_decode_query(const void *buf, size_t len, uint16_t *kind)
+{
+	const uint8_t *p = buf;
+
+	*kind = 0;
+	if (len != APPWIRE_QUERY_SIZE)
+		return APPWIRE_E_SIZE;
+	if (memcmp(p + QUERY_OFF_MAGIC, APPWIRE_QUERY_MAGIC, APPWIRE_MAGIC_LEN) != 0)
+		return APPWIRE_E_MAGIC;
+	/* Queries came with version 2: the frame says 2, whatever the hello said. */
+	if (get16(p, QUERY_OFF_VERSION) != 2)
+		return APPWIRE_E_VERSION;
+	if (!all_zero(p + QUERY_OFF_RESERVED, APPWIRE_QUERY_SIZE - QUERY_OFF_RESERVED))
+		return APPWIRE_E_RESERVED;
+	*kind = get16(p, QUERY_OFF_KIND);
+	if (*kind != APPWIRE_QUERY_FILESYSTEMS)
+		return APPWIRE_E_FIELD;
+	return APPWIRE_OK;
+}
+
+static int
 name_byte_valid(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -202,7 +252,7 @@ appwire_decode_hello(const void *buf, size_t len, struct appwire_hello *out)
 		return APPWIRE_E_MAGIC;
 	/* The version comes before the size check: a newer hello may be longer or shorter. */
 	out->version = get16(p, HELLO_OFF_VERSION);
-	if (out->version != APPWIRE_VERSION)
+	if (!version_spoken(out->version))
 		return APPWIRE_E_VERSION;
 	if (len != APPWIRE_HELLO_SIZE)
 		return APPWIRE_E_SIZE;
@@ -249,7 +299,7 @@ appwire_decode_welcome(const void *buf, size_t len, struct appwire_welcome *out)
 	if (memcmp(p + WELCOME_OFF_MAGIC, APPWIRE_WELCOME_MAGIC, APPWIRE_MAGIC_LEN) != 0)
 		return APPWIRE_E_MAGIC;
 	out->version = get16(p, WELCOME_OFF_VERSION);
-	if (out->version != APPWIRE_VERSION)
+	if (!version_spoken(out->version))
 		return APPWIRE_E_VERSION;
 	if (len != APPWIRE_WELCOME_SIZE)
 		return APPWIRE_E_SIZE;
@@ -312,6 +362,7 @@ appwire_strerror(enum appwire_err err)
 		[APPWIRE_E_NAME] = "invalid name",
 		[APPWIRE_E_FIELD] = "field out of range",
 		[APPWIRE_E_MISMATCH] = "reply does not match the request",
+		[APPWIRE_E_DETAIL] = "bad detail",
 	};
 
 	if ((unsigned)err >= APPWIRE_E_COUNT)

@@ -16,13 +16,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define APPWIRE_VERSION		1
+/*
+ * Versions spoken: 1 and 2. Version 2 (docs/protocol.md §2.5) adds the reply with a
+ * detail and the filesystem query; a connection speaks the version of its hello, so
+ * a version 1 app sees exactly what it always saw.
+ */
+#define APPWIRE_VERSION		2	/* the highest spoken */
+#define APPWIRE_VERSION_MIN	1
 
 /* Frame sizes. They differ so that a frame's length alone says what it is. */
 #define APPWIRE_MSG_SIZE	64	/* struct hv_vss_opt_msg: request and reply */
 #define APPWIRE_HELLO_SIZE	128	/* app -> daemon, first frame: registration */
 #define APPWIRE_WELCOME_SIZE	32	/* daemon -> app: answer to the hello */
-#define APPWIRE_MAX_FRAME	128	/* receive with a bigger buffer to see oversize */
+#define APPWIRE_DETAIL_SIZE	192	/* v2, app -> daemon: a reply and its detail */
+#define APPWIRE_QUERY_SIZE	16	/* v2, app -> daemon: a question (filesystems) */
+#define APPWIRE_MAX_FRAME	192	/* receive with a bigger buffer to see oversize */
+
+/* v2 detail: 1..APPWIRE_DETAIL_MAX printable ASCII bytes, NUL-padded to the field. */
+#define APPWIRE_DETAIL_FIELD	128
+#define APPWIRE_DETAIL_MAX	(APPWIRE_DETAIL_FIELD - 1)
+
+/* v2 query: magic, u16 version, u16 kind, 8 reserved bytes. */
+#define APPWIRE_QUERY_MAGIC	"QAPQ"
+#define APPWIRE_QUERY_FILESYSTEMS	1	/* answered with a filesystem list (appfslist.h) */
 
 /* Every hello and welcome, of any version, starts with 4 magic bytes and a u16 version. */
 #define APPWIRE_HELLO_MAGIC	"QAPH"
@@ -75,6 +91,7 @@ enum appwire_err {
 	APPWIRE_E_NAME,		/* name fails the name rule */
 	APPWIRE_E_FIELD,	/* a welcome field out of range for its result */
 	APPWIRE_E_MISMATCH,	/* reply's opt or msgid is not the outstanding request's */
+	APPWIRE_E_DETAIL,	/* v2 detail empty, not printable or not NUL-padded */
 	APPWIRE_E_COUNT
 };
 
@@ -106,6 +123,23 @@ enum appwire_err appwire_decode_request(const void *buf, size_t len, struct appw
 enum appwire_err appwire_decode_reply(const void *buf, size_t len, struct appwire_msg *out);
 enum appwire_err appwire_reply_matches(const struct appwire_msg *req,
     const struct appwire_msg *rep);
+
+/*
+ * v2: a reply with a detail (APPWIRE_DETAIL_SIZE bytes). The encoder copies at most
+ * APPWIRE_DETAIL_MAX bytes and turns any byte outside 0x20..0x7e into '?', so what it
+ * sends always decodes; an empty detail is sent as a plain reply (the caller's
+ * choice: appwire_detail_len() says whether there is one). detail out: NUL-terminated.
+ */
+void appwire_encode_reply_detail(uint8_t out[APPWIRE_DETAIL_SIZE], const struct appwire_msg *m,
+    const char *detail);
+enum appwire_err appwire_decode_reply_detail(const void *buf, size_t len, struct appwire_msg *out,
+    char detail[APPWIRE_DETAIL_FIELD]);
+/* How many bytes of detail the encoder would send (0 for NULL or ""). */
+size_t appwire_detail_len(const char *detail);
+
+/* v2: the query frame. */
+void appwire_encode_query(uint8_t out[APPWIRE_QUERY_SIZE], uint16_t kind);
+enum appwire_err appwire_decode_query(const void *buf, size_t len, uint16_t *kind);
 
 /* Registration. */
 void appwire_encode_hello(uint8_t out[APPWIRE_HELLO_SIZE], const struct appwire_hello *h);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hooks/hooks.h"
+#include "apps/appext.h"
 #include "apps/registry.h"
 #include "common/util.h"
 #include "daemon/config.h"
@@ -200,6 +201,13 @@ static void status_cb(void *arg, struct json_object *ret)
 							   ? (int)guard_pid(q->guard) : 0));
 }
 
+/* The apps' filesystem query, answered from the filesystems stage's plan. */
+static int fs_list_cb(void *arg, struct appwire_fs **v, size_t *n, bool *incomplete, char *msg,
+		      size_t msglen)
+{
+	return fs_stage_fs_list(arg, v, n, incomplete, msg, msglen);
+}
+
 /* quiesce-apps (host_ctx.apps). */
 static void apps_cb(void *arg, struct json_object *ret)
 {
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
 	frozen_record = record_path;
+	registry_set_fs(q.apps, &(struct appext_fs_source){ fs_list_cb, q.fs });
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/appfslist.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "fs/freezer.h"
@@ -110,6 +111,49 @@ static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct 
 	for (size_t i = 0; i < plan->n; i++)
 		log_debug("candidate %s (%s on %s)%s", plan->v[i].mountpoint, plan->v[i].fstype,
 			  plan->v[i].source, plan->v[i].n_holders ? " before its holders" : "");
+	return 0;
+}
+
+int fs_stage_plan(struct fs_stage *fs, struct fs_plan *plan, char *msg, size_t msglen)
+{
+	return make_plan(fs, NULL, plan, msg, msglen);
+}
+
+int fs_stage_fs_list(struct fs_stage *fs, struct appwire_fs **out, size_t *n, bool *incomplete,
+		     char *msg, size_t msglen)
+{
+	struct fs_plan plan;
+	struct appwire_fs *v;
+
+	memset(&plan, 0, sizeof(plan));
+	*out = NULL;
+	*n = 0;
+	if (fs_stage_plan(fs, &plan, msg, msglen) < 0)
+		return -1;
+	v = calloc(plan.n ? plan.n : 1, sizeof(*v));
+	if (!v) {
+		fs_plan_free(&plan);
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct fs_candidate *c = &plan.v[i];
+		/* A name too long for the frame is left out, and the list marked so. */
+		if (strlen(c->fstype) > APPWIRE_FS_TYPE_MAX ||
+		    strlen(c->mountpoint) > APPWIRE_FS_PATH_MAX ||
+		    strlen(c->source) > APPWIRE_FS_PATH_MAX) {
+			*incomplete = true;
+			continue;
+		}
+		v[*n].major = c->major;
+		v[*n].minor = c->minor;
+		str_copy(v[*n].fstype, c->fstype, sizeof(v[*n].fstype));
+		str_copy(v[*n].source, c->source, sizeof(v[*n].source));
+		str_copy(v[*n].mountpoint, c->mountpoint, sizeof(v[*n].mountpoint));
+		(*n)++;
+	}
+	fs_plan_free(&plan);
+	*out = v;
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "fs/policy.h"
 
 struct loop;
+struct appwire_fs;
 struct fs_stage;
 
 extern const struct stage_ops fs_stage_ops;
@@ -24,6 +25,13 @@ void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard);
 void fs_stage_set_record(struct fs_stage *fs, const char *path);
 /* An abandoned FIFREEZE is still in the kernel (the guardian may not hold it). */
 bool fs_stage_stuck(const struct fs_stage *fs);
+
+/* The plan a freeze would follow now (the apps' filesystem query). 0, or -1 and msg. */
+int fs_stage_plan(struct fs_stage *fs, struct fs_plan *plan, char *msg, size_t msglen);
+/* The plan's candidates as app protocol entries (the apps' filesystem query): *out
+ * malloc'd with *n entries, those too long for the frame left out (*incomplete). */
+int fs_stage_fs_list(struct fs_stage *fs, struct appwire_fs **out, size_t *n, bool *incomplete,
+		     char *msg, size_t msglen);
 
 /* Where the mount table is read from (tests may point it elsewhere). */
 extern const char *fs_stage_mountinfo_path;

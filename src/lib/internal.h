@@ -19,6 +19,10 @@ struct quiesce {
 	unsigned int app_id;
 	unsigned int timeout_ms;
 	unsigned int flags;
+	uint16_t version;	/* the protocol the connection speaks (1 or 2) */
+	char detail[APPWIRE_DETAIL_FIELD];	/* v2: sent with the next answer */
+	int stashed;		/* a request read while waiting for a query's answer */
+	struct appwire_msg stash;
 };
 
 /* No deadline: wait forever. */
@@ -30,5 +34,6 @@ uint64_t quiesce__deadline(int timeout_ms);
 int quiesce__wait(int fd, short events, int stop_fd, uint64_t deadline);
 int quiesce__recv_frame(int fd, uint8_t *buf, size_t cap);
 void quiesce__kill(struct quiesce *q, int err);
+int quiesce__send(int fd, const void *buf, size_t len, uint64_t deadline);
 
 #endif

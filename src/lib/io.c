@@ -121,3 +121,25 @@ quiesce__kill(struct quiesce *q, int err)
 	/* The daemon sees the hang-up now, not whenever the app gets round to closing. */
 	shutdown(q->fd, SHUT_RDWR);
 }
+
+/* Send one frame, waiting for room until deadline. 0, or a negative errno. */
+int
+quiesce__send(int fd, const void *buf, size_t len, uint64_t deadline)
+{
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0)
+			return -EPROTO;	/* SEQPACKET sends whole records; cannot happen */
+		if (errno == EPIPE || errno == ECONNRESET)
+			return -ECONNRESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if ((r = quiesce__wait(fd, POLLOUT, -1, deadline)) < 0)
+			return r;
+	}
+}

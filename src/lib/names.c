@@ -63,6 +63,8 @@ quiesce_strerror(int err)
 		return "socket path too long";
 	case ENOMEM:
 		return "out of memory";
+	case EOPNOTSUPP:
+		return "the daemon speaks protocol version 1: no details, no filesystem query";
 	}
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 	/* strerror() may use a shared buffer; this one returns constant text. */

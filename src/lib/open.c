@@ -73,27 +73,6 @@ connect_bounded(int fd, const struct sockaddr_un *sa, uint64_t deadline)
 }
 
 static int
-send_bounded(int fd, const void *buf, size_t len, uint64_t deadline)
-{
-	ssize_t n;
-	int r;
-
-	for (;;) {
-		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n == (ssize_t)len)
-			return 0;
-		if (n >= 0)
-			return -EPROTO;	/* SEQPACKET sends whole records; cannot happen */
-		if (errno == EPIPE || errno == ECONNRESET)
-			return -ECONNRESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if ((r = quiesce__wait(fd, POLLOUT, -1, deadline)) < 0)
-			return r;
-	}
-}
-
-static int
 refusal_errno(unsigned int result)
 {
 	switch (result) {
@@ -136,12 +115,54 @@ receive_welcome(struct quiesce *q, uint64_t deadline)
 		return -EPROTONOSUPPORT;
 	if (e != APPWIRE_OK)
 		return -EPROTO;
-	if (w.result != APPWIRE_ACCEPTED)
+	if (w.result != APPWIRE_ACCEPTED) {
+		/* For a version refusal: the highest the daemon speaks, to retry with. */
+		q->version = w.version;
 		return refusal_errno(w.result);
+	}
+	/* The daemon answers in the hello's version; anything else is garbage. */
+	if (w.version != q->version)
+		return -EPROTO;
 	q->app_id = w.app_id;
 	q->timeout_ms = w.timeout_ms;
 	q->flags = w.flags;
 	return 0;
+}
+
+/* One connection and registration with the given hello. *qp is set even on failure
+ * (the caller closes it) so that a version refusal can be read from it. */
+static int
+attempt(const struct sockaddr_un *sa, const struct appwire_hello *hello, uint64_t deadline,
+    struct quiesce **qp)
+{
+	uint8_t hello_buf[APPWIRE_HELLO_SIZE];
+	struct quiesce *q;
+	int r;
+
+	*qp = NULL;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return -ENOMEM;
+	*qp = q;
+	q->stop_fd = -1;
+	q->version = hello->version;
+	appwire_encode_hello(hello_buf, hello);
+	q->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (q->fd < 0)
+		return -errno;
+	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->stop_fd < 0)
+		return -errno;
+	if ((r = connect_bounded(q->fd, sa, deadline)) < 0)
+		return r;
+	if ((r = quiesce__send(q->fd, hello_buf, sizeof(hello_buf), deadline)) < 0) {
+		/* quiesced refuses a connection beyond the pending slots its user may
+		 * take as it accepts it: its refusal is already here, say that. */
+		if (r == -ECONNRESET && receive_welcome(q, deadline) == -EUSERS)
+			r = -EUSERS;
+		return r;
+	}
+	q->version = hello->version;
+	return receive_welcome(q, deadline);
 }
 
 int
@@ -149,10 +170,9 @@ quiesce_open(const char *socket_path, const char *name, const struct quiesce_opt
     int timeout_ms, struct quiesce **out)
 {
 	uint64_t deadline = quiesce__deadline(timeout_ms);
-	uint8_t hello_buf[APPWIRE_HELLO_SIZE];
 	struct appwire_hello hello;
 	struct sockaddr_un sa;
-	struct quiesce *q;
+	struct quiesce *q = NULL;
 	int r;
 
 	if (out == NULL)
@@ -171,41 +191,29 @@ quiesce_open(const char *socket_path, const char *name, const struct quiesce_opt
 	memcpy(sa.sun_path, socket_path, strlen(socket_path));
 
 	memset(&hello, 0, sizeof(hello));
-	hello.version = APPWIRE_VERSION;
 	hello.flags = opt != NULL && (opt->flags & QUIESCE_OPTIONAL) ? APPWIRE_F_OPTIONAL : 0;
 	hello.timeout_ms = opt != NULL ? opt->timeout_ms : 0;
 	memcpy(hello.name, name, strlen(name));
-	appwire_encode_hello(hello_buf, &hello);
 
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return -ENOMEM;
-	q->stop_fd = -1;
-	q->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (q->fd < 0) {
-		r = -errno;
-		goto fail;
+	/* Our highest version first; a daemon that refuses it names the highest it speaks
+	 * (docs/protocol.md §2.3), and a version 1 daemon gets a version 1 hello. */
+	hello.version = APPWIRE_VERSION;
+	for (;;) {
+		r = attempt(&sa, &hello, deadline, &q);
+		if (r == -EPROTONOSUPPORT && q != NULL && q->version >= APPWIRE_VERSION_MIN &&
+		    q->version < hello.version) {
+			hello.version = q->version;
+			quiesce_close(q);
+			continue;
+		}
+		break;
 	}
-	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->stop_fd < 0) {
-		r = -errno;
-		goto fail;
+	if (r < 0) {
+		quiesce_close(q);
+		return r;
 	}
-	if ((r = connect_bounded(q->fd, &sa, deadline)) < 0)
-		goto fail;
-	if ((r = send_bounded(q->fd, hello_buf, sizeof(hello_buf), deadline)) < 0) {
-		/* quiesced refuses a connection beyond the pending slots its user may
-		 * take as it accepts it: its refusal is already here, say that. */
-		if (r == -ECONNRESET && receive_welcome(q, deadline) == -EUSERS)
-			r = -EUSERS;
-		goto fail;
-	}
-	if ((r = receive_welcome(q, deadline)) < 0)
-		goto fail;
 	*out = q;
 	return 0;
-fail:
-	quiesce_close(q);
-	return r;
 }
 
 void
@@ -242,6 +250,12 @@ unsigned int
 quiesce_flags(const struct quiesce *q)
 {
 	return q != NULL ? q->flags : 0;
+}
+
+unsigned int
+quiesce_protocol_version(const struct quiesce *q)
+{
+	return q != NULL ? q->version : 0;
 }
 
 int

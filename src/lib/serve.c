@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +27,12 @@ quiesce_next_request(struct quiesce *q, struct quiesce_request *req, int timeout
 	/* One request at a time: the daemon sends the next only after our answer. */
 	if (q->pending)
 		return -EBUSY;
+	if (q->stashed) {
+		/* Read earlier by quiesce_filesystems(), while it waited for its answer. */
+		q->stashed = 0;
+		m = q->stash;
+		goto got;
+	}
 	for (;;) {
 		n = quiesce__recv_frame(q->fd, buf, sizeof(buf));
 		if (n != -EAGAIN)
@@ -41,7 +48,9 @@ quiesce_next_request(struct quiesce *q, struct quiesce_request *req, int timeout
 		quiesce__kill(q, -EPROTO);
 		return -EPROTO;
 	}
+got:
 	q->req = m;
+	q->detail[0] = '\0';
 	q->pending = 1;
 	/* From here on thawing is the app's job, whether or not the reply gets through. */
 	if (m.opt == APPWIRE_OP_THAW)
@@ -56,8 +65,9 @@ quiesce_next_request(struct quiesce *q, struct quiesce_request *req, int timeout
 int
 quiesce_reply(struct quiesce *q, const struct quiesce_request *req, int status)
 {
-	uint8_t buf[APPWIRE_MSG_SIZE];
+	uint8_t buf[APPWIRE_DETAIL_SIZE];
 	struct appwire_msg m;
+	size_t len = APPWIRE_MSG_SIZE;
 	ssize_t n;
 
 	if (q == NULL || req == NULL)
@@ -71,8 +81,14 @@ quiesce_reply(struct quiesce *q, const struct quiesce_request *req, int status)
 	/* Holding writes starts now, even if the answer is lost on the way: see quiesce_frozen(). */
 	if (m.opt == APPWIRE_OP_FREEZE && m.status == APPWIRE_STATUS_SUCCESS)
 		q->frozen = 1;
-	appwire_encode_msg(buf, &m);
-	n = send(q->fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* A detail goes in the version 2 frame; without one, the plain reply. */
+	if (q->version >= 2 && appwire_detail_len(q->detail) > 0) {
+		appwire_encode_reply_detail(buf, &m, q->detail);
+		len = APPWIRE_DETAIL_SIZE;
+	} else {
+		appwire_encode_msg(buf, &m);
+	}
+	n = send(q->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0) {
 		/* A full socket can only mean the daemon stopped reading; the caller may retry. */
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -82,6 +98,20 @@ quiesce_reply(struct quiesce *q, const struct quiesce_request *req, int status)
 		return (int)n;
 	}
 	q->pending = 0;
+	q->detail[0] = '\0';
+	return 0;
+}
+
+int
+quiesce_set_detail(struct quiesce *q, const char *detail)
+{
+	if (q == NULL)
+		return -EINVAL;
+	if (q->version < 2)
+		return -EOPNOTSUPP;
+	if (!q->pending)
+		return -EINVAL;
+	snprintf(q->detail, sizeof(q->detail), "%s", detail != NULL ? detail : "");
 	return 0;
 }
 

@@ -127,12 +127,14 @@ try:
         ("reserved bytes", pack_hello("x", reserved=b"r"), REFUSED_HELLO),
         ("a short hello", pack_hello("x")[:100], REFUSED_HELLO),
         ("oversize garbage", b"QAPH" + b"\x01" * 600, REFUSED_HELLO),
-        ("version 2", pack_hello("x", version=2), REFUSED_VERSION),
+        ("version 3", pack_hello("x", version=3), REFUSED_VERSION),
         ("a name with a space", pack_hello("has space"), REFUSED_NAME),
         ("an empty name", pack_hello(""), REFUSED_NAME),
     ]:
         w, gone = hello(raw_bytes)
-        t.ok(w is not None and w["result"] == want and w["app_id"] == 0 and w["version"] == 1 and gone,
+        # A version refusal names the highest version spoken (2); the others answer in 1.
+        t.ok(w is not None and w["result"] == want and w["app_id"] == 0 and gone and
+             w["version"] == (2 if want == REFUSED_VERSION else 1),
              "hello with %s: refused with %d and closed" % (what, want), repr(w))
 
     silent = RawApp(apptest.app_socket(d))

@@ -15,7 +15,8 @@ import socket
 import struct
 import time
 
-VERSION = 1
+VERSION = 1          # what these helpers speak unless told (every version 1 rule holds)
+VERSION_MAX = 2      # the highest the daemon speaks
 MSG_SIZE = 64
 HELLO_SIZE = 128
 WELCOME_SIZE = 32
@@ -36,6 +37,16 @@ REFUSED_NAME_TAKEN = 4
 REFUSED_TOO_MANY = 5
 REFUSED_PERMISSION = 6
 
+# Version 2 (docs/protocol.md §2.5, §2.6).
+DETAIL_SIZE = 192
+DETAIL_MAX = 127
+QUERY_SIZE = 16
+QUERY_FILESYSTEMS = 1
+FSLIST_INCOMPLETE = 0x1
+_QUERY = struct.Struct("=4sHH8s")
+_FSHDR = struct.Struct("=4sHHII")
+_FSENT = struct.Struct("=IIHHHH")
+
 _MSG = struct.Struct("=IIQ48s")
 _HELLO = struct.Struct("=4sHHII64s48s")
 _WELCOME = struct.Struct("=4sHHIII12s")
@@ -44,6 +55,35 @@ assert _MSG.size == MSG_SIZE and _HELLO.size == HELLO_SIZE and _WELCOME.size == 
 
 def pack_msg(opt, msgid, status=0, reserved=b""):
     return _MSG.pack(opt, status, msgid, reserved.ljust(48, b"\0"))
+
+
+def pack_detail_reply(opt, msgid, status, detail):
+    if isinstance(detail, str):
+        detail = detail.encode()
+    return pack_msg(opt, msgid, status) + detail.ljust(DETAIL_SIZE - MSG_SIZE, b"\0")
+
+
+def pack_query(kind=QUERY_FILESYSTEMS, version=2, reserved=b""):
+    return _QUERY.pack(b"QAPQ", version, kind, reserved.ljust(8, b"\0"))
+
+
+def unpack_fslist(buf):
+    """(flags, [(major, minor, fstype, source, mountpoint)]) of a filesystem list."""
+    magic, version, flags, count, res = _FSHDR.unpack_from(buf)
+    if magic != b"QAPF" or version != 2 or res != 0:
+        raise ValueError("not a filesystem list: %r" % buf[:16])
+    off, out = _FSHDR.size, []
+    for _ in range(count):
+        major, minor, tl, sl, pl, r = _FSENT.unpack_from(buf, off)
+        off += _FSENT.size
+        fields = []
+        for n in (tl, sl, pl):
+            fields.append(buf[off:off + n].decode(errors="replace"))
+            off += n
+        out.append((major, minor) + tuple(fields))
+    if off != len(buf):
+        raise ValueError("filesystem list of %d bytes, entries end at %d" % (len(buf), off))
+    return flags, out
 
 
 def unpack_msg(buf):
@@ -91,11 +131,11 @@ class Timeout(Exception):
     pass
 
 
-def _recv(sock, timeout):
+def _recv(sock, timeout, size=MAX_FRAME + 64):
     """One record, b"" on hang-up; Timeout if nothing within timeout seconds."""
     sock.settimeout(timeout)
     try:
-        return sock.recv(MAX_FRAME + 64)
+        return sock.recv(size)
     except socket.timeout:
         raise Timeout()
     except ConnectionResetError:
@@ -118,10 +158,14 @@ class FakeApp:
         self.hello = unpack_hello(buf)
         return self.hello
 
-    def welcome(self, result=ACCEPTED, app_id=1, timeout_ms=15000, flags=None):
+    def welcome(self, result=ACCEPTED, app_id=1, timeout_ms=15000, flags=None, version=None):
         if flags is None:
             flags = self.hello["flags"] if self.hello else 0
-        self.send(pack_welcome(result, app_id, timeout_ms, flags))
+        if version is None:
+            # As quiesced does: in the hello's version, if it is one it speaks.
+            hv = self.hello["version"] if self.hello else VERSION
+            version = hv if 1 <= hv <= VERSION_MAX else VERSION
+        self.send(pack_welcome(result, app_id, timeout_ms, flags, version=version))
 
     def send(self, raw):
         self.sock.send(raw)
@@ -213,12 +257,17 @@ class RawApp:
     def send(self, raw):
         self.sock.send(raw)
 
-    def recv(self, timeout=5.0):
-        return _recv(self.sock, timeout)
+    def recv(self, timeout=5.0, size=MAX_FRAME + 64):
+        return _recv(self.sock, timeout, size)
 
-    def register(self, name, flags=0, timeout_ms=0, timeout=5.0):
-        self.send(pack_hello(name, flags, timeout_ms))
+    def register(self, name, flags=0, timeout_ms=0, timeout=5.0, version=VERSION):
+        self.send(pack_hello(name, flags, timeout_ms, version=version))
         return unpack_welcome(self.recv(timeout))
+
+    def filesystems(self, timeout=5.0):
+        """Ask the v2 filesystem query; (flags, entries) of the answer."""
+        self.send(pack_query())
+        return unpack_fslist(self.recv(timeout, 65536 + 1))
 
     def request(self, timeout=5.0):
         """(opt, status, msgid) of the daemon's next request."""

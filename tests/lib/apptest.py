@@ -104,10 +104,10 @@ def stop_all(sims):
         s.stop()
 
 
-def raw(daemon, name=None, flags=0, timeout_ms=0):
+def raw(daemon, name=None, flags=0, timeout_ms=0, version=1):
     """A RawApp connected (and registered as name, if given); returns (app, welcome)."""
     a = RawApp(app_socket(daemon))
-    w = a.register(name, flags, timeout_ms) if name else None
+    w = a.register(name, flags, timeout_ms, version=version) if name else None
     return a, w
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pkgcheck  # noqa: E402
 import qtest  # noqa: E402
 
-PKGS = ["quiesce", "libquiesce0", "libquiesce-dev"]
+PKGS = ["quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql", "quiesce-agent-mariadb"]
 POLICY = "/usr/sbin/policy-rc.d"
 # What the install may touch besides the packages' own files (checked one by one),
 # compared before the install and after the purge. Not whole shared directories
@@ -100,7 +100,9 @@ tree_before = git_status()
 src = os.path.join(tmp, "src", "quiesce")
 # Left out of the copy: the build, git, caches (.gitignore), a build's leftovers in debian/.
 SKIP = {"build", ".git", "tools/vm/cache", "bench/out"}
-DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", ".debhelper", "files",
+DEB_BUILT = {"tmp", "quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql",
+             "quiesce-agent-mariadb",
+             ".debhelper", "files",
              "debhelper-build-stamp"}
 
 
@@ -119,7 +121,7 @@ r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, stdout=su
 out = os.path.dirname(src)
 debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
 t.ok(r.returncode == 0, "dpkg-buildpackage -us -uc -b builds", r.stdout[-5000:])
-if not t.eq([d.split("_")[0] for d in debs], sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev"):
+if not t.eq(sorted(d.split("_")[0] for d in debs), sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev and the agents' packages"):
     t.exit()
 t.eq(git_status(), tree_before, "the source tree is as it was")
 
@@ -140,7 +142,7 @@ if not os.path.lexists(POLICY):
     os.chmod(POLICY, 0o755)
     own_policy = True
 r = dpkg("-i", *[os.path.join(out, d) for d in debs])
-if not t.ok(r.returncode == 0, "dpkg -i installs the three", r.stdout):
+if not t.ok(r.returncode == 0, "dpkg -i installs the five", r.stdout):
     t.exit()
 
 
@@ -163,6 +165,12 @@ want = {
     "libquiesce0": [libdir + "/libquiesce.so.0"],
     "libquiesce-dev": ["/usr/include/quiesce.h", libdir + "/libquiesce.so", libdir + "/libquiesce.a",
                        libdir + "/pkgconfig/quiesce.pc", "/usr/share/man/man3/libquiesce.3.gz"],
+    "quiesce-agent-postgresql": ["/usr/sbin/quiesce-agent-postgresql",
+                                 "/lib/systemd/system/quiesce-agent-postgresql.service",
+                                 "/usr/share/man/man8/quiesce-agent-postgresql.8.gz"],
+    "quiesce-agent-mariadb": ["/usr/sbin/quiesce-agent-mariadb",
+                              "/lib/systemd/system/quiesce-agent-mariadb.service",
+                              "/usr/share/man/man8/quiesce-agent-mariadb.8.gz"],
 }
 for p in PKGS:
     missing = [f for f in want[p] if f not in files[p] or not os.path.lexists(f)]
@@ -182,7 +190,15 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         pass
 t.eq(running, [], "and no quiesced started")
 pkgcheck.verify_units(t, ["/lib/systemd/system/" + u for u in
-                          ("quiesced.service", "quiesced-hyperv.service", "quiesced-qga.service")])
+                          ("quiesced.service", "quiesced-hyperv.service", "quiesced-qga.service",
+                           "quiesce-agent-postgresql.service", "quiesce-agent-mariadb.service")])
+# The daemon's package never pulls in a database's library: only its agent's does.
+deps = {p: subprocess.run(["dpkg-query", "-W", "-f=${Depends}", p], stdout=subprocess.PIPE,
+                          text=True).stdout for p in ("quiesce", "quiesce-agent-postgresql",
+                                                     "quiesce-agent-mariadb")}
+t.ok("libpq" not in deps["quiesce"] and "libmariadb" not in deps["quiesce"] and
+     "libpq5" in deps["quiesce-agent-postgresql"] and "libmariadb3" in deps["quiesce-agent-mariadb"],
+     "libpq5 and libmariadb3 are dependencies of their agents' packages only", repr(deps))
 
 # A program against the installed libquiesce-dev, found by pkg-config alone.
 prog = os.path.join(tmp, "app")
@@ -228,8 +244,9 @@ finally:
     s.cleanup()
 
 # ---- purge
-r = dpkg("--purge", "libquiesce-dev", "libquiesce0", "quiesce")
-t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the three",
+r = dpkg("--purge", "quiesce-agent-mariadb", "quiesce-agent-postgresql", "libquiesce-dev",
+         "libquiesce0", "quiesce")
+t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the five",
      r.stdout)
 left = [f for p in PKGS for f in files[p] if not os.path.isdir(f) and os.path.lexists(f)]
 t.eq(left, [], "none of their files is left")

@@ -42,6 +42,8 @@ t.ok(not missing and not extra, "it installs exactly tests/packaging/install-fil
      "missing: %s\nnot in the list: %s" % (" ".join(missing) or "-", " ".join(extra) or "-"))
 
 modes = {"usr/local/sbin/quiesced": 0o755, "usr/local/bin/quiescectl": 0o755,
+         "usr/local/sbin/quiesce-agent-postgresql": 0o755,
+         "usr/local/sbin/quiesce-agent-mariadb": 0o755,
          "usr/local/libexec/quiesce/quiesce-guardian": 0o755,
          "usr/local/lib/libquiesce.so.0": 0o644, "usr/local/lib/libquiesce.a": 0o644,
          "etc/qemu/fsfreeze-hook.d/quiesce": 0o755, "etc/quiesce/quiesced.conf": 0o644,
@@ -63,8 +65,10 @@ for u in units:
         execs[os.path.basename(u)] = re.findall(r"^ExecStart=(\S+)", f.read(), re.M)
 t.eq(execs, {"quiesced.service": ["/usr/local/sbin/quiesced"],
              "quiesced-hyperv.service": ["/usr/local/sbin/quiesced"],
-             "quiesced-qga.service": ["/usr/local/sbin/quiesced"]},
-     "the units run SBINDIR's quiesced")
+             "quiesced-qga.service": ["/usr/local/sbin/quiesced"],
+             "quiesce-agent-postgresql.service": ["/usr/local/sbin/quiesce-agent-postgresql"],
+             "quiesce-agent-mariadb.service": ["/usr/local/sbin/quiesce-agent-mariadb"]},
+     "the units run SBINDIR's quiesced (and the agents)")
 with open(os.path.join(root, "etc/qemu/fsfreeze-hook.d/quiesce")) as f:
     hook = f.read()
 t.ok('exec /usr/local/bin/quiescectl fsfreeze-hook --if-running "$@"' in hook,
@@ -146,7 +150,7 @@ r = pkgcheck.make("install", "PREFIX=" + prefix, "SYSCONFDIR=" + prefix + "/etc"
                   build=os.path.join(tmp, "build"))
 t.ok(r.returncode == 0, "make install PREFIX=... SYSCONFDIR=... (its own build dir)", r.stdout[-4000:])
 punits = [os.path.join(prefix, "lib/systemd/system", u) for u in sorted(execs)]
-with open(punits[0]) as f:
+with open(os.path.join(prefix, "lib/systemd/system/quiesced.service")) as f:
     t.ok("ExecStart=%s/sbin/quiesced " % prefix in f.read(), "its units run that quiesced")
 # systemd-analyze checks that ExecStart exists: these units, not the DESTDIR's.
 pkgcheck.verify_units(t, punits, manpath=os.path.join(prefix, "share/man"))

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/appfslist.h"
 #include "common/appwire.h"
 
 /* FreeBSD's <dev/hyperv/hv_snapshot.h>, as hv_vss(4) shows it. */
@@ -159,7 +160,7 @@ hello(uint8_t *buf, const char *name, uint32_t flags, uint32_t timeout_ms)
 	struct appwire_hello h;
 
 	memset(&h, 0, sizeof(h));
-	h.version = APPWIRE_VERSION;
+	h.version = APPWIRE_VERSION_MIN;	/* the layout is the same in every version */
 	h.flags = flags;
 	h.timeout_ms = timeout_ms;
 	memcpy(h.name, name, strnlen(name, sizeof(h.name) - 1));
@@ -215,7 +216,7 @@ test_hello_rules(void **state)
 {
 	uint8_t buf[APPWIRE_HELLO_SIZE + 8];
 	struct appwire_hello h;
-	uint16_t v2 = 2;
+	uint16_t v3 = 3;
 	size_t i;
 
 	(void)state;
@@ -228,9 +229,9 @@ test_hello_rules(void **state)
 	assert_int_equal(appwire_decode_hello(buf, 129, &h), APPWIRE_E_SIZE);
 
 	/* Another version is reported as such, whatever its length, so it can be refused politely. */
-	memcpy(buf + 4, &v2, 2);
+	memcpy(buf + 4, &v3, 2);
 	assert_int_equal(appwire_decode_hello(buf, 6, &h), APPWIRE_E_VERSION);
-	assert_int_equal(h.version, 2);
+	assert_int_equal(h.version, 3);
 	assert_int_equal(appwire_decode_hello(buf, sizeof(buf), &h), APPWIRE_E_VERSION);
 	assert_int_equal(appwire_refusal_for(APPWIRE_E_VERSION), APPWIRE_REFUSED_VERSION);
 
@@ -365,7 +366,9 @@ test_welcome(void **state)
 		    APPWIRE_E_RESERVED);
 	}
 	welcome(buf, APPWIRE_ACCEPTED, 1, 1, 0);
-	buf[4] = 2;
+	buf[4] = 3;
+	assert_int_equal(appwire_decode_welcome(buf, APPWIRE_WELCOME_SIZE, &w), APPWIRE_E_VERSION);
+	buf[4] = 0;
 	assert_int_equal(appwire_decode_welcome(buf, APPWIRE_WELCOME_SIZE, &w), APPWIRE_E_VERSION);
 	buf[4] = 1;
 	buf[3] = 'H';
@@ -391,6 +394,169 @@ test_frames_not_confused(void **state)
 	assert_int_not_equal(appwire_decode_hello(w, sizeof(w), &hh), APPWIRE_OK);
 	assert_int_not_equal(appwire_decode_welcome(h, sizeof(h), &ww), APPWIRE_OK);
 	assert_int_not_equal(appwire_decode_welcome(m, sizeof(m), &ww), APPWIRE_OK);
+}
+
+/* v2: a reply with a detail is the 64-byte reply, then 128 bytes of printable ASCII. */
+static void
+test_detail_reply(void **state)
+{
+	uint8_t buf[APPWIRE_DETAIL_SIZE], again[APPWIRE_DETAIL_SIZE];
+	struct appwire_msg m = { APPWIRE_OP_FREEZE, APPWIRE_STATUS_SUCCESS, 42 }, got;
+	char d[APPWIRE_DETAIL_FIELD], longer[300];
+
+	(void)state;
+	appwire_encode_reply_detail(buf, &m, "lsn 0/3000148");
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_OK);
+	assert_string_equal(d, "lsn 0/3000148");
+	assert_true(got.opt == m.opt && got.msgid == 42 && got.status == 0);
+	/* Its first 64 bytes are exactly the plain reply. */
+	appwire_encode_msg(again, &m);
+	assert_memory_equal(buf, again, APPWIRE_MSG_SIZE);
+	assert_int_equal(appwire_decode_reply_detail(buf, APPWIRE_MSG_SIZE, &got, d), APPWIRE_E_SIZE);
+	assert_int_equal(appwire_decode_reply(buf, sizeof(buf), &got), APPWIRE_E_SIZE);
+
+	/* Control bytes become '?'; too long is cut at 127 and still decodes. */
+	appwire_encode_reply_detail(buf, &m, "a\tb\n");
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_OK);
+	assert_string_equal(d, "a?b?");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	appwire_encode_reply_detail(buf, &m, longer);
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_OK);
+	assert_int_equal(strlen(d), APPWIRE_DETAIL_MAX);
+	assert_int_equal(appwire_detail_len(longer), APPWIRE_DETAIL_MAX);
+	assert_int_equal(appwire_detail_len(NULL), 0);
+
+	/* Refused: empty (that is the 64-byte reply), a control byte, garbage after the NUL,
+	 * no NUL at all, and whatever the plain reply refuses. */
+	appwire_encode_reply_detail(buf, &m, "");
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_DETAIL);
+	appwire_encode_reply_detail(buf, &m, "ok");
+	buf[APPWIRE_MSG_SIZE + 1] = 0x7f;
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_DETAIL);
+	appwire_encode_reply_detail(buf, &m, "ok");
+	buf[APPWIRE_DETAIL_SIZE - 1] = 'x';
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_DETAIL);
+	memset(buf + APPWIRE_MSG_SIZE, 'x', APPWIRE_DETAIL_FIELD);
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_DETAIL);
+	assert_string_equal(d, "");
+	appwire_encode_reply_detail(buf, &m, "ok");
+	buf[20] = 1;
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_RESERVED);
+	m.msgid = 0;
+	appwire_encode_reply_detail(buf, &m, "ok");
+	assert_int_equal(appwire_decode_reply_detail(buf, sizeof(buf), &got, d), APPWIRE_E_MSGID);
+}
+
+static void
+test_query(void **state)
+{
+	uint8_t buf[APPWIRE_QUERY_SIZE + 1];
+	uint16_t kind, v;
+
+	(void)state;
+	appwire_encode_query(buf, APPWIRE_QUERY_FILESYSTEMS);
+	assert_memory_equal(buf, "QAPQ", 4);
+	memcpy(&v, buf + 4, 2);
+	assert_int_equal(v, 2);
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_OK);
+	assert_int_equal(kind, APPWIRE_QUERY_FILESYSTEMS);
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE + 1, &kind), APPWIRE_E_SIZE);
+	buf[15] = 1;
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_E_RESERVED);
+	appwire_encode_query(buf, 7);
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_E_FIELD);
+	appwire_encode_query(buf, 1);
+	buf[4] = 1;
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_E_VERSION);
+	buf[4] = 2;
+	buf[0] = 'X';
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_E_MAGIC);
+}
+
+static void
+fs_entry(struct appwire_fs *f, uint32_t maj, uint32_t min, const char *type, const char *src,
+    const char *mp)
+{
+	memset(f, 0, sizeof(*f));
+	f->major = maj;
+	f->minor = min;
+	strcpy(f->fstype, type);
+	strcpy(f->source, src);
+	strcpy(f->mountpoint, mp);
+}
+
+static void
+test_fslist(void **state)
+{
+	static uint8_t buf[APPWIRE_FSLIST_MAX + 64];
+	struct appwire_fslist h;
+	struct appwire_fs f, g;
+	uint32_t count = 0;
+	size_t len, off, n;
+
+	(void)state;
+	appwire_fslist_begin(buf, sizeof(buf), &len);
+	appwire_fslist_end(buf, 0, 0);
+	assert_int_equal(len, APPWIRE_FSLIST_HDR);
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_OK);
+	assert_int_equal(h.count, 0);
+
+	fs_entry(&f, 7, 3, "ext4", "/dev/loop3", "/srv/pg");
+	assert_int_equal(appwire_fslist_add(buf, sizeof(buf), &len, &count, &f), 0);
+	fs_entry(&f, 253, 1, "xfs", "", "/");
+	assert_int_equal(appwire_fslist_add(buf, sizeof(buf), &len, &count, &f), 0);
+	appwire_fslist_end(buf, APPWIRE_FSLIST_F_INCOMPLETE, count);
+	assert_int_equal(len, APPWIRE_FSLIST_HDR + 2 * APPWIRE_FSLIST_ENTRY_HDR + 4 + 10 + 7 + 3 + 1);
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_OK);
+	assert_true(h.count == 2 && h.flags == APPWIRE_FSLIST_F_INCOMPLETE && h.version == 2);
+	off = APPWIRE_FSLIST_HDR;
+	assert_int_equal(appwire_fslist_entry(buf, len, &off, &g), APPWIRE_OK);
+	assert_true(g.major == 7 && g.minor == 3);
+	assert_string_equal(g.mountpoint, "/srv/pg");
+	assert_string_equal(g.source, "/dev/loop3");
+	assert_int_equal(appwire_fslist_entry(buf, len, &off, &g), APPWIRE_OK);
+	assert_string_equal(g.fstype, "xfs");
+	assert_string_equal(g.source, "");
+	assert_int_equal(off, len);
+
+	/* Every shorter or longer frame, a wrong count, unknown flags, reserved bytes. */
+	for (n = 0; n < len; n++)
+		assert_int_not_equal(appwire_decode_fslist(buf, n, &h), APPWIRE_OK);
+	assert_int_equal(appwire_decode_fslist(buf, len + 1, &h), APPWIRE_E_SIZE);
+	appwire_fslist_end(buf, 0, 3);
+	assert_int_not_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_OK);
+	appwire_fslist_end(buf, 2, 2);
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_E_FLAGS);
+	appwire_fslist_end(buf, 0, 2);
+	buf[APPWIRE_FSLIST_HDR + 14] = 1;
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_E_RESERVED);
+	buf[APPWIRE_FSLIST_HDR + 14] = 0;
+	buf[APPWIRE_FSLIST_HDR + 16 + 4 + 10] = 'x';	/* the mountpoint must start with / */
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_E_FIELD);
+	buf[APPWIRE_FSLIST_HDR + 16 + 4 + 10] = '/';
+	buf[APPWIRE_FSLIST_HDR + 16 + 1] = 0;		/* no NUL inside a string */
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_E_FIELD);
+	buf[APPWIRE_FSLIST_HDR + 16 + 1] = 'x';
+
+	/* The adder refuses bad strings and what does not fit, and leaves the frame alone. */
+	fs_entry(&f, 1, 1, "ext4", "", "relative");
+	assert_int_equal(appwire_fslist_add(buf, sizeof(buf), &len, &count, &f), -1);
+	fs_entry(&f, 1, 1, "", "", "/");
+	assert_int_equal(appwire_fslist_add(buf, sizeof(buf), &len, &count, &f), -1);
+	fs_entry(&f, 1, 1, "ext4", "", "/");
+	n = len;
+	assert_int_equal(appwire_fslist_add(buf, len + 20, &len, &count, &f), -1);
+	assert_int_equal(len, n);
+	assert_int_equal(count, 2);
+	/* Filling up stops at APPWIRE_FSLIST_MAX, whatever the buffer. */
+	memset(f.mountpoint, 'a', APPWIRE_FS_PATH_MAX);
+	f.mountpoint[0] = '/';
+	while (appwire_fslist_add(buf, sizeof(buf), &len, &count, &f) == 0)
+		;
+	assert_true(len <= APPWIRE_FSLIST_MAX);
+	appwire_fslist_end(buf, 0, count);
+	assert_int_equal(appwire_decode_fslist(buf, len, &h), APPWIRE_OK);
 }
 
 /* Random frames: whatever decodes must satisfy every rule. */
@@ -469,6 +635,9 @@ main(void)
 		cmocka_unit_test(test_hello_names),
 		cmocka_unit_test(test_welcome),
 		cmocka_unit_test(test_frames_not_confused),
+		cmocka_unit_test(test_detail_reply),
+		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_fslist),
 		cmocka_unit_test(test_random_frames),
 		cmocka_unit_test(test_effective_timeout),
 		cmocka_unit_test(test_names_for_logs),

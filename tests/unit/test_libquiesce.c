@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "quiesce.h"
+#include "common/appfslist.h"
 #include "common/appwire.h"
 
 enum fake_mode {
@@ -312,7 +313,7 @@ test_open_bad_welcome(void **state)
 	struct fake *f = *state;
 	struct appwire_msg m = { APPWIRE_OP_CHECK, 0, 1 };
 	struct quiesce *q;
-	uint16_t v2 = 2;
+	uint16_t v3 = 3;
 
 	/* A request before the welcome. */
 	appwire_encode_msg(f->answer, &m);
@@ -340,7 +341,7 @@ test_open_bad_welcome(void **state)
 	close(f->cfd);
 
 	welcome_ok(f, 1, 1, 0);
-	memcpy(f->answer + 4, &v2, 2);
+	memcpy(f->answer + 4, &v3, 2);
 	assert_int_equal(fake_open(f, "app", NULL, 2000, &q), -EPROTONOSUPPORT);
 	close(f->cfd);
 
@@ -1024,6 +1025,177 @@ test_names(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- protocol version 2: details, the filesystem query, an older daemon */
+
+static void
+test_v2_detail(void **state)
+{
+	struct fake *f = *state;
+	struct quiesce_request req;
+	struct appwire_msg m;
+	struct quiesce *q = open_ok(f);
+	uint8_t buf[APPWIRE_MAX_FRAME + 1];
+	char d[APPWIRE_DETAIL_FIELD];
+	uint16_t v;
+
+	memcpy(&v, f->hello + 4, 2);
+	assert_int_equal(v, 2);
+	assert_int_equal(quiesce_protocol_version(q), 2);
+	assert_int_equal(quiesce_set_detail(q, "early"), -EINVAL);	/* nothing to answer */
+	send_request(f, APPWIRE_OP_FREEZE, 11);
+	assert_int_equal(quiesce_next_request(q, &req, 1000), 0);
+	assert_int_equal(quiesce_set_detail(q, "lsn 0/3000148\n"), 0);
+	assert_int_equal(quiesce_reply(q, &req, QUIESCE_SUCCESS), 0);
+	assert_int_equal(recv(f->cfd, buf, sizeof(buf), 0), APPWIRE_DETAIL_SIZE);
+	assert_int_equal(appwire_decode_reply_detail(buf, APPWIRE_DETAIL_SIZE, &m, d), APPWIRE_OK);
+	assert_string_equal(d, "lsn 0/3000148?");
+	assert_true(m.opt == APPWIRE_OP_FREEZE && m.msgid == 11 && m.status == 0);
+	/* The detail was for that answer only. */
+	send_request(f, APPWIRE_OP_THAW, 12);
+	assert_int_equal(quiesce_next_request(q, &req, 1000), 0);
+	assert_int_equal(quiesce_reply(q, &req, QUIESCE_SUCCESS), 0);
+	read_reply(f, &m);
+	assert_true(m.msgid == 12);
+	quiesce_close(q);
+}
+
+static void
+send_fslist(struct fake *f, int n)
+{
+	static uint8_t buf[APPWIRE_FSLIST_MAX];
+	struct appwire_fs fs;
+	uint32_t count = 0;
+	size_t len;
+	int i;
+
+	appwire_fslist_begin(buf, sizeof(buf), &len);
+	for (i = 0; i < n; i++) {
+		memset(&fs, 0, sizeof(fs));
+		fs.major = 7;
+		fs.minor = (uint32_t)i;
+		strcpy(fs.fstype, "ext4");
+		snprintf(fs.source, sizeof(fs.source), "/dev/loop%d", i);
+		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "/mnt/m%d", i);
+		assert_int_equal(appwire_fslist_add(buf, sizeof(buf), &len, &count, &fs), 0);
+	}
+	appwire_fslist_end(buf, 0, count);
+	send_raw(f, buf, len);
+}
+
+static void
+test_v2_filesystems(void **state)
+{
+	struct fake *f = *state;
+	struct quiesce_request req;
+	struct quiesce_fs *list;
+	struct quiesce *q = open_ok(f);
+	uint8_t buf[64];
+	unsigned int flags = 99;
+	uint16_t kind;
+	size_t n;
+
+	/* A request that crossed the query is kept for quiesce_next_request(). */
+	send_request(f, APPWIRE_OP_CHECK, 5);
+	send_fslist(f, 2);
+	assert_int_equal(quiesce_filesystems(q, &list, &n, &flags, 1000), 0);
+	assert_int_equal(recv(f->cfd, buf, sizeof(buf), 0), APPWIRE_QUERY_SIZE);
+	assert_int_equal(appwire_decode_query(buf, APPWIRE_QUERY_SIZE, &kind), APPWIRE_OK);
+	assert_true(n == 2 && flags == 0);
+	assert_true(list[1].major == 7 && list[1].minor == 1);
+	assert_string_equal(list[1].mountpoint, "/mnt/m1");
+	assert_string_equal(list[1].source, "/dev/loop1");
+	assert_string_equal(list[0].fstype, "ext4");
+	quiesce_filesystems_free(list);
+	assert_int_equal(quiesce_next_request(q, &req, 0), 0);
+	assert_true(req.op == QUIESCE_CHECK && req.msgid == 5);
+
+	/* With the request outstanding (as in on_check); an empty list. */
+	send_fslist(f, 0);
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 1000), 0);
+	assert_true(n == 0 && list == NULL);
+	assert_int_equal(quiesce_reply(q, &req, QUIESCE_SUCCESS), 0);
+
+	/* No answer: the connection ends (a late answer could not be told apart). */
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 50), -ETIMEDOUT);
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 50), -ENOTCONN);
+	quiesce_close(q);
+}
+
+static void
+test_v2_filesystems_garbage(void **state)
+{
+	struct fake *f = *state;
+	struct quiesce_fs *list;
+	struct quiesce *q = open_ok(f);
+	uint8_t bad[APPWIRE_FSLIST_HDR] = "QAPF";
+	size_t n;
+
+	send_raw(f, bad, sizeof(bad));	/* version 0 */
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 1000), -EPROTO);
+	quiesce_close(q);
+	f->cfd = -1;
+	q = open_ok(f);
+	/* Two requests in a row cannot happen: the second is garbage. */
+	send_request(f, APPWIRE_OP_CHECK, 5);
+	send_request(f, APPWIRE_OP_CHECK, 6);
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 1000), -EPROTO);
+	quiesce_close(q);
+}
+
+/* A version 1 daemon refuses the version 2 hello, naming version 1; the library
+ * registers again in version 1, and the version 2 calls say -EOPNOTSUPP. */
+static void *
+old_daemon(void *arg)
+{
+	struct fake *f = arg;
+	struct appwire_welcome no = { 1, APPWIRE_REFUSED_VERSION, 0, 0, 0 };
+	struct appwire_welcome yes = { 1, APPWIRE_ACCEPTED, 3, 100, 0 };
+	uint8_t buf[APPWIRE_WELCOME_SIZE];
+	int i, fd;
+
+	for (i = 0; i < 2; i++) {
+		fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		f->hello_len = recv(fd, f->hello, sizeof(f->hello), 0);
+		appwire_encode_welcome(buf, f->hello[4] == 1 ? &yes : &no);
+		send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (f->hello[4] == 1) {
+			f->cfd = fd;
+			return NULL;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void
+test_v2_old_daemon(void **state)
+{
+	struct fake *f = *state;
+	struct quiesce_request req;
+	struct quiesce_fs *list;
+	struct appwire_msg m;
+	struct quiesce *q = NULL;
+	size_t n;
+
+	assert_int_equal(pthread_create(&f->thread, NULL, old_daemon, f), 0);
+	f->thread_running = 1;
+	assert_int_equal(quiesce_open(f->path, "app", NULL, 2000, &q), 0);
+	fake_join(f);
+	assert_int_equal(quiesce_protocol_version(q), 1);
+	assert_int_equal(quiesce_app_id(q), 3);
+	assert_int_equal(quiesce_filesystems(q, &list, &n, NULL, 100), -EOPNOTSUPP);
+	send_request(f, APPWIRE_OP_FREEZE, 9);
+	assert_int_equal(quiesce_next_request(q, &req, 1000), 0);
+	assert_int_equal(quiesce_set_detail(q, "x"), -EOPNOTSUPP);
+	assert_int_equal(quiesce_reply(q, &req, QUIESCE_SUCCESS), 0);
+	read_reply(f, &m);	/* the plain 64-byte reply */
+	assert_true(m.msgid == 9);
+	assert_string_not_equal(quiesce_strerror(-EOPNOTSUPP), "unknown error");
+	quiesce_close(q);
+}
+
 int
 main(void)
 {
@@ -1057,6 +1229,10 @@ main(void)
 		T(test_run_busy),
 		T(test_no_fd_leaks),
 		T(test_names),
+		T(test_v2_detail),
+		T(test_v2_filesystems),
+		T(test_v2_filesystems_garbage),
+		T(test_v2_old_daemon),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
