@@ -284,7 +284,9 @@ static int queue_out(struct qgaback *b, const char *buf, size_t len)
 	memcpy(b->out + b->out_len, buf, len);
 	b->out_len += len;
 	flush_out(b);
-	return 0;
+	/* The write may have found the backend gone (and brought it down): then this
+	 * never reached it, and the caller must not count it as sent. */
+	return b->fd >= 0 ? 0 : -1;
 }
 
 /* The greeting: 0xFF (drops whatever an earlier client left half-sent; answered with
