@@ -240,8 +240,11 @@ static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_reque
 			fs_plan_free(&plan);
 			return STAGE_DONE;
 		}
-		/* Before the first FIFREEZE, while writing is still safe. */
-		if (fs->record && plan.n && leftover_save(fs->record, &plan) < 0)
+		/* Before the first FIFREEZE, while writing is still safe. Not while an
+		 * earlier FIFREEZE is stuck (the freezer refuses this freeze as busy): the
+		 * record names that one, and a restart must still thaw it. */
+		if (fs->record && plan.n && !freezer_stuck(fs->fz) && !freezer_active(fs->fz) &&
+		    leftover_save(fs->record, &plan) < 0)
 			log_warn("cannot record the freeze in %s (a restart could not undo it)",
 				 fs->record);
 		r = freezer_freeze(fs->fz, &plan, fs->timeout_ms, on_freezer_done, fs);
