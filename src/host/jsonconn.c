@@ -92,6 +92,8 @@ static const char *text_refused(struct jsonconn *c, struct json_object *v)
 {
 	if (c->lim.strict_utf8 && c->text.bad_utf8)
 		return json_tokener_error_desc(json_tokener_error_parse_utf8_string);
+	if (c->lim.strict_utf8 && c->text.comment)
+		return JSONCONN_WHY_COMMENT;
 	if (!c->text.nuls)
 		return NULL;
 	if (c->lim.reject_nul)

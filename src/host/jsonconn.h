@@ -46,6 +46,7 @@ struct jsonconn_limits {
 #define JSONCONN_WHY_TOO_LONG "input too long"
 #define JSONCONN_WHY_NUL "a string holds a NUL character (\\u0000)"
 #define JSONCONN_WHY_NUL_KEY "a member name holds a NUL character (\\u0000)"
+#define JSONCONN_WHY_COMMENT "a comment (JSON has none)"
 /* json-c's description of a value nested deeper than max_depth. */
 const char *jsonconn_why_depth(void);
 

@@ -82,6 +82,8 @@ void jsontext_feed(struct jsontext *s, const char *buf, size_t len)
 			if (c == '"' || c == '\'') {
 				s->state = STR;
 				s->quote = (char)c;
+			} else if (c == '/') {
+				s->comment = true;
 			}
 			break;
 		case STR:

@@ -27,6 +27,9 @@ struct jsontext {
 	uint32_t cp, min;        /* the code point so far; the least its length may hold */
 	size_t nuls;             /* NULs seen in strings since the reset */
 	bool bad_utf8;           /* a string held something that is not UTF-8 */
+	bool comment;            /* a '/' outside strings: json-c takes comments, JSON has
+				  * none, and a quote inside one would hide the strings
+				  * after it from this scan */
 };
 
 /* Forget the value scanned so far (keeps no_nonchars). */

@@ -91,6 +91,13 @@ try:
         t.ok(a is not None and a.get("error", {}).get("class") == "GenericError",
              "invalid UTF-8 %s: a GenericError, itself valid UTF-8" % label, repr(lines))
     t.eq(s.frozen(), [], "nothing was frozen")
+    # json-c takes comments; a quote inside one must not hide the strings after it
+    # from the UTF-8 and NUL checks (it once echoed C0 80 raw this way).
+    for label, data in [("a comment hiding a string", b'{"execute":"quiesce-status","id": /* " */ "\xc0\x80"}'),
+                        ("a line comment", b'{"execute":"quiesce-status", // "\n "id":"\xc0\x80"}')]:
+        a, lines = answer(d, data)
+        t.ok(a is not None and a.get("error", {}).get("class") == "GenericError",
+             "%s: refused, the answer valid UTF-8" % label, repr(lines))
 
     # ---- NUL inside strings
     refused_nul(d, b'{"execute":"quiesce-status\\u0000junk"}', "NUL in the command name")
