@@ -73,9 +73,15 @@ void greport_text(FILE *f, const struct grun *r, const struct greport_info *info
 			"quiesce-group dies; quiesce-group thaw %s thaws it\n", r->spec->name);
 }
 
+/* Milliseconds to the microsecond, printed as such (not 0.0030000000000000001). */
 static struct json_object *jms(double v)
 {
-	return v < 0 ? NULL : json_object_new_double((double)(long long)(v * 1000) / 1000);
+	char buf[32];
+
+	if (v < 0)
+		return NULL;
+	snprintf(buf, sizeof(buf), "%.3f", v);
+	return json_object_new_double_s(v, buf);
 }
 
 static struct json_object *jcall(const struct gjob *j)
@@ -138,12 +144,12 @@ void greport_json(FILE *f, const struct grun *r, const struct greport_info *info
 	x = json_object_new_object();
 	json_object_object_add(x, "all_frozen_from_ms", jms(w.all_from));
 	json_object_object_add(x, "all_frozen_until_ms", jms(w.all_until));
-	json_object_object_add(x, "window_ms", json_object_new_double(w.window_ms));
+	json_object_object_add(x, "window_ms", jms(w.window_ms));
 	json_object_object_add(o, "all_frozen", x);
 	x = json_object_new_object();
-	json_object_object_add(x, "total_ms", json_object_new_double(w.blocked_total_ms));
-	json_object_object_add(x, "span_ms", json_object_new_double(w.blocked_span_ms));
-	json_object_object_add(x, "max_ms", json_object_new_double(w.blocked_max_ms));
+	json_object_object_add(x, "total_ms", jms(w.blocked_total_ms));
+	json_object_object_add(x, "span_ms", jms(w.blocked_span_ms));
+	json_object_object_add(x, "max_ms", jms(w.blocked_max_ms));
 	json_object_object_add(o, "writes_blocked", x);
 	x = json_object_new_object();
 	json_object_object_add(x, "start_ms", jms(r->hold_start));
