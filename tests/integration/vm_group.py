@@ -7,7 +7,8 @@ archive) and one the stock qemu-ga (build/vm-qemu-ga), each with its recwriter, 
 on its own connection (qemu:// and qemu+unix:// to the same socket). A mixed group,
 then, in every case:
 
-* check: both agents answer, each named right (quiesced, qemu-ga);
+* check: both agents answer, each named right (quiesced, qemu-ga); also from a
+  config file, with the text report;
 * group snapshot: exit 0, the report's all-frozen window positive, both thawed, each
   guest's disk moved to its overlay, each base image clean (qemu-img check, e2fsck -fn)
   with its freeze record last;
@@ -17,6 +18,8 @@ then, in every case:
   exit 3, the other guest thawed, no snapshot;
 * abort, missed deadline (1 ms: a libvirt round trip to an agent takes longer): exit
   4, both thawed (the late freezes too), no snapshot;
+* the user's command over --hold: killed, exit 5, both thawed; SIGTERM to
+  quiesce-group during the command: the same, no state file left;
 * killed while frozen (SIGKILL during the user's command): the quiesced guest thaws
   by its lease, the qemu-ga guest stays frozen until `quiesce-group thaw`, which thaws
   it and removes the state file.
@@ -119,6 +122,16 @@ tap.ok(rc == 0 and rep and rep["result"] == "ok", "check: exit 0", err)
 tap.ok(d.get(a.name, {}).get("agent") == "quiesced", "check: quiesced named quiesced", err)
 tap.ok(d.get(b.name, {}).get("agent") == "qemu-ga", "check: qemu-ga named qemu-ga", err)
 tap.ok(states() == ["thawed", "thawed"], "check: nothing frozen", states())
+conf = os.path.join(lv.dir, "shop.group")
+with open(conf, "w") as f:
+    f.write("[group]\nname = shop\ndeadline = 20s\nguest = %s:%s\nguest = %s:%s\n"
+            % (URI_A, a.name, URI_B, b.name))
+r = subprocess.run([GROUP, "--state-dir", STATE, "-c", conf, "--check"], stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT, text=True, timeout=60)
+tap.ok(r.returncode == 0 and r.stdout.startswith("group shop (check): ok")
+       and "quiesced" in r.stdout and "qemu-ga" in r.stdout and "no lease" in r.stdout,
+       "check from a config file, text report: both agents, the note on qemu-ga's lease",
+       r.stdout)
 
 # ------------------------------------------------------------------ group snapshot
 src0 = [g.disk_source() for g in (a, b)]
@@ -206,6 +219,25 @@ tap.ok(all(g["state"] in ("thawed", "freeze-failed") for g in d.values()),
        "deadline: every guest that froze was thawed", err)
 tap.ok(states() == ["thawed", "thawed"], "deadline: both agents say thawed", states())
 tap.ok([g.disk_source() for g in (a, b)] == src1, "deadline: no snapshot taken")
+
+# ------------------------------------------------------------------ the hold limit
+rc, rep, err = group("--hold", "1s", *members(), "--", "sleep", "30")
+tap.ok(rc == 5 and "ran over the hold limit" in (rep or {}).get("reason", ""),
+       "hold limit: the command killed after 1 s, exit 5", err)
+tap.ok(states() == ["thawed", "thawed"], "hold limit: both thawed", states())
+
+# ------------------------------------------------------------------ SIGTERM while frozen
+pidfile = os.path.join(lv.dir, "term.pid")
+p = subprocess.Popen([GROUP, "--json", "--state-dir", STATE, "--name", "term"] + members()
+                     + ["--", "sh", "-c", 'echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 100',
+                        "cmd", pidfile], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+wait_for(lambda: os.path.exists(pidfile), 60, 0.05)
+p.send_signal(signal.SIGTERM)
+out, errs = p.communicate(timeout=60)
+tap.ok(p.returncode == 5 and "signal" in out, "SIGTERM: the command ended, exit 5, said so",
+       out[-1500:] + errs)
+tap.ok(states() == ["thawed", "thawed"], "SIGTERM: both thawed", states())
+tap.ok(not os.path.exists(os.path.join(STATE, "term.state")), "SIGTERM: no state file left")
 
 # ------------------------------------------------------------------ killed while frozen
 pidfile = os.path.join(lv.dir, "cmd.pid")
