@@ -108,6 +108,9 @@ static struct json_object *jguest(const struct grun *r, int i, const struct gwin
 	json_object_object_add(o, "domain", json_object_new_string(r->spec->g[i].dom));
 	json_object_object_add(o, "agent", c->agent[0] ? json_object_new_string(c->agent) : NULL);
 	json_object_object_add(o, "version", c->version[0] ? json_object_new_string(c->version) : NULL);
+	/* quiesced thaws on its own when its lease ends; qemu-ga never does. */
+	json_object_object_add(o, "lease", c->agent[0] ? json_object_new_boolean(
+		!strcmp(c->agent, "quiesced")) : NULL);
 	json_object_object_add(o, "state", json_object_new_string(gstate_name(g->st)));
 	json_object_object_add(o, "late", json_object_new_boolean(g->late));
 	json_object_object_add(o, "check", jcall(&g->check));

@@ -121,6 +121,8 @@ d = by_dom(rep)
 tap.ok(rc == 0 and rep and rep["result"] == "ok", "check: exit 0", err)
 tap.ok(d.get(a.name, {}).get("agent") == "quiesced", "check: quiesced named quiesced", err)
 tap.ok(d.get(b.name, {}).get("agent") == "qemu-ga", "check: qemu-ga named qemu-ga", err)
+tap.ok(d.get(a.name, {}).get("lease") is True and d.get(b.name, {}).get("lease") is False,
+       "check: the report says which guest has a lease (quiesced) and which not (qemu-ga)", err)
 tap.ok(states() == ["thawed", "thawed"], "check: nothing frozen", states())
 conf = os.path.join(lv.dir, "shop.group")
 with open(conf, "w") as f:
