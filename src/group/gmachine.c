@@ -312,19 +312,21 @@ static void thaw_wait(struct grun *r, int everyone)
 	for (int i = 0; i < r->n; i++) {
 		struct gguest *g = &r->g[i];
 		struct gjob *f = &g->freeze, *t = &g->thaw;
-		int froze = f->done && f->rc == 0;
-
-		if (t->started && t->done && t->rc == 0)
+		if (f->started && !f->done) {
+			/* Its freeze may still land after our thaw: say so, keep the state file. */
+			g->st = GS_UNKNOWN;
+			set_result(r, GR_THAW, "%s: %s", dom(r, i), "no freeze answer even after the "
+				   "agent timeout: it may be frozen (a thaw was asked)");
+		} else if (t->started && t->done && t->rc == 0) {
 			g->st = GS_THAWED;
-		else if (t->started && (froze || !f->started || !f->done)) {
+		} else if (t->started) {
 			g->st = t->done ? GS_THAW_FAILED : GS_UNKNOWN;
 			if (!t->done)
 				snprintf(t->res.msg, sizeof(t->res.msg), "no answer to the thaw");
 			set_result(r, GR_THAW, "%s: thaw failed: %s", dom(r, i), t->res.msg);
-		} else if (f->started && f->done && f->rc != 0)
+		} else if (f->started && f->done && f->rc != 0) {
 			g->st = GS_FREEZE_FAILED;
-		else if (t->started)
-			g->st = GS_THAWED; /* a freeze that never answered; its thaw did */
+		}
 	}
 	pthread_mutex_unlock(&r->mu);
 }

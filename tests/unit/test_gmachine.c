@@ -225,6 +225,27 @@ static void test_deadline_late(void **state)
 	assert_none_frozen();
 }
 
+/* A freeze that does not answer even after the agent timeout: a thaw is asked, but the
+ * freeze may land after it (as here): the guest is "unknown" and the result a failed
+ * thaw (exit 6: the state file is kept for quiesce-group thaw). */
+static void test_freeze_never_answers(void **state)
+{
+	(void)state;
+	setup_group(2, 100, 200);
+	fakes[1].freeze_ms = 700;
+	assert_int_equal(go(&fops), GR_THAW);
+	assert_non_null(strstr(run.why, "g1: no freeze answer even after the agent timeout"));
+	assert_non_null(strstr(run.why, "before that: g1: no freeze answer within the group's deadline"));
+	assert_int_equal(run.g[1].st, GS_UNKNOWN);
+	assert_int_equal(run.g[0].st, GS_THAWED);
+	assert_int_equal(fakes[1].thaws, 1);
+	sleep_ms(800); /* the freeze lands after the thaw: this is why it is "unknown" */
+	pthread_mutex_lock(&mu);
+	assert_int_equal(fakes[1].frozen, 1);
+	fakes[1].frozen = 0;
+	pthread_mutex_unlock(&mu);
+}
+
 static void test_snapshot_fails(void **state)
 {
 	(void)state;
@@ -368,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_ok),        cmocka_unit_test(test_check_fails),
 		cmocka_unit_test(test_veto),          cmocka_unit_test(test_deadline_late),
+		cmocka_unit_test(test_freeze_never_answers),
 		cmocka_unit_test(test_snapshot_fails), cmocka_unit_test(test_thaw_fails),
 		cmocka_unit_test(test_stop),          cmocka_unit_test(test_command_fails),
 		cmocka_unit_test(test_thaw_only),     cmocka_unit_test(test_agent),
