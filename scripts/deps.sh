@@ -4,8 +4,9 @@
 # apt-get only for what is missing. Run as root on Debian 12.
 set -eu
 
-# Build: compiler, JSON (json-c), config (inih), unit tests (cmocka).
-BUILD_PKGS="gcc make pkg-config libjson-c-dev libinih-dev libcmocka-dev"
+# Build: compiler, JSON (json-c), config (inih), unit tests (cmocka), libvirt's C API
+# (quiesce-group only).
+BUILD_PKGS="gcc make pkg-config libjson-c-dev libinih-dev libcmocka-dev libvirt-dev"
 # Tests: TAP runner, python, filesystems for the scratch mounts, sanitizer runtime
 # and fuzzing (clang), valgrind, the peers we compare with (qemu-ga, hv_vss_daemon).
 TEST_PKGS="perl python3 util-linux mount e2fsprogs xfsprogs btrfs-progs clang libclang-rt-14-dev \

@@ -3,9 +3,9 @@
 """The man pages and the programs agree, and the pages are clean roff.
 
 Every option a program's --help lists is in its page, and every option the page
-lists is in --help: quiesced(8), quiesce-guardian(8), the database agents'
-quiesce-agent-*(8), quiescectl(8) with each verb
-and its options, and every setting of quiesced --print-config in quiesced.conf(5)
+lists is in --help: quiesced(8), quiesce-guardian(8), quiesce-group(1), the database
+agents' quiesce-agent-*(8), quiescectl(8) with each verb and its options, and every
+setting of quiesced --print-config in quiesced.conf(5)
 (and the other way round). Then mandoc -T lint and groff -ww say nothing, and man -l
 renders each page. Nothing here needs root or freezes anything."""
 import os
@@ -105,6 +105,8 @@ compare("quiesce-guardian(8)", help_options(help_of(QG, "--help")),
 for agent in sorted(f[:-2] for f in os.listdir(MAN) if f.startswith("quiesce-agent-") and f.endswith(".8")):
     compare("%s(8)" % agent, help_options(help_of(qtest.bin_path(agent), "--help")),
             page_options(os.path.join(MAN, agent + ".8")))
+compare("quiesce-group(1)", help_options(help_of(qtest.bin_path("quiesce-group"), "--help")),
+        page_options(os.path.join(MAN, "quiesce-group.1")))
 
 # quiescectl(8): the common options, the verbs, each verb's own options
 QC_PAGE = os.path.join(MAN, "quiescectl.8")

@@ -8,227 +8,42 @@ make vm VM_AGENT=qemu-ga). Every command must end with the same exit status and 
 the same shape (digits aside) with both agents; the table must succeed; the snapshot's
 base image must be clean and end with the app's freeze record.
 
-libvirtd runs by hand, isolated, as on a fresh machine (no systemd, no
-libvirt-daemon-system): in a private mount and PID namespace (unshare) where a tmpfs
-holds /etc/libvirt (this test's qemu.conf: root, no security driver, no cgroups, no
-namespaces, no dynamic ownership, stdio to files since no virtlogd runs) and tmpfses
-cover /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt. The
-host's /etc/libvirt is never written (checked at the end), so there is nothing to put
-back. Its socket is in this test's directory (virsh -c 'qemu:///system?socket=...').
-The QEMU driver wants the libvirt-qemu user and group to exist (libvirt-daemon-system
-would make them): they are created if missing and left, as a package would.
-
-The end, also on failure or a signal: every domain destroyed, then the namespace's
-init killed, which ends every process in it (libvirtd and any QEMU) at once.
+libvirtd runs by hand, isolated, as on a fresh machine (tests/lib/libvirtenv.py: a
+private mount and PID namespace, this test's qemu.conf, nothing of the host's
+/etc/libvirt written, which is checked at the end).
 
 Only in the plain stage of a CI run: skipped under SANITIZE=1 and QUIESCE_VALGRIND=1
 (nothing of quiesce on the host runs here; the guest's quiesced is tested sanitized
 by vm_snapshot.sh). Skipped without root, libvirtd, virsh, QEMU or unshare."""
 
-import atexit
-import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools", "vm"))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 import vmtest  # noqa: E402
+import libvirtenv  # noqa: E402
+from libvirtenv import Libvirtd, etc_digest  # noqa: E402
 from qtest import wait_for  # noqa: E402
 
 tap = vmtest.Tap()
 
 
-def skip_all(why):
-    print("1..0 # SKIP %s" % why, flush=True)
-    sys.exit(0)
-
-
-if os.environ.get("SANITIZE") == "1" or os.environ.get("QUIESCE_VALGRIND") == "1":
-    skip_all("once per CI run: not in the sanitizer or valgrind stage")
-if os.geteuid() != 0:
-    skip_all("needs root")
-for prog, pkg in (("libvirtd", "libvirt-daemon"), ("virsh", "libvirt-clients"),
-                  ("qemu-system-x86_64", "qemu-system-x86"), ("unshare", "util-linux")):
-    if shutil.which(prog) is None:
-        skip_all("%s is not installed (Debian package %s)" % (prog, pkg))
-if not os.path.exists("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"):
-    skip_all("libvirt's QEMU driver is not installed (libvirt-daemon-driver-qemu)")
-
-build = os.environ.get("QUIESCE_BUILD", os.path.join(TOP, "build"))
-AGENTS = [("quiesced", os.environ.get("QUIESCE_VM_DIR") or os.path.join(build, "vm")),
-          ("qemu-ga", os.environ.get("QUIESCE_VM_QGA_DIR") or os.path.join(build, "vm-qemu-ga"))]
-for name, d in AGENTS:
-    if not os.path.exists(os.path.join(d, "initrd.cpio")):
-        if "QUIESCE_VM_QGA_DIR" in os.environ:  # make check builds both: not a reason to skip
-            print("1..1\nnot ok 1 - VM image in %s\n# make check should have built it" % d)
-            sys.exit(1)
-        skip_all("no %s VM in %s (make vm%s)" % (name, d,
-                                                 " VM_AGENT=qemu-ga" if name == "qemu-ga" else ""))
+AGENTS = libvirtenv.preflight(TOP)
 
 DOM = "quiesce-libvirt-test"
-BOOT_TIMEOUT = 90
-AGENT_TIMEOUT = 60
+BOOT_TIMEOUT = libvirtenv.BOOT_TIMEOUT
+AGENT_TIMEOUT = libvirtenv.AGENT_TIMEOUT
 GONE_TIMEOUT = 60
-
-QEMU_CONF = """user = "root"
-group = "root"
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-dynamic_ownership = 0
-remember_owner = 0
-stdio_handler = "file"
-"""
-
-# In the new namespaces: private tmpfses, then libvirtd under a shell that, as the
-# namespace's PID 1, reaps the QEMU processes libvirtd leaves to init.
-NS_SCRIPT = r"""
-set -eu
-D=$1
-mount -t tmpfs -o mode=0755 quiesce-libvirt-etc /etc/libvirt
-cp "$D/qemu.conf" /etc/libvirt/qemu.conf
-for d in /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
-    mkdir -p "$d"
-    mount -t tmpfs -o mode=0755 quiesce-libvirt "$d"
-done
-libvirtd --config "$D/libvirtd.conf" &
-while :; do wait; sleep 0.2; done
-"""
-
-
-def etc_digest():
-    """What the host's /etc/libvirt holds (names and contents)."""
-    h = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk("/etc/libvirt")):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(root, f)
-            h.update(p.encode())
-            try:
-                with open(p, "rb") as fh:
-                    h.update(fh.read())
-            except OSError:
-                pass
-    return h.hexdigest()
-
-
-class Libvirtd:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="quiesce-libvirt-")
-        self.sock_dir = os.path.join(self.dir, "sock")
-        os.mkdir(self.sock_dir, 0o700)
-        self.uri = "qemu:///system?socket=%s/libvirt-sock" % self.sock_dir
-        self.proc = None
-        self.init_pid = None
-        with open(os.path.join(self.dir, "qemu.conf"), "w") as f:
-            f.write(QEMU_CONF)
-        with open(os.path.join(self.dir, "libvirtd.conf"), "w") as f:
-            f.write('unix_sock_dir = "%s"\nunix_sock_ro_perms = "0700"\n'
-                    'unix_sock_rw_perms = "0700"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n'
-                    'log_outputs = "3:file:%s/libvirtd.log"\n' % (self.sock_dir, self.dir))
-
-    def start(self):
-        self.err = open(os.path.join(self.dir, "ns.log"), "w")
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "-p", "-f", "--kill-child", "--mount-proc", "--propagation",
-             "private", "sh", "-c", NS_SCRIPT, "ns", self.dir],
-            stdin=subprocess.DEVNULL, stdout=self.err, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        path = "/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)
-
-        def child():
-            try:
-                with open(path) as f:
-                    kids = f.read().split()
-            except OSError:
-                return False
-            self.init_pid = int(kids[0]) if kids else None
-            return self.init_pid is not None
-        wait_for(child, 10, 0.05)
-
-        # It probes QEMU's capabilities (starting QEMU) before it answers: seconds on a
-        # quiet machine, more on a loaded one; bounded generously.
-        def up():
-            return self.virsh("version").returncode == 0 or self.proc.poll() is not None
-        return wait_for(up, 120, 0.1) and self.proc.poll() is None
-
-    def virsh(self, *args, timeout=120):
-        return subprocess.run(["virsh", "-c", self.uri] + list(args), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout)
-
-    def stop(self):
-        """Every domain destroyed, then everything in the namespaces killed."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                names = self.virsh("list", "--name", timeout=20).stdout.split()
-                for n in names:
-                    self.virsh("destroy", n, timeout=30)
-            except (subprocess.TimeoutExpired, OSError):
-                pass
-            # SIGKILL to the namespace's init from outside ends every process in it.
-            if self.init_pid:
-                try:
-                    os.kill(self.init_pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
-        self.proc = None
-
-    def log_tail(self, n=30):
-        try:
-            with open(os.path.join(self.dir, "libvirtd.log"), errors="replace") as f:
-                return "\n".join(f.read().splitlines()[-n:])
-        except OSError:
-            return ""
 
 
 def domain_xml(vm_dir, run_dir):
-    return """<domain type='qemu'>
-  <name>%(dom)s</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>%(vm)s/vmlinux</kernel>
-    <initrd>%(vm)s/initrd.cpio</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
-  </os>
-  <features><acpi/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='%(run)s/disk.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='file'><source path='%(run)s/console.log'/><target port='0'/></serial>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-    <channel type='unix'>
-      <source mode='bind' path='%(run)s/ctl.sock'/>
-      <target type='virtio' name='org.quiesce.vmctl.0'/>
-    </channel>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-""" % {"dom": DOM, "vm": os.path.abspath(vm_dir), "run": run_dir}
+    return libvirtenv.domain_xml(DOM, vm_dir, run_dir)
 
 
 # (label, virsh arguments after the domain name is inserted at {d})
@@ -309,32 +124,8 @@ def one_agent(lv, agent, vm_dir, root):
 
 digest = etc_digest()
 lv = Libvirtd()
-done = False
-
-
-def cleanup(*_):
-    lv.stop()
-    if not tap.failed:
-        shutil.rmtree(lv.dir, ignore_errors=True)
-    elif not done:
-        print("# kept: %s" % lv.dir, flush=True)
-
-
-def on_signal(signum, _frame):
-    cleanup()
-    os._exit(128 + signum)
-
-
-atexit.register(cleanup)
-for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(s, on_signal)
-
-for grp in ("libvirt-qemu",):
-    if subprocess.run(["getent", "group", grp], stdout=subprocess.DEVNULL).returncode:
-        subprocess.run(["groupadd", "--system", grp], check=True)
-if subprocess.run(["getent", "passwd", "libvirt-qemu"], stdout=subprocess.DEVNULL).returncode:
-    subprocess.run(["useradd", "--system", "-g", "libvirt-qemu", "-d", "/var/lib/libvirt", "-M",
-                    "-s", "/usr/sbin/nologin", "libvirt-qemu"], check=True)
+lv.stop_at_exit(tap)
+libvirtenv.ensure_qemu_user()
 
 if not tap.ok(lv.start(), "libvirtd runs, in its own mount and PID namespaces",
               lv.log_tail()):
@@ -366,8 +157,6 @@ for label in [x for x, _ in TABLE + FREEZES] + ["snapshot-create-as --disk-only 
 
 lv.stop()
 tap.ok(etc_digest() == digest, "the host's /etc/libvirt is untouched")
-tap.ok(subprocess.run(["pgrep", "-f", lv.dir], stdout=subprocess.DEVNULL).returncode == 1,
-       "no libvirtd or QEMU of this test is left")
-done = True
+tap.ok(not lv.leftovers(), "no libvirtd or QEMU of this test is left")
 print("1..%d" % tap.n, flush=True)
 sys.exit(1 if tap.failed else 0)

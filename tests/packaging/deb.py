@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The Debian packages: dpkg-buildpackage -b builds quiesce, libquiesce0 and
-libquiesce-dev in a copy of the tree (the tree stays clean), lintian finds no error or
+"""The Debian packages: dpkg-buildpackage -b builds quiesce, libquiesce0,
+libquiesce-dev and quiesce-group (which alone needs libvirt) in a copy of the tree (the
+tree stays clean), lintian finds no error or
 warning, dpkg -i installs them with service starts denied (policy-rc.d) and enables
 and starts nothing, the files are where they belong, the installed quiesced (scoped to
 scratch mounts) runs a freeze/thaw and a snapshot with the installed guardian and
@@ -22,7 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pkgcheck  # noqa: E402
 import qtest  # noqa: E402
 
-PKGS = ["quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql", "quiesce-agent-mariadb"]
+PKGS = ["quiesce", "libquiesce0", "libquiesce-dev", "quiesce-agent-postgresql", "quiesce-agent-mariadb",
+        "quiesce-group"]
 POLICY = "/usr/sbin/policy-rc.d"
 # What the install may touch besides the packages' own files (checked one by one),
 # compared before the install and after the purge. Not whole shared directories
@@ -121,7 +123,7 @@ r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, stdout=su
 out = os.path.dirname(src)
 debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
 t.ok(r.returncode == 0, "dpkg-buildpackage -us -uc -b builds", r.stdout[-5000:])
-if not t.eq(sorted(d.split("_")[0] for d in debs), sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev and the agents' packages"):
+if not t.eq(sorted(d.split("_")[0] for d in debs), sorted(PKGS), "into quiesce, libquiesce0, libquiesce-dev the agents' packages and quiesce-group"):
     t.exit()
 t.eq(git_status(), tree_before, "the source tree is as it was")
 
@@ -142,7 +144,7 @@ if not os.path.lexists(POLICY):
     os.chmod(POLICY, 0o755)
     own_policy = True
 r = dpkg("-i", *[os.path.join(out, d) for d in debs])
-if not t.ok(r.returncode == 0, "dpkg -i installs the five", r.stdout):
+if not t.ok(r.returncode == 0, "dpkg -i installs the six", r.stdout):
     t.exit()
 
 
@@ -163,6 +165,7 @@ want = {
                 "/usr/share/man/man8/quiescectl.8.gz", "/usr/share/man/man5/quiesced.conf.5.gz",
                 "/usr/share/man/man8/quiesce-guardian.8.gz"],
     "libquiesce0": [libdir + "/libquiesce.so.0"],
+    "quiesce-group": ["/usr/bin/quiesce-group", "/usr/share/man/man1/quiesce-group.1.gz"],
     "libquiesce-dev": ["/usr/include/quiesce.h", libdir + "/libquiesce.so", libdir + "/libquiesce.a",
                        libdir + "/pkgconfig/quiesce.pc", "/usr/share/man/man3/libquiesce.3.gz"],
     "quiesce-agent-postgresql": ["/usr/sbin/quiesce-agent-postgresql",
@@ -175,6 +178,12 @@ want = {
 for p in PKGS:
     missing = [f for f in want[p] if f not in files[p] or not os.path.lexists(f)]
     t.ok(not missing, "%s has its files" % p, "missing: " + " ".join(missing))
+r = subprocess.run(["/usr/bin/quiesce-group", "--version"], stdout=subprocess.PIPE, text=True)
+t.ok(r.returncode == 0 and r.stdout.startswith("quiesce-group "), "quiesce-group runs", r.stdout)
+deps = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", "quiesce", "libquiesce0"],
+                      stdout=subprocess.PIPE, text=True).stdout
+t.ok("libvirt" not in deps, "quiesce and libquiesce0 do not depend on libvirt", deps)
+t.ok(not [f for f in files["quiesce"] if "quiesce-group" in f], "quiesce holds nothing of quiesce-group")
 conffiles = subprocess.run(["dpkg-query", "-W", "-f=${Conffiles}", "quiesce"], stdout=subprocess.PIPE,
                            text=True).stdout
 t.ok("/etc/quiesce/quiesced.conf " in conffiles and "/etc/qemu/fsfreeze-hook.d/quiesce " in conffiles,
@@ -244,9 +253,9 @@ finally:
     s.cleanup()
 
 # ---- purge
-r = dpkg("--purge", "quiesce-agent-mariadb", "quiesce-agent-postgresql", "libquiesce-dev",
-         "libquiesce0", "quiesce")
-t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the five",
+r = dpkg("--purge", "quiesce-group", "quiesce-agent-mariadb", "quiesce-agent-postgresql",
+         "libquiesce-dev", "libquiesce0", "quiesce")
+t.ok(r.returncode == 0 and all(status(p) in ("", "un", "pn") for p in PKGS), "dpkg --purge removes the six",
      r.stdout)
 left = [f for p in PKGS for f in files[p] if not os.path.isdir(f) and os.path.lexists(f)]
 t.eq(left, [], "none of their files is left")
