@@ -164,9 +164,15 @@ def stuck_fifreeze():
         st = fc.status(d)
         t.ok(st["state"] == "idle" and not fc.settled(st),
              "  quiesced is idle, the filesystems stage still active (the FIFREEZE is in the kernel)")
-        ans = d.call("quiesce-freeze")
+        rec = os.path.join(d.run_dir, "frozen.list")
+        before = open(rec).read() if os.path.exists(rec) else None
+        ans = d.call("quiesce-freeze", {"mountpoints": [m1]})
         t.ok(err(ans).get("desc") == "busy: an earlier freeze is still stuck in the kernel",
              "  a freeze meanwhile is refused: busy", repr(err(ans).get("desc")))
+        after = open(rec).read() if os.path.exists(rec) else None
+        t.ok(before is not None and m0 in before and after == before,
+             "  and leaves the run-dir record naming the stuck m0 as it was",
+             "before: %r\nafter: %r" % (before, after))
         t.ok(d.call("quiesce-status").get("return"), "  status still answers")
     finally:
         stall.release()
