@@ -57,14 +57,14 @@ FUZZ_TARGETS += config
 FUZZ_SRC_config := src/daemon/config.c src/common/util.c
 FUZZ_LIBS_config := -linih -lm
 # json: the JSON command layer behind the control and QGA sockets (no src/fs: nothing
-# can be frozen; guard.c only for the status command's guardian pid).
+# can be frozen).
 FUZZ_TARGETS += json
 FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/host/cmd.c \
 	src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
 	src/host/qgaproto.c \
-	src/engine/txn.c src/common/loop.c src/common/log.c \
-	src/common/guard.c src/common/slots.c src/common/guardwire.c src/common/util.c
+	src/engine/txn.c src/common/loop.c src/common/log.c src/common/nodump.c \
+	src/common/slots.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))
 # Its corpus has 64 KiB inputs (the size limits) for the replay, but each input costs

@@ -20,7 +20,7 @@ UNIT_SRC_hookrecord := src/hooks/hookrecord.c src/common/util.c
 UNIT_SRC_qgaproto  := src/host/qgaproto.c
 # The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
-	src/common/log.c \
+	src/common/log.c src/common/nodump.c \
 	src/common/util.c
 UNIT_SRC_engine    := src/engine/txn.c src/common/loop.c src/common/log.c src/common/util.c
 UNIT_SRC_slots     := src/common/slots.c

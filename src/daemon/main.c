@@ -104,15 +104,27 @@ static void on_guard_lost(void *arg, bool expired)
 /* The guardian's deadline: a little beyond the longest this state may legitimately
  * last, so that quiesced's own lease and timeouts act first and the guardian only
  * acts when quiesced cannot (hung, stopped). */
+/* No core dumps from the first FIFREEZE's stage to the last thaw, and while an
+ * abandoned FIFREEZE may still freeze something (nodump.h). */
+static void update_nodump(struct quiesced *q, enum txn_state st)
+{
+	nodump_set(st == TXN_FREEZING || st == TXN_FROZEN || st == TXN_THAWING ||
+		   fs_stage_ops.active(q->fs));
+}
+
+/* An abandoned FIFREEZE came back and was thawed, with the engine idle since. */
+static void on_fs_settled(void *arg)
+{
+	struct quiesced *q = arg;
+	update_nodump(q, engine_state(q->engine));
+}
+
 static void on_engine_state(void *arg, enum txn_state st, uint64_t lease_ms)
 {
 	struct quiesced *q = arg;
 	uint64_t t = q->cfg.timeout_ms, fs = q->cfg.fs_timeout_ms, ms = 0;
 
-	/* From the first FIFREEZE's stage to the last thaw, and while an abandoned
-	 * FIFREEZE may still freeze something (nodump.h). */
-	nodump_set(st == TXN_FREEZING || st == TXN_FROZEN || st == TXN_THAWING ||
-		   fs_stage_ops.active(q->fs));
+	update_nodump(q, st);
 	if (!q->guard)
 		return;
 	switch (st) {
@@ -300,6 +312,7 @@ int main(int argc, char **argv)
 	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
 		fatal("cannot set up the engine");
 	fs_stage_set_record(q.fs, record_path);
+	fs_stage_set_settled(q.fs, on_fs_settled, &q);
 	frozen_record = record_path;
 	registry_set_fs(q.apps, &(struct appext_fs_source){ fs_list_cb, q.fs });
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)

@@ -25,7 +25,15 @@ struct fs_stage {
 	struct fs_plan check_plan;     /* what the last CHECK looked at */
 	enum txn_op last_op;
 	char *record;                  /* leftover record in the run dir, or NULL */
+	void (*settled)(void *arg);    /* a stuck FIFREEZE came back and was thawed */
+	void *settled_arg;
 };
+
+void fs_stage_set_settled(struct fs_stage *fs, void (*fn)(void *arg), void *arg)
+{
+	fs->settled = fn;
+	fs->settled_arg = arg;
+}
 
 void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard)
 {
@@ -51,6 +59,8 @@ static void on_freezer_settled(void *arg)
 	struct fs_stage *fs = arg;
 	if (fs->record)
 		leftover_clear(fs->record);
+	if (fs->settled)
+		fs->settled(fs->settled_arg);
 }
 
 struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,

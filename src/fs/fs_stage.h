@@ -23,6 +23,9 @@ void fs_stage_free(struct fs_stage *fs);
 void fs_stage_set_guard(struct fs_stage *fs, const struct freezer_guard *guard);
 /* Keep a record of what is being frozen at path (see leftover.h). */
 void fs_stage_set_record(struct fs_stage *fs, const char *path);
+/* Told when a FIFREEZE abandoned at its deadline came back and was thawed, after the
+ * transaction had ended: nothing of ours is frozen any more. */
+void fs_stage_set_settled(struct fs_stage *fs, void (*fn)(void *arg), void *arg);
 /* An abandoned FIFREEZE is still in the kernel (the guardian may not hold it). */
 bool fs_stage_stuck(const struct fs_stage *fs);
 

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/nodump.h"
 #include "host/qgaconf.h"
 #include "host/qgaproto.h"
 
@@ -203,6 +204,9 @@ static int spawn(struct qgaback *b)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		/* Started while frozen (a restart after a timeout): quiesced's own core
+		 * limit, not the window's 0 (nodump.h). */
+		nodump_child();
 		/* Its own process group: a terminal's ^C to quiesced is quiesced's to handle. */
 		setpgid(0, 0);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
