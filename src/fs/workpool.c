@@ -99,29 +99,31 @@ static unsigned unserved(const struct workpool *wp)
 
 static void on_fanout(struct loop *loop, void *arg);
 
-static void arm_fanout(struct workpool *wp, unsigned long taken)
+static void arm_fanout(struct workpool *wp, unsigned long taken, uint64_t ms)
 {
 	wp->taken_seen = taken;
-	loop_timer_arm(wp->loop, &wp->fanout, WORKPOOL_FANOUT_MS, on_fanout, wp);
+	loop_timer_arm(wp->loop, &wp->fanout, ms, on_fanout, wp);
 }
 
 static void on_fanout(struct loop *loop, void *arg)
 {
 	struct workpool *wp = arg;
 	unsigned long taken;
-	bool waiting;
+	bool waiting, stuck = false;
 	(void)loop;
 	pthread_mutex_lock(&wp->mu);
 	taken = wp->taken;
 	/* No job taken for WORKPOOL_FANOUT_MS: every worker is inside a job that has
 	 * not returned, and whatever holds it up may hold the next one too. */
 	if (taken == wp->taken_seen)
-		while (unserved(wp) && spawn_worker(wp) == 0)
+		while (unserved(wp) && !(stuck = spawn_worker(wp) < 0))
 			;
 	waiting = unserved(wp) > 0;
 	pthread_mutex_unlock(&wp->mu);
+	/* Progress: look again soon. Out of threads (all stuck in the kernel, or none
+	 * to be had): look again, but not a thousand times a second. */
 	if (waiting)
-		arm_fanout(wp, taken); /* progress, or out of threads: look again */
+		arm_fanout(wp, taken, stuck ? WORKPOOL_FANOUT_RETRY_MS : WORKPOOL_FANOUT_MS);
 }
 
 static void on_wakeup(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -250,7 +252,7 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 	}
 	pthread_mutex_unlock(&wp->mu);
 	if (wait_and_see && !loop_timer_armed(&wp->fanout))
-		arm_fanout(wp, taken);
+		arm_fanout(wp, taken, WORKPOOL_FANOUT_MS);
 	return ret;
 }
 

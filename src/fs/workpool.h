@@ -18,6 +18,7 @@
 
 #define WORKPOOL_MAX_THREADS 64
 #define WORKPOOL_FANOUT_MS 1
+#define WORKPOOL_FANOUT_RETRY_MS 100   /* no thread could be made: look again later */
 #define WORKPOOL_RETIRE_MS 2000
 
 struct loop;
