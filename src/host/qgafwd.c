@@ -186,6 +186,12 @@ static void pump(struct qgafwd *f)
 			req_free(r);
 			continue;
 		}
+		if (!r->no_reply) {
+			/* Decided now, not when it was queued: before qemu-ga's first greeting
+			 * nobody knew that guest-shutdown has no answer. */
+			const struct qgaproto_cmd *c = qgaproto_info_find(qgaback_info(f->b), r->name);
+			r->no_reply = c && !c->success_response;
+		}
 		if (qgaback_send(f->b, r->line, r->len) < 0)
 			break; /* it went down: on_down */
 		if (r->no_reply) {
