@@ -64,12 +64,9 @@ PROGRAMS += $(BUILD)/mdbwriter
 # Unit tests of the agents' pure parts (the rest: tests/integration/db_postgresql*.py).
 $(BUILD)/obj/tests/unit/test_agent.o: CPPFLAGS += -Iagents/common -Iagents/postgresql \
     -Iagents/mariadb $(PG_CFLAGS) $(MDB_CFLAGS)
-$(BUILD)/tests/test_agent: $(BUILD)/obj/tests/unit/test_agent.o \
-    $(BUILD)/obj/agents/common/agent.o $(BUILD)/obj/agents/postgresql/pgagent.o \
-    $(BUILD)/obj/agents/postgresql/pgconn.o $(BUILD)/obj/agents/common/cover.o \
-    $(BUILD)/obj/agents/mariadb/mdbagent.o $(BUILD)/obj/agents/mariadb/mdbconn.o \
-    $(BUILD)/obj/src/fs/mountinfo.o $(BUILD)/libquiesce.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PG_LIBS) $(MDB_LIBS) \
-	    $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
-TEST_PROGRAMS += $(BUILD)/tests/test_agent
+# (The rule is mk/unit.mk's.)
+UNIT_TESTS += agent
+UNIT_SRC_agent := agents/common/agent.c agents/postgresql/pgagent.c agents/postgresql/pgconn.c \
+	agents/common/cover.c agents/mariadb/mdbagent.c agents/mariadb/mdbconn.c \
+	src/fs/mountinfo.c $(BUILD)/libquiesce.a
+UNIT_LIBS_agent := $(PG_LIBS) $(MDB_LIBS)

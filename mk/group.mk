@@ -14,20 +14,15 @@ PROGRAMS += $(BUILD)/quiesce-group
 
 # Unit tests of the logic without libvirt: the group's definition, the window and the
 # state machine with fake guests (tests/unit/test_g*.c).
-GROUP_UNIT := gspec gwindow gmachine
-GROUP_UNIT_SRC_gspec := src/group/gspec.c src/common/util.c
-GROUP_UNIT_SRC_gwindow := src/group/gwindow.c
-GROUP_UNIT_SRC_gmachine := src/group/gmachine.c src/group/gwindow.c src/group/gagent.c \
+# (The rule is mk/unit.mk's.)
+UNIT_TESTS += gspec gwindow gmachine
+UNIT_SRC_gspec := src/group/gspec.c src/common/util.c
+UNIT_SRC_gwindow := src/group/gwindow.c
+UNIT_SRC_gmachine := src/group/gmachine.c src/group/gwindow.c src/group/gagent.c \
 	src/group/greport.c src/group/gspec.c src/common/util.c
-
-define GROUP_UNIT_RULE
-$(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
-		$(patsubst %.c,$(BUILD)/obj/%.o,$(GROUP_UNIT_SRC_$(1)))
-	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka -ljson-c -linih -lpthread -lm
-endef
-$(foreach t,$(GROUP_UNIT),$(eval $(call GROUP_UNIT_RULE,$(t))))
-TEST_PROGRAMS += $(GROUP_UNIT:%=$(BUILD)/tests/test_%)
+UNIT_LIBS_gspec := -ljson-c -linih -lpthread -lm
+UNIT_LIBS_gwindow := -ljson-c -linih -lpthread -lm
+UNIT_LIBS_gmachine := -ljson-c -linih -lpthread -lm
 
 # The config file (also the state file): inih, from memory.
 FUZZ_TARGETS += gspec

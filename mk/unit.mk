@@ -1,10 +1,12 @@
 # Unit tests: one cmocka binary per module, printing TAP (tests/unit/test_<module>.c).
+# The one rule for all of them; a fragment read before this one (mk/agents.mk,
+# mk/group.mk) declares its own with UNIT_TESTS += NAME, UNIT_SRC_NAME, UNIT_LIBS_NAME.
 #
 # Each links its own object with just the objects of the code under test, so a test
 # binary shows what the module depends on. The objects come from the top Makefile's
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
-UNIT_TESTS := mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
+UNIT_TESTS += mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
 	slots jsontext admit listener engine
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
