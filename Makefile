@@ -49,7 +49,7 @@ LIBRARIES :=
 TEST_PROGRAMS :=
 FUZZ_TARGETS :=
 
-.PHONY: all check demo ci deps clean
+.PHONY: all check demo ci deps deps-demo clean
 all:
 
 # V=1 shows the full commands.
@@ -93,11 +93,14 @@ all: $(PROGRAMS) $(LIBRARIES)
 deps:
 	scripts/deps.sh
 
+deps-demo:
+	scripts/deps.sh demo
+
 # The suite: unit tests (TAP binaries) and integration tests (TAP scripts), run by prove.
 check: deps all $(TEST_PROGRAMS)
 	QUIESCE_BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) tests/run-suite
 
-demo: deps all
+demo: deps-demo all
 	QUIESCE_BUILD=$(abspath $(BUILD)) scripts/demo.py
 
 ci: deps

@@ -2,6 +2,8 @@
 # Install the Debian packages quiesce needs to build, test, benchmark and demo.
 # Idempotent and quick when everything is there: it asks dpkg first and calls
 # apt-get only for what is missing. Run as root on Debian 12.
+#   scripts/deps.sh        everything (make ci, make check, make bench)
+#   scripts/deps.sh demo   only what make demo needs: the build and the few tools it runs
 set -eu
 
 # Build: compiler, JSON (json-c), config (inih), unit tests (cmocka), libvirt's C API
@@ -28,8 +30,17 @@ VM_PKGS="$VM_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 # services are never started here: see the policy file below).
 DB_PKGS="libpq-dev postgresql libmariadb-dev mariadb-server"
 
+# The demo builds everything (so every -dev library) and runs quiesced on loop mounts.
+DEMO_PKGS="$BUILD_PKGS libpq-dev libmariadb-dev python3 util-linux mount e2fsprogs"
+
+case "${1:-all}" in
+all) want="$BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS $DB_PKGS" ;;
+demo) want="$DEMO_PKGS" ;;
+*) echo "usage: scripts/deps.sh [all|demo]" >&2; exit 2 ;;
+esac
+
 missing=
-for p in $BUILD_PKGS $TEST_PKGS $VM_PKGS $DOC_PKGS $PKG_PKGS $DB_PKGS; do
+for p in $want; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi
@@ -76,3 +87,12 @@ if ! apt-get install -y -q $lock --no-install-recommends $missing; then
 	apt-get update -q $lock
 	apt-get install -y -q $lock --no-install-recommends $missing
 fi
+
+# The database servers are here for the tests, which start their own: a server this
+# script installed is not left to start at the next boot (one the admin had is left
+# as it was).
+for p in postgresql mariadb-server; do
+	case " $missing " in
+	*" $p "*) systemctl disable --quiet "${p%-server}.service" 2>/dev/null || true ;;
+	esac
+done

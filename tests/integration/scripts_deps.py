@@ -50,12 +50,26 @@ exit 0
 '''
 
 
+# systemctl: logs its call (deps.sh disables the database servers it installed).
+SYSTEMCTL = r'''#!/bin/sh
+echo "$*" >> "$FAKE_DIR/systemctl.log"
+'''
+
+
+def systemctl_log(d):
+    try:
+        with open(os.path.join(d, "systemctl.log")) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def setup():
     d = tempfile.mkdtemp(prefix="quiesce-deps-test-")
     atexit.register(shutil.rmtree, d, True)
     bindir = os.path.join(d, "bin")
     os.mkdir(bindir)
-    for name, text in (("dpkg-query", DPKG_QUERY), ("apt-get", APT_GET)):
+    for name, text in (("dpkg-query", DPKG_QUERY), ("apt-get", APT_GET), ("systemctl", SYSTEMCTL)):
         p = os.path.join(bindir, name)
         with open(p, "w") as f:
             f.write(text)
@@ -63,7 +77,7 @@ def setup():
     return d
 
 
-def run(d, fail=None, installed=()):
+def run(d, fail=None, installed=(), args=()):
     if fail:
         with open(os.path.join(d, "fail"), "w") as f:
             f.write(fail)
@@ -71,7 +85,7 @@ def run(d, fail=None, installed=()):
         f.write("".join(p + "\n" for p in installed))
     env = dict(os.environ, PATH=os.path.join(d, "bin") + ":" + os.environ["PATH"],
                FAKE_DIR=d, QUIESCE_POLICY_RC=os.path.join(d, "policy-rc.d"))
-    r = subprocess.run(["sh", DEPS], env=env, capture_output=True, text=True, timeout=60,
+    r = subprocess.run(["sh", DEPS] + list(args), env=env, capture_output=True, text=True, timeout=60,
                        stdin=subprocess.DEVNULL)
     try:
         with open(os.path.join(d, "apt.log")) as f:
@@ -116,6 +130,17 @@ t.eq(policy_state(d), None, "  our policy file is gone afterwards")
 pkgs = all_packages()
 t.ok("gcc" in pkgs and "qemu-guest-agent" in pkgs, "  it asked for the build and test packages",
      repr(pkgs))
+t.eq(sorted(systemctl_log(d)), ["disable --quiet mariadb.service", "disable --quiet postgresql.service"],
+     "  the database servers it installed are not left to start at boot")
+
+# ---- demo: only what make demo needs
+d = setup()
+r, log = run(d, args=["demo"])
+demo = [w for w in log[0].split("|")[0].split()[1:] if not w.startswith("-")] if log else []
+t.ok(r.returncode == 0 and "gcc" in demo and "e2fsprogs" in demo and "postgresql" not in demo and
+     "qemu-system-x86" not in demo and "valgrind" not in demo,
+     "demo: the build and the demo's tools, no servers, no VM, no test tools", repr(log))
+t.eq(systemctl_log(d), [], "  and no service touched")
 
 # ---- the admin's own policy file
 d = setup()
