@@ -211,7 +211,10 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 	}
 	ret = cli_return(ans);
 	if (cli->json) {
-		fprintf(out, "%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN));
+		/* As the freeze's line, and as quiescectl thaw --json: the return value, or
+		 * the whole answer when it is an error. */
+		fprintf(out, "%s\n", json_object_to_json_string_ext(ret ? ret : ans,
+								  JSON_C_TO_STRING_PLAIN));
 	} else if (ret && json_object_object_get_ex(ret, "report", &report)) {
 		print_report(out, "thaw", report);
 		fprintf(out, "writes were held for %.1f ms\n", (double)(now_ms() - t_frozen));

@@ -136,6 +136,12 @@ try:
     t.ok(r.returncode == 0 and r.stdout == "--json|--socket|x|--wait|",
          "snapshot --socket P --json -- CMD ARGS: CMD gets its arguments untouched",
          r.stdout + r.stderr)
+    # --json: the freeze's and the thaw's lines have the same shape (their return
+    # values, as freeze --json and thaw --json print them), on stderr (stdout is CMD's).
+    lines = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
+    t.ok(len(lines) == 2 and all("report" in x and "count" in x and "return" not in x
+                                 for x in lines),
+         "snapshot --json: the freeze and the thaw each one return value, alike", r.stderr)
     r = run(QC, "snapshot", "--socket", d.control, "printf", "%s|", "--json", "--lease")
     t.ok(r.returncode == 0 and r.stdout == "--json|--lease|",
          "snapshot --socket P CMD ARGS (no --): the options end at CMD", r.stdout + r.stderr)
