@@ -299,6 +299,12 @@ static void drop_set(struct freezer *fz)
 	fs_plan_free(&fz->plan);
 }
 
+void freezer_forget(struct freezer *fz)
+{
+	if (fz->op == OP_NONE && !loop_timer_armed(&fz->notify) && !freezer_active(fz))
+		drop_set(fz);
+}
+
 void freezer_free(struct freezer *fz)
 {
 	if (!fz)

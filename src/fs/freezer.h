@@ -91,6 +91,9 @@ bool freezer_stuck(const struct freezer *fz);
 
 /* The set of the last freeze, for status and reports. */
 const struct fs_node *freezer_nodes(const struct freezer *fz, size_t *n);
+/* A freeze that failed before it reached the freezer: the last set (reports, counts)
+ * is no longer this operation's. Nothing is dropped while anything of it is active. */
+void freezer_forget(struct freezer *fz);
 size_t freezer_count(const struct freezer *fz, enum fs_state s);
 /* Something is frozen, or an ioctl is under way. */
 bool freezer_active(const struct freezer *fz);

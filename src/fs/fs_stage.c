@@ -243,11 +243,16 @@ static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_reque
 	case TXN_FREEZE:
 		/* The plan is made now, after apps and hooks have run (as qemu-ga does):
 		 * they may have mounted or unmounted something. */
-		if (make_plan(fs, req, &plan, msg, msglen) < 0)
+		/* A freeze that fails before the freezer has a set of its own: the report
+		 * and the counts must not show the last one's filesystems. */
+		if (make_plan(fs, req, &plan, msg, msglen) < 0) {
+			freezer_forget(fs->fz);
 			return STAGE_DONE;
+		}
 		if (req->mountpoints_set && req->strict_mountpoints &&
 		    !check_selection(&plan, req, msg, msglen)) {
 			fs_plan_free(&plan);
+			freezer_forget(fs->fz);
 			return STAGE_DONE;
 		}
 		/* Before the first FIFREEZE, while writing is still safe. Not while an

@@ -59,6 +59,16 @@ try:
     r = d.ctl("thaw")
     t.eq(r.returncode, 0, "thaw")
     t.eq(d.state(), "idle", "the daemon answers and is idle")
+
+    # A freeze that fails before any FIFREEZE (a mountpoint that is not a candidate):
+    # its report names no filesystem of the previous freeze.
+    r = d.ctl("--json", "freeze", s.dir)
+    ans = json.loads(r.stdout) if r.stdout.strip() else {}
+    named = [f["mountpoint"] for ph in ans.get("error", {}).get("report", {}).get("phases", [])
+             for f in ph.get("filesystems", [])]
+    t.ok(r.returncode == 1 and named == [],
+         "a freeze refused before any FIFREEZE reports no filesystem of the last one",
+         r.stdout + r.stderr)
 finally:
     qtest.stop_clean(t, d)
     s.cleanup()
