@@ -5,7 +5,8 @@
 #   make check SANITIZE=1  the same under ASan+UBSan, built into build/sanitize/
 #   make demo            freeze two scratch filesystems through quiesced and show what happened
 #   make fuzz            run every fuzz target for FUZZ_SECONDS (tests/fuzz/README.md)
-#   make ci              what .ci/run runs: check, check SANITIZE=1, valgrind, fuzz replay
+#   make ci              what .ci/run runs: check (with the fuzz-corpus replay), check
+#                        SANITIZE=1, valgrind, and every fuzz target for 15 s (scripts/ci.sh)
 #   make bench           the freeze benchmark, as root (bench/README.md, bench/RESULTS.md)
 #
 # Each area of the tree adds its programs and tests in a fragment under mk/ (see

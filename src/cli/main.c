@@ -29,11 +29,12 @@ static void usage(FILE *out)
 		"  -V, --version     show the version\n"
 		"\nExit status:\n"
 		"  0 success; 1 the operation failed (veto, freeze error, busy, already frozen);\n"
-		"  2 bad usage; 3 quiesced cannot be reached; 4 permission denied (freeze, thaw\n"
-		"  and check need root); 5 thaw: the lease had expired before it, writes were not\n"
-		"  held until now. snapshot exits with CMD's status, or 125 if the freeze failed\n"
-		"  (CMD did not run), 126/127 if CMD could not be run or found, 124 if CMD\n"
-		"  succeeded but the freeze did not hold until the thaw (lease expired, thaw failed).\n");
+		"  2 bad usage; 3 quiesced cannot be reached; 4 permission denied (check, freeze,\n"
+		"  thaw, snapshot and fsfreeze-hook need root; status and apps do not); 5 thaw:\n"
+		"  the lease had expired before it, writes were not held until now. snapshot\n"
+		"  exits with CMD's status, or 125 if the freeze failed (CMD did not run),\n"
+		"  126/127 if CMD could not be run or found, 124 if CMD succeeded but the freeze\n"
+		"  did not hold until the thaw (lease expired, thaw failed).\n");
 }
 
 /* Called as qemu-ga's hook: through a link named fsfreeze-hook, or from a

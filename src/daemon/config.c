@@ -112,7 +112,11 @@ static void usage(FILE *out)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
 				 o->arg ? o->arg : "");
-		fprintf(out, "  %-28s %s\n", left, o->help);
+		/* A left column too wide for the 28 gets the help on a line of its own. */
+		if (strlen(left) > 28)
+			fprintf(out, "  %s\n  %-28s %s\n", left, "", o->help);
+		else
+			fprintf(out, "  %-28s %s\n", left, o->help);
 	}
 	fprintf(out, "\nThe config file has the same settings in [daemon], [filesystems], [hyperv],\n"
 		     "[apps] and [hooks] sections, key = value with the long option names; command\n"
