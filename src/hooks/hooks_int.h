@@ -101,4 +101,13 @@ void hooks_record_clear(struct hooks *h);
 /* The thaw at start is over (from the end of its phase). */
 void hooks_recovery_done(struct hooks *h);
 
+/* hookproc.c: the hooks' processes. */
+int hookproc_spawn(struct hooks *h);
+void hookproc_kill_running(struct hooks *h);
+void hookproc_log_output(struct hooks *h, struct hook *k, const char *arg);
+void hookproc_end_output(struct hooks *h);
+void hookproc_free(struct hooks *h);
+/* hooks.c: the running hook is over (exited, killed, timed out, not started). */
+void hooks_finished(struct hooks *h, enum hook_result res);
+
 #endif
