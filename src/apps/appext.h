@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The app registry's protocol version 2 parts (docs/protocol.md §2.5, §2.6): the
  * detail an app sends with its answer, and the answer to its filesystem query.
- * Kept apart from registry.c, which holds the connection states. */
+ * Kept apart from appconn.c, which holds the connection states. */
 #ifndef QUIESCE_APPS_APPEXT_H
 #define QUIESCE_APPS_APPEXT_H
 
