@@ -180,8 +180,8 @@ static int listen_on(struct registry *r, const struct sockaddr_un *sa,
 	return 0;
 }
 
-struct registry *registry_open(struct loop *loop, struct engine *engine,
-			       const struct registry_config *cfg)
+struct registry *registry_new(struct loop *loop, struct engine *engine,
+			      const struct registry_config *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct registry *r;
@@ -213,7 +213,7 @@ void registry_set_fs(struct registry *r, const struct appext_fs_source *src)
 		r->fs_source = *src;
 }
 
-void registry_close(struct registry *r)
+void registry_free(struct registry *r)
 {
 	if (!r)
 		return;

@@ -35,10 +35,10 @@ struct registry_config {
 extern const struct stage_ops registry_stage_ops;
 
 /* Creates and listens on the socket (replacing a stale one). NULL on failure, logged. */
-struct registry *registry_open(struct loop *loop, struct engine *engine,
-			       const struct registry_config *cfg);
+struct registry *registry_new(struct loop *loop, struct engine *engine,
+			      const struct registry_config *cfg);
 /* Closes every app connection (apps take it as a disconnect) and the socket. */
-void registry_close(struct registry *r);
+void registry_free(struct registry *r);
 
 /* The filesystem stage that answers the apps' v2 filesystem query (docs/protocol.md
  * §2.6). Until it is set, the answer is an empty list marked incomplete. */

@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 		/* The hooks of one phase together are one participant: --timeout. */
 		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
 					   .budget_ms = q.cfg.timeout_ms, .record = hooks_record };
-		q.apps = registry_open(q.loop, q.engine, &rc);
+		q.apps = registry_new(q.loop, q.engine, &rc);
 		if (!q.apps)
 			fatalx("cannot open the app socket %s", app_path);
 		q.hooks = hooks_new(q.loop, q.engine, &hc);
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 	hyperv_close(q.host.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps
 	 * lose their connections (protocol §4.7). */
-	registry_close(q.apps);
+	registry_free(q.apps);
 	hooks_free(q.hooks);
 	control_close(q.control);
 	fs_stage_free(q.fs);
