@@ -39,7 +39,7 @@ struct engine {
 	/* The transaction under way. */
 	struct txn_request req;       /* deep copy */
 	char **req_mounts;
-	char origin[32];
+	const struct txn_caller *caller; /* whose it is (never NULL while under way) */
 	txn_done_fn done;             /* the caller of the FREEZE/THAW/CHECK; NULL if internal */
 	void *done_arg;
 	struct waiter waiters[MAX_WAITERS]; /* THAWs that arrived while busy */
@@ -51,7 +51,7 @@ struct engine {
 	bool unwinding;               /* a FREEZE failed (or is undone): thawing what froze */
 	bool undo_ok;                 /* the unwinding is an undo, the FREEZE reports success */
 	bool abort_requested;         /* a THAW or the owner's end overtook the FREEZE */
-	bool answered;                /* done already called (THAW reply_after_fs) */
+	bool answered;                /* done already called (THAW early_reply) */
 	bool check_failed;
 	enum txn_err fail_err;
 	char fail_msg[MSG_LEN];
@@ -71,7 +71,7 @@ struct engine {
 	bool lease_expired;
 	uint64_t lease_expired_at_wall;
 	char early_thaw[160];         /* why, for the THAW's error and status */
-	char early_origin[32];        /* whose freeze it was: only its THAW hears of it */
+	const struct txn_caller *early_caller; /* whose freeze it was: only its THAW hears */
 
 	void (*shutdown_done)(void *);
 	void *shutdown_arg;
@@ -96,6 +96,15 @@ const char *txn_err_name(enum txn_err e)
 	return (unsigned)e < ARRAY_SIZE(n) ? n[e] : "?";
 }
 
+/* The engine's own reasons to thaw, and a request without a caller: callers too, so
+ * that every transaction has one, and never the same as a transport's. */
+static const struct txn_caller nobody = { "?" };
+static const struct txn_caller by_lease = { "lease" };
+static const struct txn_caller by_guardian_lost = { "guardian lost" };
+static const struct txn_caller by_guardian_deadline = { "guardian deadline" };
+static const struct txn_caller by_client_gone = { "client gone" };
+static const struct txn_caller by_shutdown = { "shutdown" };
+
 struct engine *engine_new(struct loop *loop, const struct engine_config *cfg)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -104,6 +113,7 @@ struct engine *engine_new(struct loop *loop, const struct engine_config *cfg)
 	e->loop = loop;
 	e->cfg = *cfg;
 	e->running = -1;
+	e->caller = &nobody;
 	return e;
 }
 
@@ -147,7 +157,14 @@ enum txn_state engine_state(const struct engine *e)
 
 const char *engine_origin(const struct engine *e)
 {
-	return e->state == TXN_IDLE ? NULL : e->origin;
+	return e->state == TXN_IDLE ? NULL : e->caller->name;
+}
+
+enum txn_whose engine_whose(const struct engine *e, const struct txn_caller *c)
+{
+	if (e->state == TXN_IDLE)
+		return TXN_WHOSE_NONE;
+	return c && c == e->caller ? TXN_WHOSE_YOURS : TXN_WHOSE_OTHER;
 }
 
 static void set_state(struct engine *e, enum txn_state s)
@@ -166,8 +183,8 @@ static int copy_request(struct engine *e, const struct txn_request *req)
 {
 	free_request(e);
 	e->req = *req;
-	str_copy(e->origin, req->origin ? req->origin : "?", sizeof(e->origin));
-	e->req.origin = e->origin;
+	e->caller = req->caller ? req->caller : &nobody;
+	e->req.caller = e->caller;
 	e->req.mountpoints = NULL;
 	e->req.n_mountpoints = 0;
 	if (req->n_mountpoints) {
@@ -188,18 +205,43 @@ static int copy_request(struct engine *e, const struct txn_request *req)
 static void reply(txn_done_fn fn, void *arg, enum txn_op op, enum txn_err err, unsigned count,
 		  struct json_object *report, const char *fmt, ...) LOG_PRINTF(7, 8);
 
+static void vreply(txn_done_fn fn, void *arg, const struct txn_result *base, const char *fmt,
+		   va_list ap) LOG_PRINTF(4, 0);
+
+static void vreply(txn_done_fn fn, void *arg, const struct txn_result *base, const char *fmt,
+		   va_list ap)
+{
+	char msg[MSG_LEN];
+	struct txn_result res = *base;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	res.message = msg;
+	if (fn)
+		fn(arg, &res);
+}
+
 static void reply(txn_done_fn fn, void *arg, enum txn_op op, enum txn_err err, unsigned count,
 		  struct json_object *report, const char *fmt, ...)
 {
-	char msg[MSG_LEN];
-	struct txn_result res = { .op = op, .err = err, .count = count, .report = report,
-				  .message = msg };
+	struct txn_result res = { .op = op, .err = err, .count = count, .report = report };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreply(fn, arg, &res, fmt, ap);
 	va_end(ap);
-	if (fn)
-		fn(arg, &res);
+}
+
+static void refuse(const struct engine *e, const struct txn_request *req, txn_done_fn fn,
+		   void *arg, enum txn_err err, const char *fmt, ...) LOG_PRINTF(6, 7);
+
+/* A request refused because of what is under way or held: says whose that is. */
+static void refuse(const struct engine *e, const struct txn_request *req, txn_done_fn fn,
+		   void *arg, enum txn_err err, const char *fmt, ...)
+{
+	struct txn_result res = { .op = req->op, .err = err,
+				  .whose = engine_whose(e, req->caller) };
+	va_list ap;
+	va_start(ap, fmt);
+	vreply(fn, arg, &res, fmt, ap);
+	va_end(ap);
 }
 
 /* ------------------------------------------------------------ running stages */
@@ -209,7 +251,7 @@ static void phase_complete(struct engine *e);
 
 static bool stage_applies(const struct engine *e, int i)
 {
-	if (e->stages[i].ops->filesystems && e->req.apps_only)
+	if (e->stages[i].ops->filesystems && e->req.skip_fs)
 		return false;
 	if (e->phase == TXN_THAW)
 		return e->stages[i].entered;
@@ -240,7 +282,7 @@ static void stage_finished(struct engine *e, int i, bool ok, const char *msg)
 	record_stage(e, i, ok, msg);
 	if (ok)
 		return;
-	log_warnx("%s: %s %s failed: %s", e->origin, e->stages[i].ops->name, txn_op_name(e->phase),
+	log_warnx("%s: %s %s failed: %s", e->caller->name, e->stages[i].ops->name, txn_op_name(e->phase),
 		  msg && *msg ? msg : "(no reason given)");
 	switch (e->phase) {
 	case TXN_CHECK:
@@ -279,7 +321,7 @@ static void on_watchdog(struct loop *loop, void *arg)
 	(void)loop;
 	if (e->running < 0)
 		return;
-	log_errx("%s: the %s stage did not finish its %s in time; giving up on it", e->origin,
+	log_errx("%s: the %s stage did not finish its %s in time; giving up on it", e->caller->name,
 		 e->stages[e->running].ops->name, txn_op_name(e->phase));
 	if (e->stages[e->running].ops->cancel)
 		e->stages[e->running].ops->cancel(e->stages[e->running].self);
@@ -294,7 +336,7 @@ static uint64_t watchdog_ms(const struct engine *e)
 static void maybe_answer_after_fs(struct engine *e, int i)
 {
 	unsigned count;
-	if (e->phase != TXN_THAW || e->unwinding || e->answered || !e->req.reply_after_fs ||
+	if (e->phase != TXN_THAW || e->unwinding || e->answered || !e->req.early_reply ||
 	    !e->stages[i].ops->filesystems)
 		return;
 	/* The host's THAW budget is short (Hyper-V: 30 s); the filesystems are thawed,
@@ -373,7 +415,7 @@ static void begin(struct engine *e, enum txn_op phase, int first, int dir)
 	json_object_put(e->report);
 	e->report = json_object_new_object();
 	json_object_object_add(e->report, "op", json_object_new_string(txn_op_name(e->req.op)));
-	json_object_object_add(e->report, "origin", json_object_new_string(e->origin));
+	json_object_object_add(e->report, "origin", json_object_new_string(e->caller->name));
 	json_object_object_add(e->report, "phases", json_object_new_array());
 	for (size_t i = 0; i < e->n_stages; i++)
 		e->stages[i].ran = false;
@@ -423,7 +465,7 @@ static void became_idle(struct engine *e)
 }
 
 static void on_lease(struct loop *loop, void *arg);
-static void start_thaw(struct engine *e, const char *origin, bool reply_after_fs,
+static void start_thaw(struct engine *e, const struct txn_caller *by, bool early_reply,
 		       txn_done_fn done, void *arg);
 
 static void phase_complete(struct engine *e)
@@ -448,7 +490,7 @@ static void phase_complete(struct engine *e)
 		if (e->phase == TXN_FREEZE) {
 			/* Every stage froze. */
 			count = fs_count(e, TXN_FREEZE);
-			if (e->abort_requested || (e->req.undo_if_none && !e->req.apps_only &&
+			if (e->abort_requested || (e->req.undo_if_none && !e->req.skip_fs &&
 						   count == 0)) {
 				/* Undo it all, then answer. */
 				e->done = done;
@@ -474,7 +516,7 @@ static void phase_complete(struct engine *e)
 			e->frozen_at = now_ms();
 			e->frozen_at_wall = wall_ms();
 			loop_timer_arm(e->loop, &e->lease, e->lease_ms, on_lease, e);
-			log_info("%s: froze %u filesystem%s in %.1f ms; lease %.1f s", e->origin,
+			log_info("%s: froze %u filesystem%s in %.1f ms; lease %.1f s", e->caller->name,
 				 count, count == 1 ? "" : "s", ns_to_ms(now_ns() - e->t0),
 				 (double)e->lease_ms / 1000.0);
 			reply(done, arg, TXN_FREEZE, TXN_OK, count, e->report, "%s", "");
@@ -500,7 +542,7 @@ static void phase_complete(struct engine *e)
 		str_copy(msg, e->fail_msg, sizeof(msg));
 		finish_report(e, !msg[0], count, msg);
 		became_idle(e);
-		log_info("%s: thawed %u filesystem%s in %.1f ms", e->origin, count,
+		log_info("%s: thawed %u filesystem%s in %.1f ms", e->caller->name, count,
 			 count == 1 ? "" : "s", ns_to_ms(now_ns() - e->t0));
 		{
 			enum txn_err err = msg[0] ? e->fail_err : TXN_OK;
@@ -523,7 +565,7 @@ static void note_early_thaw(struct engine *e, const char *fmt, ...)
 	e->lease_expired = true;
 	e->lease_expired_at_wall = wall_ms();
 	/* Called while the freeze's request is still the current one. */
-	str_copy(e->early_origin, e->origin, sizeof(e->early_origin));
+	e->early_caller = e->caller;
 	va_start(ap, fmt);
 	vsnprintf(e->early_thaw, sizeof(e->early_thaw), fmt, ap);
 	va_end(ap);
@@ -538,16 +580,15 @@ static void on_lease(struct loop *loop, void *arg)
 	log_warnx("the lease of %.1f s passed with no thaw: thawing on our own",
 		  (double)e->lease_ms / 1000.0);
 	note_early_thaw(e, "the lease of %.1f s expired", (double)e->lease_ms / 1000.0);
-	start_thaw(e, "lease", false, NULL, NULL);
+	start_thaw(e, &by_lease, false, NULL, NULL);
 }
 
-static void start_thaw(struct engine *e, const char *origin, bool reply_after_fs,
+static void start_thaw(struct engine *e, const struct txn_caller *by, bool early_reply,
 		       txn_done_fn done, void *arg)
 {
 	/* Which stages thaw follows from what froze (stage_slot.entered), not from the
 	 * request: an apps-only freeze thaws apps only. */
-	struct txn_request req = { .op = TXN_THAW, .origin = origin,
-				   .reply_after_fs = reply_after_fs };
+	struct txn_request req = { .op = TXN_THAW, .caller = by, .early_reply = early_reply };
 	loop_timer_disarm(e->loop, &e->lease);
 	if (copy_request(e, &req) < 0) {
 		/* Cannot fail for a request without mountpoints. */
@@ -584,7 +625,7 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 	case TXN_CHECKING:
 		/* The transport that froze is owed the news; another one's thaw of
 		 * nothing is just that, and leaves the news for the owner. */
-		if (e->lease_expired && req->origin && strcmp(req->origin, e->early_origin) == 0) {
+		if (e->lease_expired && req->caller && req->caller == e->early_caller) {
 			char when[64];
 			time_t t = (time_t)(e->lease_expired_at_wall / 1000);
 			struct tm tm;
@@ -605,7 +646,7 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 			return;
 		}
 		log_notice("%s: thaw requested while freezing: cancelling the freeze",
-			   req->origin ? req->origin : "?");
+			   (req->caller ? req->caller : &nobody)->name);
 		e->abort_requested = true;
 		cancel_running(e);
 		return;
@@ -615,7 +656,7 @@ static void submit_thaw(struct engine *e, const struct txn_request *req, txn_don
 		return;
 	case TXN_FROZEN:
 		e->lease_expired = false;
-		start_thaw(e, req->origin ? req->origin : "?", req->reply_after_fs, done, arg);
+		start_thaw(e, req->caller ? req->caller : &nobody, req->early_reply, done, arg);
 		return;
 	}
 }
@@ -631,15 +672,15 @@ void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn 
 		return;
 	}
 	if (e->state == TXN_FROZEN && req->op == TXN_FREEZE) {
-		reply(done, arg, req->op, TXN_E_FROZEN, 0, NULL,
-		      "already frozen (by %s %.1f s ago): thaw first", e->origin,
-		      (double)(now_ms() - e->frozen_at) / 1000.0);
+		refuse(e, req, done, arg, TXN_E_FROZEN,
+		       "already frozen (by %s %.1f s ago): thaw first", e->caller->name,
+		       (double)(now_ms() - e->frozen_at) / 1000.0);
 		return;
 	}
 	if (e->state != TXN_IDLE) {
-		reply(done, arg, req->op, TXN_E_BUSY, 0, NULL,
-		      "busy: a transaction is under way (%s, from %s)", txn_state_name(e->state),
-		      e->origin);
+		refuse(e, req, done, arg, TXN_E_BUSY,
+		       "busy: a transaction is under way (%s, from %s)", txn_state_name(e->state),
+		       e->caller->name);
 		return;
 	}
 	if (copy_request(e, req) < 0) {
@@ -670,7 +711,7 @@ void engine_guardian_lost(struct engine *e, bool expired)
 		note_early_thaw(e, expired ? "the thaw guardian's deadline passed"
 					   : "the thaw guardian died");
 	if (e->state == TXN_FROZEN) {
-		start_thaw(e, expired ? "guardian deadline" : "guardian lost", false, NULL, NULL);
+		start_thaw(e, expired ? &by_guardian_deadline : &by_guardian_lost, false, NULL, NULL);
 	} else if (e->state == TXN_FREEZING) {
 		e->abort_requested = true;
 		cancel_running(e);
@@ -682,10 +723,10 @@ void engine_owner_gone(struct engine *e, const void *owner)
 	if (!owner || owner != e->req.owner)
 		return;
 	if (e->state == TXN_FROZEN && e->owner == owner) {
-		log_notice("%s: the client holding the freeze went away: thawing", e->origin);
-		start_thaw(e, "client gone", false, NULL, NULL);
+		log_notice("%s: the client holding the freeze went away: thawing", e->caller->name);
+		start_thaw(e, &by_client_gone, false, NULL, NULL);
 	} else if (e->state == TXN_FREEZING) {
-		log_notice("%s: the client went away during the freeze: cancelling it", e->origin);
+		log_notice("%s: the client went away during the freeze: cancelling it", e->caller->name);
 		e->abort_requested = true;
 		cancel_running(e);
 	}
@@ -701,7 +742,7 @@ void engine_shutdown(struct engine *e, void (*done)(void *arg), void *arg)
 	e->shutdown_arg = arg;
 	if (e->state == TXN_FROZEN) {
 		log_notice("shutting down: thawing first");
-		start_thaw(e, "shutdown", false, NULL, NULL);
+		start_thaw(e, &by_shutdown, false, NULL, NULL);
 	} else if (e->state == TXN_FREEZING) {
 		e->abort_requested = true;
 		cancel_running(e);
@@ -714,7 +755,7 @@ void engine_status(struct engine *e, struct json_object *out)
 
 	json_object_object_add(out, "state", json_object_new_string(txn_state_name(e->state)));
 	if (e->state != TXN_IDLE)
-		json_object_object_add(out, "origin", json_object_new_string(e->origin));
+		json_object_object_add(out, "origin", json_object_new_string(e->caller->name));
 	if (e->state == TXN_FROZEN) {
 		json_object_object_add(out, "frozen_at", json_object_new_int64((int64_t)e->frozen_at_wall));
 		json_object_object_add(out, "frozen_ms",

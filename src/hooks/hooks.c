@@ -314,7 +314,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 	h->msg[0] = '\0';
 	h->t0 = now_ns();
 	h->budget_end_ms = now_ms() + h->budget_ms;
-	str_copy(h->origin, req && req->origin ? req->origin : "?", sizeof(h->origin));
+	str_copy(h->origin, req && req->caller ? req->caller->name : "?", sizeof(h->origin));
 	*ok = true;
 
 	if (op == TXN_CHECK || op == TXN_FREEZE) {

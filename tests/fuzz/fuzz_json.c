@@ -187,7 +187,8 @@ static void check_answers(bool on_qga)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct engine_config ecfg = { .lease_ms = 60000, .timeout_ms = 15000 };
-	struct txn_request thaw = { .op = TXN_THAW, .origin = "fuzz" };
+	static const struct txn_caller fuzz_caller = { "fuzz" };
+	struct txn_request thaw = { .op = TXN_THAW, .caller = &fuzz_caller };
 	int fd;
 
 	setup = size ? data[0] & 15 : 0;

@@ -228,10 +228,13 @@ static bool answered(struct fx *fx)
 
 static bool is_idle(struct fx *fx) { return engine_state(fx->e) == TXN_IDLE; }
 
+/* The tests' transport. */
+static const struct txn_caller test_caller = { "test" };
+
 static void submit(struct fx *fx, enum txn_op op, const void *owner, uint64_t lease_ms,
 		   struct answer *a)
 {
-	struct txn_request req = { .op = op, .origin = "test", .owner = owner,
+	struct txn_request req = { .op = op, .caller = &test_caller, .owner = owner,
 				   .lease_ms = lease_ms };
 	engine_submit(fx->e, &req, on_answer, a);
 }
