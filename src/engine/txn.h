@@ -42,9 +42,9 @@ enum txn_err {
 	TXN_E_INTERNAL,      /* out of memory and the like */
 };
 
-const char *txn_state_name(enum txn_state s);
-const char *txn_op_name(enum txn_op op);
-const char *txn_err_name(enum txn_err e);
+const char *engine_state_name(enum txn_state s);
+const char *engine_op_name(enum txn_op op);
+const char *engine_err_name(enum txn_err e);
 
 /* Who asks. Each transport passes its own in every request: one object (a static)
  * that lives as long as the engine, shared by all its sessions. The engine tells

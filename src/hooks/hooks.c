@@ -304,7 +304,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 		if (op != TXN_THAW) {
 			snprintf(msg, msglen, "the hooks a quiesced that died had frozen are still "
 				 "being thawed; try again in a moment");
-			log_warnx("hooks: %s refused: %s", txn_op_name(op), msg);
+			log_warnx("hooks: %s refused: %s", engine_op_name(op), msg);
 		}
 		return STAGE_DONE;
 	}

@@ -179,7 +179,7 @@ static void freeze_done(struct hyperv *hv, const struct txn_result *res)
 	log_errx("VSS: op=FREEZE: failed");
 	if (res->err == TXN_E_FS)
 		log_failed_fs(res->report);
-	log_errx("VSS: FREEZE: %s (%s)", res->message, txn_err_name(res->err));
+	log_errx("VSS: FREEZE: %s (%s)", res->message, engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -197,7 +197,7 @@ static void thaw_done(struct hyperv *hv, const struct txn_result *res, bool ende
 			 "(a quiescectl thaw?) before the host's THAW: writes were not held "
 			 "for the whole checkpoint");
 	else
-		log_errx("VSS: THAW: %s (%s)", res->message, txn_err_name(res->err));
+		log_errx("VSS: THAW: %s (%s)", res->message, engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -211,7 +211,7 @@ static void check_done(struct hyperv *hv, const struct txn_result *res)
 	/* hv_vss(4) (FreeBSD) answers a failed check with HV_E_FAIL, so the host does
 	 * not go on to a FREEZE that would fail. */
 	log_errx("VSS: op=CHECK HOT BACKUP: failed: %s (%s)", res->message,
-		 txn_err_name(res->err));
+		 engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -225,7 +225,7 @@ static void undo_done(struct hyperv *hv, const struct txn_result *res)
 			   res->count == 1 ? "" : "s");
 	else
 		log_errx("failed to thaw file system: %s (%s)", res->message,
-			 txn_err_name(res->err));
+			 engine_err_name(res->err));
 	if (hv->state == HV_RESETTING && !hv->undo_pending) {
 		hv->backoff_ms = 0;
 		hvchan_schedule_open(hv, 0);
@@ -242,7 +242,7 @@ static void call_finished(struct hyperv *hv, enum call_kind kind, uint64_t gen,
 	if (gen != hv->gen || hv->state != HV_BUSY) {
 		/* Given up already (deadline, channel reset): the host has its answer. */
 		log_notice("VSS: %s finished after the host had its answer: %s",
-			   txn_op_name(res->op), res->err == TXN_OK ? "ok" : res->message);
+			   engine_op_name(res->op), res->err == TXN_OK ? "ok" : res->message);
 		if (res->op == TXN_FREEZE && res->err == TXN_OK)
 			hyperv_undo_ours(hv, "a freeze finished after its answer");
 		else if (res->op == TXN_THAW)
@@ -315,7 +315,7 @@ static void do_thaw(struct hyperv *hv)
 		hv->frozen_by_us = false;
 		log_errx("VSS: op=THAW: failed");
 		log_errx("VSS: THAW: the freeze for Hyper-V had already ended (quiesced is %s "
-			 "for %s now, left alone)", txn_state_name(s), engine_origin(e));
+			 "for %s now, left alone)", engine_state_name(s), engine_origin(e));
 		send_reply(hv, HVWIRE_E_FAIL);
 		return;
 	}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/engine/txn.c: the transaction engine, with fake stages on the
+/* Unit tests for src/engine/: the transaction engine, with fake stages on the
  * real event loop.
  *
  * Each fake stage records what it was asked ("apps:freeze") into one trace, and for
@@ -95,7 +95,7 @@ static enum stage_rc fake_start(void *self, enum txn_op op, const struct txn_req
 {
 	struct fake *f = self;
 	(void)req;
-	note("%s:%s", f->name, txn_op_name(op));
+	note("%s:%s", f->name, engine_op_name(op));
 	*ok = !f->fail[op];
 	snprintf(msg, msglen, "%s", *ok ? "" : "said no");
 	apply(f, op, *ok);
