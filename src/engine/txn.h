@@ -51,7 +51,7 @@ const char *engine_err_name(enum txn_err e);
  * callers apart by this address alone, never by the name, which is plain data for
  * logs, reports, status and the hooks' QUIESCE_ORIGIN. */
 struct txn_caller {
-	const char *name;             /* "control", "qga", "hyperv", ... */
+	const char *name;             /* the transport's, e.g. "control" */
 };
 
 /* Whose the transaction under way (or the freeze held) is, as one caller sees it. */
@@ -70,7 +70,7 @@ struct txn_request {
 	size_t n_mountpoints;
 	bool mountpoints_set;
 	bool strict_mountpoints;      /* FREEZE: a listed mountpoint that is not a candidate
-				       * fails the freeze (qemu-ga ignores them) */
+				       * fails the freeze (else it is ignored) */
 	/* FREEZE: run only the stages without .filesystems (the participants that hold
 	 * their own writes: apps, hooks); nothing is counted, undo_if_none does not
 	 * apply, and the THAW thaws what froze. */
@@ -90,7 +90,7 @@ struct txn_result {
 	unsigned count;               /* filesystems frozen / thawed by this call */
 	struct json_object *report;   /* details; valid during the callback only */
 	/* E_FROZEN, E_BUSY: whose freeze or transaction is in the way. A caller that
-	 * treats a FREEZE of its own held freeze as done (Hyper-V) reads it here. */
+	 * treats a FREEZE of its own held freeze as done reads it here. */
 	enum txn_whose whose;
 };
 
