@@ -63,7 +63,7 @@ FUZZ_SRC_json := src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src
 	src/host/cmd_control.c src/host/cmd_guest.c \
 	src/host/control.c src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
 	src/host/qgaproto.c \
-	src/engine/txn.c src/common/loop.c src/common/log.c src/common/nodump.c \
+	$(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/nodump.c \
 	src/common/slots.c src/common/util.c
 FUZZ_LIBS_json := -ljson-c -lm
 $(if $(filter src/fs/%,$(FUZZ_SRC_json)),$(error fuzz_json must never link src/fs/ (FIFREEZE)))

@@ -24,7 +24,7 @@ UNIT_SRC_qgaproto  := src/host/qgaproto.c
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
 	src/common/log.c src/common/nodump.c \
 	src/common/util.c
-UNIT_SRC_engine    := src/engine/txn.c src/common/loop.c src/common/log.c src/common/util.c
+UNIT_SRC_engine    := $(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/util.c
 UNIT_SRC_slots     := src/common/slots.c
 UNIT_SRC_jsontext  := src/host/jsontext.c
 UNIT_SRC_admit     := src/apps/admit.c src/common/slots.c

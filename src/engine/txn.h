@@ -10,7 +10,13 @@
  * in reverse on THAW; each stage thaws only the members it froze. A failure in the
  * middle of a FREEZE thaws the failed stage and every earlier one, so nothing stays
  * frozen. Once FROZEN, the lease bounds how long writes are held: when it passes,
- * the engine thaws on its own and the next THAW reports that the lease expired. */
+ * the engine thaws on its own and the next THAW reports that the lease expired.
+ *
+ * Ownership is decided here, by caller token (struct txn_caller), for every
+ * transport alike: a FREEZE while frozen is refused (E_FROZEN) with whose it is, so
+ * a caller may take its own as done; a THAW from any caller ends the freeze (a
+ * caller that must leave others' alone asks engine_whose() first); the news of an
+ * early thaw goes only to the caller whose freeze it was, with its next THAW. */
 #ifndef QUIESCE_TXN_H
 #define QUIESCE_TXN_H
 
@@ -36,23 +42,45 @@ enum txn_err {
 	TXN_E_INTERNAL,      /* out of memory and the like */
 };
 
-const char *txn_state_name(enum txn_state s);
-const char *txn_op_name(enum txn_op op);
-const char *txn_err_name(enum txn_err e);
+const char *engine_state_name(enum txn_state s);
+const char *engine_op_name(enum txn_op op);
+const char *engine_err_name(enum txn_err e);
+
+/* Who asks. Each transport passes its own in every request: one object (a static)
+ * that lives as long as the engine, shared by all its sessions. The engine tells
+ * callers apart by this address alone, never by the name, which is plain data for
+ * logs, reports, status and the hooks' QUIESCE_ORIGIN. */
+struct txn_caller {
+	const char *name;             /* the transport's, e.g. "control" */
+};
+
+/* Whose the transaction under way (or the freeze held) is, as one caller sees it. */
+enum txn_whose {
+	TXN_WHOSE_NONE,               /* idle: nothing under way, nothing held */
+	TXN_WHOSE_YOURS,              /* requested by this caller */
+	TXN_WHOSE_OTHER,              /* by another caller, or the engine itself (a lease
+				       * thaw), or a request without a caller */
+};
 
 struct txn_request {
 	enum txn_op op;
-	const char *origin;           /* "control", "qga", "hyperv", ...: for logs and status */
+	const struct txn_caller *caller; /* who asks (NULL: nobody's, never "yours") */
 	const void *owner;            /* FREEZE: a session whose end thaws (NULL: the lease) */
 	char *const *mountpoints;     /* FREEZE: only these (exact mountpoints) */
 	size_t n_mountpoints;
 	bool mountpoints_set;
 	bool strict_mountpoints;      /* FREEZE: a listed mountpoint that is not a candidate
-				       * fails the freeze (qemu-ga ignores them) */
-	bool apps_only;               /* FREEZE: apps and hooks only (qemu-ga hook mode) */
+				       * fails the freeze (else it is ignored) */
+	/* FREEZE: run only the stages without .filesystems (the participants that hold
+	 * their own writes: apps, hooks); nothing is counted, undo_if_none does not
+	 * apply, and the THAW thaws what froze. */
+	bool skip_fs;
 	bool undo_if_none;            /* FREEZE: no filesystem frozen -> undo, report 0 */
 	uint64_t lease_ms;            /* FREEZE: 0 = the daemon's --lease */
-	bool reply_after_fs;          /* THAW: answer once filesystems are thawed */
+	/* THAW: answer as soon as the .filesystems stages have thawed; the stages in
+	 * front of them (in FREEZE order) thaw after the answer. For a caller whose
+	 * peer gives the THAW a short budget. */
+	bool early_reply;
 };
 
 struct txn_result {
@@ -61,6 +89,9 @@ struct txn_result {
 	const char *message;          /* "" on success */
 	unsigned count;               /* filesystems frozen / thawed by this call */
 	struct json_object *report;   /* details; valid during the callback only */
+	/* E_FROZEN, E_BUSY: whose freeze or transaction is in the way. A caller that
+	 * treats a FREEZE of its own held freeze as done reads it here. */
+	enum txn_whose whose;
 };
 
 /* May be called before engine_submit() returns (e.g. for BUSY). */
@@ -72,7 +103,7 @@ enum stage_rc { STAGE_DONE, STAGE_PENDING };
 
 struct stage_ops {
 	const char *name;             /* "apps", "hooks", "filesystems" */
-	bool filesystems;             /* skipped by apps-only transactions; counted */
+	bool filesystems;             /* skipped by skip_fs freezes; counted */
 	/* Begin op. STAGE_DONE: finished, *ok and msg set. STAGE_PENDING: the stage calls
 	 * engine_stage_done() later, from the loop, never from inside start(). For THAW
 	 * the stage thaws only what it froze. */
@@ -114,8 +145,11 @@ void engine_owner_gone(struct engine *e, const void *owner);
 void engine_shutdown(struct engine *e, void (*done)(void *arg), void *arg);
 
 enum txn_state engine_state(const struct engine *e);
-/* Who the transaction under way (or the freeze held) is for: its request's origin;
- * NULL when idle. */
+/* Whose the transaction under way (or the freeze held) is, seen by caller c: the
+ * one ownership answer every transport asks the same way. */
+enum txn_whose engine_whose(const struct engine *e, const struct txn_caller *c);
+/* The name of whom it is for (a caller's, or the engine's own: "lease", ...), for
+ * logs; NULL when idle. */
 const char *engine_origin(const struct engine *e);
 void engine_status(struct engine *e, struct json_object *out);
 

@@ -276,7 +276,7 @@ static enum stage_rc fs_start(void *self, enum txn_op op, const struct txn_reque
 		if (errno == EBUSY)
 			snprintf(msg, msglen, "busy: an earlier freeze is still stuck in the kernel");
 		else
-			snprintf(msg, msglen, "cannot %s: %s", txn_op_name(op), strerror(errno));
+			snprintf(msg, msglen, "cannot %s: %s", engine_op_name(op), strerror(errno));
 		return STAGE_DONE;
 	}
 	*ok = true;

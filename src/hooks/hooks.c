@@ -304,7 +304,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 		if (op != TXN_THAW) {
 			snprintf(msg, msglen, "the hooks a quiesced that died had frozen are still "
 				 "being thawed; try again in a moment");
-			log_warnx("hooks: %s refused: %s", txn_op_name(op), msg);
+			log_warnx("hooks: %s refused: %s", engine_op_name(op), msg);
 		}
 		return STAGE_DONE;
 	}
@@ -314,7 +314,7 @@ static enum stage_rc hooks_start(void *self, enum txn_op op, const struct txn_re
 	h->msg[0] = '\0';
 	h->t0 = now_ns();
 	h->budget_end_ms = now_ms() + h->budget_ms;
-	str_copy(h->origin, req && req->origin ? req->origin : "?", sizeof(h->origin));
+	str_copy(h->origin, req && req->caller ? req->caller->name : "?", sizeof(h->origin));
 	*ok = true;
 
 	if (op == TXN_CHECK || op == TXN_FREEZE) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "engine/txn.h"
 #include "host/jsonconn.h"
 
 #define MAX_COMMANDS 64
@@ -267,7 +268,7 @@ void cmd_dispatch(struct cmd_session *s, struct json_object *req)
 			  def->name, (unsigned)s->uid);
 		return;
 	}
-	log_debug("%s: %s (uid %u)", s->transport_name, def->name, (unsigned)s->uid);
+	log_debug("%s: %s (uid %u)", s->caller->name, def->name, (unsigned)s->uid);
 	def->fn(call);
 }
 

@@ -20,6 +20,7 @@
 struct json_object;
 struct jsonconn;
 struct host_ctx;
+struct txn_caller;
 
 #define CMD_ROOT      0x01  /* only uid 0 (SO_PEERCRED) may run it */
 #define CMD_FROZEN_OK 0x02  /* QGA: still served while frozen (qemu-ga's allow-list) */
@@ -30,7 +31,8 @@ struct cmd_session {
 	struct jsonconn *conn;   /* NULL once the client has gone */
 	struct host_ctx *ctx;    /* the loop, the engine, the transports (host.h) */
 	unsigned transport;      /* CMD_QGA or CMD_CONTROL */
-	const char *transport_name;
+	const struct txn_caller *caller; /* who asks the engine (engine/txn.h); its name
+					  * for logs */
 	uid_t uid;
 	pid_t pid;
 	bool root;

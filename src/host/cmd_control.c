@@ -63,7 +63,7 @@ static void do_status(struct cmd_call *call)
 
 static void do_check(struct cmd_call *call)
 {
-	struct txn_request req = { .op = TXN_CHECK, .origin = "control" };
+	struct txn_request req = { .op = TXN_CHECK, .caller = call->s->caller };
 	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 }
 
@@ -71,14 +71,14 @@ static void do_check(struct cmd_call *call)
  * quiesce-snapshot: the same, but the freeze ends (thaws) when this connection does. */
 static void freeze(struct cmd_call *call, bool held)
 {
-	struct txn_request req = { .op = TXN_FREEZE, .origin = "control" };
+	struct txn_request req = { .op = TXN_FREEZE, .caller = call->s->caller };
 	char **mounts = NULL;
 	size_t n = 0;
 	bool set = false;
 
 	if (cmd_arg_strings(call, "mountpoints", &mounts, &n, &set) < 0 ||
 	    cmd_arg_seconds(call, "lease", &req.lease_ms) < 0 ||
-	    cmd_arg_bool(call, "apps-only", &req.apps_only) < 0) {
+	    cmd_arg_bool(call, "apps-only", &req.skip_fs) < 0) {
 		cmd_free_strings(mounts, n);
 		return;
 	}
@@ -105,7 +105,7 @@ static void do_snapshot(struct cmd_call *call)
 
 static void do_thaw(struct cmd_call *call)
 {
-	struct txn_request req = { .op = TXN_THAW, .origin = "control" };
+	struct txn_request req = { .op = TXN_THAW, .caller = call->s->caller };
 	engine_submit(call->s->ctx->engine, &req, on_txn_done, call);
 }
 

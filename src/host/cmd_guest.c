@@ -128,7 +128,7 @@ static void freeze(struct cmd_call *call, bool listed)
 {
 	struct txn_request req = {
 		.op = TXN_FREEZE,
-		.origin = call->s->transport_name,
+		.caller = call->s->caller,
 		/* Nothing frozen: stay thawed and report 0 (qemu-ga); the application
 		 * freeze is undone as well (qemu-ga leaves its hook's freeze standing). */
 		.undo_if_none = true,
@@ -169,7 +169,7 @@ static void do_freeze_list(struct cmd_call *call)
 
 static void do_thaw(struct cmd_call *call)
 {
-	struct txn_request req = { .op = TXN_THAW, .origin = call->s->transport_name };
+	struct txn_request req = { .op = TXN_THAW, .caller = call->s->caller };
 	if (cmd_args_only(call, no_args) < 0)
 		return;
 	/* Thaws exactly what quiesced froze; the count is of filesystems whose FITHAW

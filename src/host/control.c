@@ -29,6 +29,9 @@
  * long is closed: quiescectl sends its request at once and waits for the answer. */
 #define CONTROL_IDLE_MS 10000
 
+/* Every control session asks the engine as this one caller (engine/txn.h). */
+static const struct txn_caller control_caller = { "control" };
+
 static const struct slots_policy control_slots = {
 	.total = MAX_CLIENTS,
 	.root_reserved = CONTROL_ROOT_SLOTS,
@@ -207,7 +210,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	cl->ctl = ctl;
 	cl->s.ctx = ctl->ctx;
 	cl->s.transport = CMD_CONTROL;
-	cl->s.transport_name = "control";
+	cl->s.caller = &control_caller;
 	cl->s.uid = cred.uid;
 	cl->s.pid = cred.pid;
 	cl->s.root = cred.uid == 0;

@@ -28,10 +28,12 @@ static uint64_t request_deadline(const struct hyperv *hv, unsigned op)
 	return answer_by(op == HVWIRE_OP_FREEZE ? hv->freeze_budget_ms : hv->budget_ms);
 }
 
-static bool engine_is_ours(const struct hyperv *hv)
+/* Hyper-V asks the engine as this one caller; whose a freeze is, the engine says. */
+static const struct txn_caller hv_caller = { ORIGIN };
+
+static bool is_ours(const struct hyperv *hv)
 {
-	const char *o = engine_origin(hv->ctx->engine);
-	return o && strcmp(o, ORIGIN) == 0;
+	return engine_whose(hv->ctx->engine, &hv_caller) == TXN_WHOSE_YOURS;
 }
 
 /* ------------------------------------------------------------ engine calls */
@@ -68,11 +70,11 @@ static void submit(struct hyperv *hv, const struct txn_request *req, enum call_k
 bool hyperv_undo_ours(struct hyperv *hv, const char *why)
 {
 	enum txn_state s = engine_state(hv->ctx->engine);
-	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN };
+	struct txn_request req = { .op = TXN_THAW, .caller = &hv_caller };
 
 	if (hv->undo_pending)
 		return true; /* one thaw undoes it all */
-	if (!engine_is_ours(hv) || (s != TXN_FREEZING && s != TXN_FROZEN))
+	if (!is_ours(hv) || (s != TXN_FREEZING && s != TXN_FROZEN))
 		return false;
 	log_notice("VSS: %s: thawing what Hyper-V froze", why);
 	hv->undo_pending++;
@@ -139,8 +141,30 @@ static void log_failed_fs(const struct json_object *report)
 	}
 }
 
+/* A FREEZE while frozen: the engine says whose the freeze is. */
+static void freeze_refused_frozen(struct hyperv *hv, const struct txn_result *res)
+{
+	if (res->whose == TXN_WHOSE_YOURS) {
+		/* hv_vss_daemon answers a second FREEZE 0 (its FIFREEZEs get EBUSY,
+		 * which it counts as success). The freeze and its lease go on. */
+		log_info("VSS: op=FREEZE: succeeded (already frozen for Hyper-V)");
+		send_reply(hv, HVWIRE_S_OK);
+		return;
+	}
+	/* Someone else's freeze: its owner may thaw it during the checkpoint, and our
+	 * THAW would not be allowed to end it. */
+	log_errx("VSS: op=FREEZE: failed");
+	log_errx("VSS: FREEZE: the filesystems are frozen by %s, not for Hyper-V",
+		 engine_origin(hv->ctx->engine));
+	send_reply(hv, HVWIRE_E_FAIL);
+}
+
 static void freeze_done(struct hyperv *hv, const struct txn_result *res)
 {
+	if (res->err == TXN_E_FROZEN) {
+		freeze_refused_frozen(hv, res);
+		return;
+	}
 	if (res->err == TXN_OK) {
 		hv->frozen_by_us = true;
 		/* Held in memory while frozen (log.c), written after the thaw. */
@@ -155,7 +179,7 @@ static void freeze_done(struct hyperv *hv, const struct txn_result *res)
 	log_errx("VSS: op=FREEZE: failed");
 	if (res->err == TXN_E_FS)
 		log_failed_fs(res->report);
-	log_errx("VSS: FREEZE: %s (%s)", res->message, txn_err_name(res->err));
+	log_errx("VSS: FREEZE: %s (%s)", res->message, engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -173,7 +197,7 @@ static void thaw_done(struct hyperv *hv, const struct txn_result *res, bool ende
 			 "(a quiescectl thaw?) before the host's THAW: writes were not held "
 			 "for the whole checkpoint");
 	else
-		log_errx("VSS: THAW: %s (%s)", res->message, txn_err_name(res->err));
+		log_errx("VSS: THAW: %s (%s)", res->message, engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -187,7 +211,7 @@ static void check_done(struct hyperv *hv, const struct txn_result *res)
 	/* hv_vss(4) (FreeBSD) answers a failed check with HV_E_FAIL, so the host does
 	 * not go on to a FREEZE that would fail. */
 	log_errx("VSS: op=CHECK HOT BACKUP: failed: %s (%s)", res->message,
-		 txn_err_name(res->err));
+		 engine_err_name(res->err));
 	send_reply(hv, HVWIRE_E_FAIL);
 }
 
@@ -201,7 +225,7 @@ static void undo_done(struct hyperv *hv, const struct txn_result *res)
 			   res->count == 1 ? "" : "s");
 	else
 		log_errx("failed to thaw file system: %s (%s)", res->message,
-			 txn_err_name(res->err));
+			 engine_err_name(res->err));
 	if (hv->state == HV_RESETTING && !hv->undo_pending) {
 		hv->backoff_ms = 0;
 		hvchan_schedule_open(hv, 0);
@@ -218,7 +242,7 @@ static void call_finished(struct hyperv *hv, enum call_kind kind, uint64_t gen,
 	if (gen != hv->gen || hv->state != HV_BUSY) {
 		/* Given up already (deadline, channel reset): the host has its answer. */
 		log_notice("VSS: %s finished after the host had its answer: %s",
-			   txn_op_name(res->op), res->err == TXN_OK ? "ok" : res->message);
+			   engine_op_name(res->op), res->err == TXN_OK ? "ok" : res->message);
 		if (res->op == TXN_FREEZE && res->err == TXN_OK)
 			hyperv_undo_ours(hv, "a freeze finished after its answer");
 		else if (res->op == TXN_THAW)
@@ -263,26 +287,9 @@ static void on_call_done(void *arg, const struct txn_result *res)
 
 static void do_freeze(struct hyperv *hv)
 {
-	struct engine *e = hv->ctx->engine;
-	struct txn_request req = { .op = TXN_FREEZE, .origin = ORIGIN };
-
-	if (engine_state(e) == TXN_FROZEN) {
-		if (engine_is_ours(hv)) {
-			/* hv_vss_daemon answers a second FREEZE 0 (its FIFREEZEs get EBUSY,
-			 * which it counts as success). The freeze and its lease go on. */
-			log_info("VSS: op=FREEZE: succeeded (already frozen for Hyper-V)");
-			send_reply(hv, HVWIRE_S_OK);
-		} else {
-			/* Someone else's freeze: its owner may thaw it during the checkpoint,
-			 * and our THAW would not be allowed to end it. */
-			log_errx("VSS: op=FREEZE: failed");
-			log_errx("VSS: FREEZE: the filesystems are frozen by %s, not for Hyper-V",
-				 engine_origin(e));
-			send_reply(hv, HVWIRE_E_FAIL);
-		}
-		return;
-	}
-	/* Busy (a check, a freeze or a thaw under way) is answered by the engine. */
+	struct txn_request req = { .op = TXN_FREEZE, .caller = &hv_caller };
+	/* Already frozen (ours or not) and busy are answered by the engine, at once
+	 * (freeze_done). */
 	submit(hv, &req, CALL_REQUEST, false);
 }
 
@@ -290,9 +297,10 @@ static void do_thaw(struct hyperv *hv)
 {
 	struct engine *e = hv->ctx->engine;
 	enum txn_state s = engine_state(e);
-	struct txn_request req = { .op = TXN_THAW, .origin = ORIGIN, .reply_after_fs = true };
+	/* The host's THAW budget is short (30 s): answer once the filesystems are. */
+	struct txn_request req = { .op = TXN_THAW, .caller = &hv_caller, .early_reply = true };
 
-	if (engine_is_ours(hv) && s != TXN_CHECKING) {
+	if (is_ours(hv) && s != TXN_CHECKING) {
 		/* Frozen (or freezing, or thawing) for Hyper-V. */
 		submit(hv, &req, CALL_REQUEST, false);
 		return;
@@ -307,7 +315,7 @@ static void do_thaw(struct hyperv *hv)
 		hv->frozen_by_us = false;
 		log_errx("VSS: op=THAW: failed");
 		log_errx("VSS: THAW: the freeze for Hyper-V had already ended (quiesced is %s "
-			 "for %s now, left alone)", txn_state_name(s), engine_origin(e));
+			 "for %s now, left alone)", engine_state_name(s), engine_origin(e));
 		send_reply(hv, HVWIRE_E_FAIL);
 		return;
 	}
@@ -323,7 +331,7 @@ static void do_thaw(struct hyperv *hv)
 
 static void do_check(struct hyperv *hv)
 {
-	struct txn_request req = { .op = TXN_CHECK, .origin = ORIGIN };
+	struct txn_request req = { .op = TXN_CHECK, .caller = &hv_caller };
 	log_info("VSS: op=CHECK HOT BACKUP");
 	/* A required app's veto fails the CHECK in the apps stage, a candidate that
 	 * cannot be frozen in the filesystems stage: either way HV_E_FAIL (check_done). */

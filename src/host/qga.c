@@ -50,6 +50,9 @@
  * keeps its channel open between snapshots. The device has one peer, the host. */
 #define QGA_REQUEST_MS 5000
 
+/* Every QGA session asks the engine as this one caller (engine/txn.h). */
+static const struct txn_caller qga_caller = { "qga" };
+
 static const struct jsonconn_limits socket_limits = {
 	.max_value = QGA_MAX_VALUE,
 	.max_depth = QGA_MAX_DEPTH,
@@ -252,7 +255,7 @@ static struct qga_client *add_client(struct qga *g, int fd, const struct jsoncon
 	cl->g = g;
 	cl->s.ctx = g->ctx;
 	cl->s.transport = CMD_QGA;
-	cl->s.transport_name = "qga";
+	cl->s.caller = &qga_caller;
 	cl->s.uid = uid;
 	cl->s.pid = pid;
 	cl->s.root = true; /* the host */

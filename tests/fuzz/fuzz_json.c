@@ -2,8 +2,8 @@
  * libFuzzer target for the JSON command layer as quiesced runs it: the input goes
  * through a real socket into the control or the QGA transport (src/host/control.c,
  * qga.c), its jsonconn (framing, limits, 0xFF resync) and cmd_dispatch with the real
- * command tables (cmd_control.c, cmd_guest.c) and the transaction engine (txn.c), on
- * the daemon's event loop.
+ * command tables (cmd_control.c, cmd_guest.c) and the transaction engine
+ * (src/engine/), on the daemon's event loop.
  *
  * Nothing can be frozen: src/fs is not linked in and the engine's only stage is a
  * fake one that does nothing. The first byte of the input ('0'..'?') sets up:
@@ -187,7 +187,8 @@ static void check_answers(bool on_qga)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct engine_config ecfg = { .lease_ms = 60000, .timeout_ms = 15000 };
-	struct txn_request thaw = { .op = TXN_THAW, .origin = "fuzz" };
+	static const struct txn_caller fuzz_caller = { "fuzz" };
+	struct txn_request thaw = { .op = TXN_THAW, .caller = &fuzz_caller };
 	int fd;
 
 	setup = size ? data[0] & 15 : 0;

@@ -67,7 +67,7 @@ t.eq(sorted(KNOWN - found), [], "every known upward #include still exists (take 
 
 
 # No .c under src/ over 600 lines: the files still over it are listed, and may only shrink.
-BIG = {"engine/txn.c": 746}
+BIG = {}
 over = []
 for d in folders:
     for name in os.listdir(os.path.join(SRC, d)):

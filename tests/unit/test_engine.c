@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/engine/txn.c: the transaction engine, with fake stages on the
+/* Unit tests for src/engine/: the transaction engine, with fake stages on the
  * real event loop.
  *
  * Each fake stage records what it was asked ("apps:freeze") into one trace, and for
@@ -95,7 +95,7 @@ static enum stage_rc fake_start(void *self, enum txn_op op, const struct txn_req
 {
 	struct fake *f = self;
 	(void)req;
-	note("%s:%s", f->name, txn_op_name(op));
+	note("%s:%s", f->name, engine_op_name(op));
 	*ok = !f->fail[op];
 	snprintf(msg, msglen, "%s", *ok ? "" : "said no");
 	apply(f, op, *ok);
@@ -146,8 +146,10 @@ struct answer {
 	int calls;
 	enum txn_err err;
 	unsigned count;
+	enum txn_whose whose;
 	char msg[256];
 };
+
 
 static void on_answer(void *arg, const struct txn_result *res)
 {
@@ -155,6 +157,7 @@ static void on_answer(void *arg, const struct txn_result *res)
 	a->calls++;
 	a->err = res->err;
 	a->count = res->count;
+	a->whose = res->whose;
 	snprintf(a->msg, sizeof(a->msg), "%s", res->message ? res->message : "");
 }
 
@@ -228,12 +231,31 @@ static bool answered(struct fx *fx)
 
 static bool is_idle(struct fx *fx) { return engine_state(fx->e) == TXN_IDLE; }
 
+/* The tests' transport, and another one. */
+static const struct txn_caller test_caller = { "test" };
+static const struct txn_caller other_caller = { "other" };
+
 static void submit(struct fx *fx, enum txn_op op, const void *owner, uint64_t lease_ms,
 		   struct answer *a)
 {
-	struct txn_request req = { .op = op, .origin = "test", .owner = owner,
+	struct txn_request req = { .op = op, .caller = &test_caller, .owner = owner,
 				   .lease_ms = lease_ms };
 	engine_submit(fx->e, &req, on_answer, a);
+}
+
+/* Submits req and runs the loop until answered. */
+static void call_req(struct fx *fx, const struct txn_request *req, struct answer *a)
+{
+	engine_submit(fx->e, req, on_answer, a);
+	waiting_for = a;
+	assert_true(run_until(fx, answered));
+}
+
+/* op as caller c, run until answered. */
+static void call_as(struct fx *fx, const struct txn_caller *c, enum txn_op op, struct answer *a)
+{
+	struct txn_request req = { .op = op, .caller = c };
+	call_req(fx, &req, a);
 }
 
 /* Submits and runs the loop until answered. */
@@ -450,6 +472,168 @@ static void test_shutdown_thaws(void **state)
 	assert_false(fx->apps.frozen);
 }
 
+/* ------------------------------------------------------------ ownership */
+
+/* Whose a freeze is, by caller token: the same caller is "yours", another one, or
+ * a request without a caller, is "other"; idle is nobody's. The name plays no
+ * part: a caller with the same name is still another one. */
+static void test_whose(void **state)
+{
+	struct fx *fx = *state;
+	static const struct txn_caller same_name = { "test" };
+	struct answer f = { 0 }, t = { 0 };
+	assert_int_equal(engine_whose(fx->e, &test_caller), TXN_WHOSE_NONE);
+	call(fx, TXN_FREEZE, &f);
+	assert_int_equal(f.err, TXN_OK);
+	assert_int_equal(engine_whose(fx->e, &test_caller), TXN_WHOSE_YOURS);
+	assert_int_equal(engine_whose(fx->e, &other_caller), TXN_WHOSE_OTHER);
+	assert_int_equal(engine_whose(fx->e, &same_name), TXN_WHOSE_OTHER);
+	assert_int_equal(engine_whose(fx->e, NULL), TXN_WHOSE_OTHER);
+	assert_string_equal(engine_origin(fx->e), "test");
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(engine_whose(fx->e, &test_caller), TXN_WHOSE_NONE);
+	assert_null(engine_origin(fx->e));
+}
+
+/* A FREEZE while frozen is refused either way, and says whose the freeze is: the
+ * same caller's ("already yours": Hyper-V answers it as done), or someone else's.
+ * The freeze goes on untouched. */
+static void test_already_yours(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, mine = { 0 }, theirs = { 0 }, nobodys = { 0 };
+	call(fx, TXN_FREEZE, &f);
+	call_as(fx, &test_caller, TXN_FREEZE, &mine);
+	assert_int_equal(mine.err, TXN_E_FROZEN);
+	assert_int_equal(mine.whose, TXN_WHOSE_YOURS);
+	call_as(fx, &other_caller, TXN_FREEZE, &theirs);
+	assert_int_equal(theirs.err, TXN_E_FROZEN);
+	assert_int_equal(theirs.whose, TXN_WHOSE_OTHER);
+	call_as(fx, NULL, TXN_FREEZE, &nobodys);
+	assert_int_equal(nobodys.whose, TXN_WHOSE_OTHER);
+	assert_int_equal(engine_state(fx->e), TXN_FROZEN);
+	assert_true(fx->fs.frozen);
+	assert_string_equal(trace, "apps:freeze hooks:freeze fs:freeze");
+}
+
+/* Busy says whose the transaction under way is, too. */
+static void test_busy_says_whose(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, mine = { 0 }, theirs = { 0 };
+	fx->hooks.how[TXN_FREEZE] = HELD;
+	submit(fx, TXN_FREEZE, NULL, 0, &f);
+	call_as(fx, &test_caller, TXN_CHECK, &mine);
+	call_as(fx, &other_caller, TXN_FREEZE, &theirs);
+	assert_int_equal(mine.err, TXN_E_BUSY);
+	assert_int_equal(mine.whose, TXN_WHOSE_YOURS);
+	assert_int_equal(theirs.err, TXN_E_BUSY);
+	assert_int_equal(theirs.whose, TXN_WHOSE_OTHER);
+	finish(&fx->hooks, true, "");
+	waiting_for = &f;
+	assert_true(run_until(fx, answered));
+	assert_int_equal(f.err, TXN_OK);
+}
+
+/* The current rule for a THAW from a caller that did not freeze: it ends the
+ * freeze (quiescectl thaw ends any freeze; a transport that must leave others'
+ * alone asks engine_whose() first), and while it runs the thaw is its. */
+static void test_thaw_by_other(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	fx->fs.how[TXN_THAW] = HELD;
+	call(fx, TXN_FREEZE, &f);
+	engine_submit(fx->e, &(struct txn_request){ .op = TXN_THAW, .caller = &other_caller },
+		      on_answer, &t);
+	assert_int_equal(engine_state(fx->e), TXN_THAWING);
+	assert_int_equal(engine_whose(fx->e, &other_caller), TXN_WHOSE_YOURS);
+	assert_int_equal(engine_whose(fx->e, &test_caller), TXN_WHOSE_OTHER);
+	finish(&fx->fs, true, "");
+	waiting_for = &t;
+	assert_true(run_until(fx, answered));
+	assert_int_equal(t.err, TXN_OK);
+	assert_int_equal(t.count, 1);
+	assert_false(fx->apps.frozen);
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+}
+
+/* The news that the lease ended a freeze goes to the caller whose freeze it was,
+ * and to nobody else: another caller's THAW of nothing is just that, and leaves
+ * the news for the owner. */
+static void test_lease_news_is_the_owners(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, theirs = { 0 }, mine = { 0 }, again = { 0 };
+	submit(fx, TXN_FREEZE, NULL, 5, &f);
+	waiting_for = &f;
+	assert_true(run_until(fx, answered));
+	assert_true(run_until(fx, is_idle));
+	call_as(fx, &other_caller, TXN_THAW, &theirs);
+	assert_int_equal(theirs.err, TXN_OK);
+	call_as(fx, NULL, TXN_THAW, &theirs);
+	assert_int_equal(theirs.err, TXN_OK);
+	call_as(fx, &test_caller, TXN_THAW, &mine);
+	assert_int_equal(mine.err, TXN_E_LEASE);
+	call_as(fx, &test_caller, TXN_THAW, &again);
+	assert_int_equal(again.err, TXN_OK);
+}
+
+/* A freeze without a caller is nobody's: no THAW hears of its early end, not even
+ * another one without a caller. */
+static void test_no_caller_is_nobodys(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	struct txn_request req = { .op = TXN_FREEZE, .lease_ms = 5 };
+	call_req(fx, &req, &f);
+	assert_int_equal(f.err, TXN_OK);
+	assert_int_equal(engine_whose(fx->e, NULL), TXN_WHOSE_OTHER);
+	assert_true(run_until(fx, is_idle));
+	call_as(fx, NULL, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_OK);
+}
+
+/* skip_fs: only the stages without .filesystems freeze, nothing is counted, and
+ * undo_if_none does not undo it; the THAW thaws just those. */
+static void test_skip_fs(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	struct txn_request req = { .op = TXN_FREEZE, .caller = &test_caller, .skip_fs = true,
+				   .undo_if_none = true };
+	call_req(fx, &req, &f);
+	assert_int_equal(f.err, TXN_OK);
+	assert_int_equal(f.count, 0);
+	assert_int_equal(engine_state(fx->e), TXN_FROZEN);
+	assert_true(fx->hooks.frozen);
+	assert_false(fx->fs.frozen);
+	call(fx, TXN_THAW, &t);
+	assert_int_equal(t.err, TXN_OK);
+	assert_string_equal(trace, "apps:freeze hooks:freeze hooks:thaw apps:thaw");
+}
+
+/* early_reply: the THAW is answered once the filesystems are thawed, while the
+ * stages in front of them are still thawing; the engine is idle after them. */
+static void test_early_reply(void **state)
+{
+	struct fx *fx = *state;
+	struct answer f = { 0 }, t = { 0 };
+	struct txn_request req = { .op = TXN_THAW, .caller = &test_caller, .early_reply = true };
+	fx->apps.how[TXN_THAW] = HELD;
+	call(fx, TXN_FREEZE, &f);
+	engine_submit(fx->e, &req, on_answer, &t);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(t.err, TXN_OK);
+	assert_int_equal(t.count, 1);
+	/* Answered with the apps' thaw still under way. */
+	assert_int_equal(engine_state(fx->e), TXN_THAWING);
+	assert_true(fx->apps.pending);
+	finish(&fx->apps, true, "");
+	assert_int_equal(engine_state(fx->e), TXN_IDLE);
+	assert_int_equal(t.calls, 1); /* answered once */
+}
+
 /* Status is a JSON object with the state in it. */
 static void test_status(void **state)
 {
@@ -476,6 +660,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_thaws, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whose, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_already_yours, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_says_whose, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thaw_by_other, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_news_is_the_owners, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_caller_is_nobodys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip_fs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_early_reply, setup, teardown),
 	};
 	signal(SIGALRM, on_alarm);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
