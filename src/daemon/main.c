@@ -239,9 +239,9 @@ static void open_transports(struct quiesced *q, struct qga **qga)
 				     .apps = apps_cb, .arg = q };
 	if (q->cfg.qga_path && !(q->host.qgafwd = qgafwd_new(&q->host, &fc)))
 		fatal("cannot set up the qemu-ga backend");
-	if (q->cfg.qga_path && !(*qga = qga_open(&q->host, q->cfg.qga_path)))
+	if (q->cfg.qga_path && !(*qga = qga_new(&q->host, q->cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q->cfg.qga_path);
-	if (hyperv_start(&q->host, &hc, &q->host.hyperv) < 0)
+	if (hyperv_new(&q->host, &hc, &q->host.hyperv) < 0)
 		fatal("cannot set up the Hyper-V channel");
 }
 
@@ -352,13 +352,13 @@ static void tear_down(struct quiesced *q, struct qga *qga)
 
 	/* First: it answers the forwarded calls still pending, so the sessions can go. */
 	qgafwd_free(q->host.qgafwd);
-	qga_close(qga);
-	hyperv_close(q->host.hyperv);
+	qga_free(qga);
+	hyperv_free(q->host.hyperv);
 	/* The engine thawed everything before the loop stopped; only now do the apps
 	 * lose their connections (protocol §4.7). */
 	registry_close(q->apps);
 	hooks_free(q->hooks);
-	control_close(q->control);
+	control_free(q->control);
 	fs_stage_free(q->fs);
 	if (!stuck)
 		guard_free(q->guard);
@@ -398,11 +398,11 @@ int main(int argc, char **argv)
 		fatalx("another quiesced is already running (it answers on %s)", rp.control);
 	open_transports(&q, &qga);
 	/* Last: once the control socket answers, every other listener exists. */
-	q.control = control_open(&q.host, rp.control);
+	q.control = control_new(&q.host, rp.control);
 	if (!q.control)
 		fatalx("cannot open the control socket %s", rp.control);
 	/* A quiesced that died with its guardian may have left filesystems frozen. Only
-	 * now: control_open() refuses when another quiesced answers on the socket, and
+	 * now: control_new() refuses when another quiesced answers on the socket, and
 	 * the record of a live one names its freeze, not a leftover. Nothing is answered
 	 * before the loop runs. */
 	if (leftover_thaw(rp.record) < 0)

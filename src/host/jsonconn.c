@@ -50,7 +50,7 @@ static void conn_free(struct jsonconn *c)
 	free(c);
 }
 
-void jsonconn_close(struct jsonconn *c)
+void jsonconn_free(struct jsonconn *c)
 {
 	if (c->dead)
 		return;
@@ -84,7 +84,7 @@ static void on_value_timer(struct loop *loop, void *arg)
 	else
 		log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing "
 			  "the connection", c->lim.value_timeout_ms, c->value_bytes);
-	jsonconn_close(c);
+	jsonconn_free(c);
 }
 
 /* A value json-c took but the connection does not (jsontext.h): why, or NULL. */
@@ -123,14 +123,14 @@ static void flush_out(struct jsonconn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			log_debug("connection write: %s", strerror(errno));
-			jsonconn_close(c);
+			jsonconn_free(c);
 			return;
 		}
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
 	if (c->out_len == 0 && c->closing) {
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	if (c->paused)
@@ -304,7 +304,7 @@ static void on_hup_timer(struct loop *loop, void *arg)
 	c->paused = false;
 	if (loop_add_fd(loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0), on_io, c) < 0) {
 		log_warn("cannot poll the channel again");
-		jsonconn_close(c);
+		jsonconn_free(c);
 	}
 }
 
@@ -340,7 +340,7 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
 				/* virtio-serial with no host attached reads 0: not an error. */
 				pause_on_hup(c);
 			} else {
-				jsonconn_close(c);
+				jsonconn_free(c);
 			}
 		} else if (c->lim.keep_on_hup && (events & EPOLLHUP)) {
 			pause_on_hup(c);
@@ -400,7 +400,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 	 * before a second one is queued behind it. */
 	if (need > c->lim.max_output && c->out_len) {
 		log_warnx("client does not read its replies: dropping it");
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return -1;
 	}
 	if (need > c->out_cap) {
@@ -410,7 +410,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 			cap *= 2;
 		o = realloc(c->out, cap);
 		if (!o) {
-			jsonconn_close(c);
+			jsonconn_free(c);
 			return -1;
 		}
 		c->out = o;
@@ -435,7 +435,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 static void on_close_timer(struct loop *loop, void *arg)
 {
 	(void)loop;
-	jsonconn_close(arg);
+	jsonconn_free(arg);
 }
 
 void jsonconn_close_after_flush(struct jsonconn *c)
@@ -443,7 +443,7 @@ void jsonconn_close_after_flush(struct jsonconn *c)
 	if (c->dead)
 		return;
 	if (!c->out_len) {
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	c->closing = true;
