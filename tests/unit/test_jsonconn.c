@@ -11,7 +11,6 @@
  * asserted. */
 #include <json-c/json.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "hang_guard.h"
 
 #include "common/log.h"
 #include "common/loop.h"
@@ -387,15 +388,6 @@ static void test_answers_and_close(void **state)
 	finish(&f);
 }
 
-static void on_alarm(int sig)
-{
-	static const char m[] = "Bail out! test_jsonconn hung\n";
-	(void)sig;
-	if (write(1, m, sizeof(m) - 1) < 0)
-		_exit(3);
-	_exit(3);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,8 +403,7 @@ int main(void)
 		cmocka_unit_test(test_parse_error_goes_on),
 		cmocka_unit_test(test_answers_and_close),
 	};
-	signal(SIGALRM, on_alarm);
-	alarm(60);
+	hang_guard(60);
 	log_hold(true);   /* the warnings stay out of the TAP output */
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
