@@ -227,7 +227,6 @@ static void on_deadline(struct loop *loop, void *arg);
 static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg);
 static void on_poll_child(struct loop *loop, void *arg);
 
-/* Start h->v[h->cur]. 0, or -1 (the result is set). */
 /* The result of this phase's run of k. */
 static void set_result(const struct hooks *h, struct hook *k, int result)
 {
@@ -351,6 +350,7 @@ static int watch_hook(struct hooks *h, struct hook *k, uint64_t left)
 	return 0;
 }
 
+/* Start h->v[h->cur]. 0, or -1 (the result is set). */
 int hookproc_spawn(struct hooks *h)
 {
 	struct hook *k = &h->v[h->cur];
