@@ -7,7 +7,7 @@
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
 UNIT_TESTS += mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
-	slots jsontext admit listener engine registry
+	slots jsontext admit listener engine registry jsonconn cmd hooks
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -32,6 +32,15 @@ UNIT_SRC_listener  := src/host/listener.c src/common/loop.c src/common/log.c src
 # All of src/apps/ but the engine: the test plays it (engine_stage_done).
 UNIT_SRC_registry  := $(wildcard src/apps/*.c) src/common/slots.c src/common/appwire.c \
 	src/common/appfslist.c src/common/loop.c src/common/log.c src/common/util.c
+UNIT_SRC_jsonconn  := src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c \
+	src/common/util.c
+# The engine is faked in the test (every error class, nothing frozen).
+UNIT_SRC_cmd       := src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
+	src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c
+# The hooks runner: the stage with real scripts; the engine faked in the test.
+UNIT_SRC_hooks     := src/hooks/hooks.c src/hooks/hookproc.c src/hooks/hookpath.c \
+	src/hooks/hookrecord.c src/hooks/hookrestart.c src/common/loop.c src/common/log.c \
+	src/common/nodump.c src/common/util.c
 
 UNIT_LIBS_mountinfo :=
 UNIT_LIBS_policy    := -lm
@@ -49,6 +58,9 @@ UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
 UNIT_LIBS_registry  := -ljson-c -lm
+UNIT_LIBS_jsonconn  := -ljson-c -lm
+UNIT_LIBS_cmd       := -ljson-c -lm
+UNIT_LIBS_hooks     := -ljson-c -lm
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

@@ -106,7 +106,8 @@ static const char *error_desc(struct json_object *ans)
 	return "failed";
 }
 
-int verb_snapshot(struct cli *cli, int argc, char **argv)
+/* The options before CMD. -1: go on; else the exit code (after --help or a usage error). */
+static int snapshot_opts(struct cli *cli, int argc, char **argv, double *lease)
 {
 	static const struct option longopts[] = {
 		{ "lease", required_argument, NULL, 'l' },
@@ -114,21 +115,15 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
-	struct json_object *args = json_object_new_object(), *ans = NULL, *ret, *report = NULL;
-	double lease = 0;
-	uint64_t t_frozen, cmd_ms = 0;
-	int c, code, cmd_status;
-	FILE *out = stderr; /* stdout belongs to the command */
+	int c;
 
 	/* "+": the options end at CMD (or at "--"); what follows is CMD's. */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		int common = cli_common_opt(cli, "quiescectl snapshot", c, optarg);
 		if (common > 0)
 			continue;
-		if (common < 0) {
-			json_object_put(args);
+		if (common < 0)
 			return EXIT_USAGE;
-		}
 		if (c == 'h') {
 			printf("Usage: quiescectl snapshot [--lease SECONDS] -- CMD [ARG]...\n"
 			       "Freeze, run CMD while frozen, and always thaw, even if CMD fails or\n"
@@ -142,32 +137,36 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 			       "  --lease SECONDS  quiesced thaws on its own after this long, also while\n"
 			       "                   CMD runs (default: its --lease)\n");
 			cli_common_help(stdout);
-			json_object_put(args);
 			return EXIT_OK;
 		}
-		if (c == 'l' && cli_parse_seconds(optarg, &lease) == 0)
+		if (c == 'l' && cli_parse_seconds(optarg, lease) == 0)
 			continue;
 		fprintf(stderr, c == 'l' ? "quiescectl snapshot: --lease: expected seconds\n"
 					 : "Try 'quiescectl snapshot --help'.\n");
-		json_object_put(args);
 		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "quiescectl snapshot: no command given\n"
 				"Usage: quiescectl snapshot [--lease SECONDS] -- CMD [ARG]...\n");
-		json_object_put(args);
 		return EXIT_USAGE;
 	}
-	if (lease > 0)
-		json_object_object_add(args, "lease", json_object_new_double(lease));
+	return -1;
+}
+
+/* quiesce-snapshot: 0 when frozen (at *t_frozen; its mountpoints exported for CMD),
+ * else EXIT_SNAP_NOFREEZE. Takes args. */
+static int snapshot_freeze(struct cli *cli, struct json_object *args, const char *cmd,
+			   uint64_t *t_frozen, FILE *out)
+{
+	struct json_object *ans = NULL, *ret, *report = NULL;
 
 	if (cli_connect(cli) < 0) {
-		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, argv[optind]);
+		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, cmd);
 		json_object_put(args);
 		return EXIT_SNAP_NOFREEZE;
 	}
 	if (cli_call(cli, "quiesce-snapshot", args, &ans) < 0) {
-		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, argv[optind]);
+		fprintf(stderr, "quiescectl snapshot: %s; %s not run\n", cli->err, cmd);
 		return EXIT_SNAP_NOFREEZE;
 	}
 	ret = cli_return(ans);
@@ -177,14 +176,14 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 			fprintf(out, "%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN));
 		else
 			fprintf(out, "quiescectl snapshot: freeze failed: %s; %s not run\n",
-				error_desc(ans), argv[optind]);
+				error_desc(ans), cmd);
 		if (!cli->json && json_object_object_get_ex(ans, "error", &err) &&
 		    json_object_object_get_ex(err, "report", &report))
 			print_report(out, "freeze", report);
 		json_object_put(ans);
 		return EXIT_SNAP_NOFREEZE;
 	}
-	t_frozen = now_ms();
+	*t_frozen = now_ms();
 	if (json_object_object_get_ex(ret, "report", &report)) {
 		if (cli->json)
 			fprintf(out, "%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
@@ -193,17 +192,15 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 		export_mountpoints(report);
 	}
 	json_object_put(ans);
-	ans = NULL;
+	return 0;
+}
 
-	if (!cli->json)
-		fprintf(out, "running: %s\n", argv[optind]);
-	cmd_status = run_command(argv + optind, &cmd_ms);
-	if (!cli->json)
-		fprintf(out, "command exited with status %d after %.1f ms\n", cmd_status,
-			(double)cmd_ms);
+/* quiesce-thaw, whatever the command did: the exit code, from CMD's status and the thaw. */
+static int snapshot_thaw(struct cli *cli, int cmd_status, uint64_t t_frozen, FILE *out)
+{
+	struct json_object *ans = NULL, *ret, *report;
+	int code = cmd_status;
 
-	/* Always thaw, whatever the command did. */
-	code = cmd_status;
 	if (cli_call(cli, "quiesce-thaw", NULL, &ans) < 0) {
 		fprintf(stderr, "quiescectl snapshot: thaw: %s (quiesced thaws when this connection "
 				"closes)\n", cli->err);
@@ -229,4 +226,31 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 	}
 	json_object_put(ans);
 	return code;
+}
+
+int verb_snapshot(struct cli *cli, int argc, char **argv)
+{
+	struct json_object *args;
+	double lease = 0;
+	uint64_t t_frozen, cmd_ms = 0;
+	int code, cmd_status;
+	FILE *out = stderr; /* stdout belongs to the command */
+
+	code = snapshot_opts(cli, argc, argv, &lease);
+	if (code >= 0)
+		return code;
+	args = json_object_new_object();
+	if (lease > 0)
+		json_object_object_add(args, "lease", json_object_new_double(lease));
+	code = snapshot_freeze(cli, args, argv[optind], &t_frozen, out);
+	if (code != 0)
+		return code;
+
+	if (!cli->json)
+		fprintf(out, "running: %s\n", argv[optind]);
+	cmd_status = run_command(argv + optind, &cmd_ms);
+	if (!cli->json)
+		fprintf(out, "command exited with status %d after %.1f ms\n", cmd_status,
+			(double)cmd_ms);
+	return snapshot_thaw(cli, cmd_status, t_frozen, out);
 }

@@ -345,32 +345,41 @@ static void defaults(struct config *cfg)
 	cfg->app_connect_rate = 100;
 }
 
-int config_init(struct config *cfg, int argc, char **argv)
-{
+/* getopt's tables, from the options table: long option i is 256 + i. */
+struct getopt_tables {
 	struct option longopts[ARRAY_SIZE(opts) + 1];
-	char shortopts[64] = "+";
-	size_t ns = 1;
-	bool print = false, seen_list[ARRAY_SIZE(opts)] = { false };
-	int c, idx;
+	char shortopts[64];
+};
 
-	defaults(cfg);
+static void make_getopt_tables(struct getopt_tables *t)
+{
+	size_t ns = 0;
+
+	t->shortopts[ns++] = '+';
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		bool has_arg = opts[i].kind != OPT_FLAG && opts[i].kind != OPT_ACTION;
-		longopts[i] = (struct option){ opts[i].name, has_arg ? required_argument : no_argument,
-					       NULL, 256 + (int)i };
+		t->longopts[i] = (struct option){ opts[i].name,
+						  has_arg ? required_argument : no_argument,
+						  NULL, 256 + (int)i };
 		if (opts[i].short_opt) {
-			shortopts[ns++] = (char)opts[i].short_opt;
+			t->shortopts[ns++] = (char)opts[i].short_opt;
 			if (has_arg)
-				shortopts[ns++] = ':';
+				t->shortopts[ns++] = ':';
 		}
 	}
-	longopts[ARRAY_SIZE(opts)] = (struct option){ 0 };
-	shortopts[ns] = '\0';
+	t->longopts[ARRAY_SIZE(opts)] = (struct option){ 0 };
+	t->shortopts[ns] = '\0';
+}
 
-	/* Pass 1: --help, --version and the config file name. */
+/* Pass 1: --help, --version and the config file name. 1: done (printed), -1: error. */
+static int first_pass(struct config *cfg, int argc, char **argv, const struct getopt_tables *t,
+		      bool *print)
+{
+	int c, idx;
+
 	opterr = 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, t->shortopts, t->longopts, &idx)) != -1) {
 		const struct opt_def *o = NULL;
 		if (c == '?') {
 			fprintf(stderr, "Try 'quiesced --help'.\n");
@@ -390,7 +399,7 @@ int config_init(struct config *cfg, int argc, char **argv)
 			return 1;
 		}
 		if (!strcmp(o->name, "print-config"))
-			print = true;
+			*print = true;
 		if (!strcmp(o->name, "config") && apply(cfg, o, optarg, false, "--config") < 0)
 			return -1;
 	}
@@ -399,19 +408,19 @@ int config_init(struct config *cfg, int argc, char **argv)
 			argv[optind]);
 		return -1;
 	}
-	if (cfg->config_file) {
-		if (load_file(cfg, cfg->config_file) < 0)
-			return -1;
-	} else if (access(DEFAULT_CONFIG_FILE, F_OK) == 0) {
-		if (load_file(cfg, DEFAULT_CONFIG_FILE) < 0)
-			return -1;
-	}
+	return 0;
+}
 
-	/* Pass 2: the command line wins. A list given on the command line replaces
-	 * the config file's list rather than adding to it. */
+/* Pass 2: the command line wins. A list given on the command line replaces the config
+ * file's list rather than adding to it. */
+static int second_pass(struct config *cfg, int argc, char **argv, const struct getopt_tables *t)
+{
+	bool seen_list[ARRAY_SIZE(opts)] = { false };
+	int c, idx;
+
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, t->shortopts, t->longopts, &idx)) != -1) {
 		for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 			const struct opt_def *o = &opts[i];
 			char where[64];
@@ -429,6 +438,12 @@ int config_init(struct config *cfg, int argc, char **argv)
 			break;
 		}
 	}
+	return 0;
+}
+
+/* The defaults that follow from other settings, absolute paths, the range checks. */
+static int finish(struct config *cfg)
+{
 	if (!cfg->fs_timeout_ms)
 		cfg->fs_timeout_ms = cfg->timeout_ms;
 	if (!cfg->run_dir)
@@ -459,6 +474,29 @@ int config_init(struct config *cfg, int argc, char **argv)
 		free(cfg->scope);
 		cfg->scope = real;
 	}
+	return 0;
+}
+
+int config_init(struct config *cfg, int argc, char **argv)
+{
+	struct getopt_tables t;
+	bool print = false;
+	int r;
+
+	defaults(cfg);
+	make_getopt_tables(&t);
+	r = first_pass(cfg, argc, argv, &t, &print);
+	if (r != 0)
+		return r;
+	if (cfg->config_file) {
+		if (load_file(cfg, cfg->config_file) < 0)
+			return -1;
+	} else if (access(DEFAULT_CONFIG_FILE, F_OK) == 0) {
+		if (load_file(cfg, DEFAULT_CONFIG_FILE) < 0)
+			return -1;
+	}
+	if (second_pass(cfg, argc, argv, &t) < 0 || finish(cfg) < 0)
+		return -1;
 	if (print) {
 		config_print(cfg, stdout);
 		return 1;

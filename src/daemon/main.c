@@ -239,19 +239,139 @@ static void open_transports(struct quiesced *q, struct qga **qga)
 				     .apps = apps_cb, .arg = q };
 	if (q->cfg.qga_path && !(q->host.qgafwd = qgafwd_new(&q->host, &fc)))
 		fatal("cannot set up the qemu-ga backend");
-	if (q->cfg.qga_path && !(*qga = qga_open(&q->host, q->cfg.qga_path)))
+	if (q->cfg.qga_path && !(*qga = qga_new(&q->host, q->cfg.qga_path)))
 		fatalx("cannot serve the guest agent protocol on %s", q->cfg.qga_path);
-	if (hyperv_start(&q->host, &hc, &q->host.hyperv) < 0)
+	if (hyperv_new(&q->host, &hc, &q->host.hyperv) < 0)
 		fatal("cannot set up the Hyper-V channel");
+}
+
+/* The files and sockets in the run dir, each from its option or the default name. */
+struct run_paths {
+	char *control, *record, *hooks_record, *app;
+};
+
+static void make_run_dir(struct quiesced *q, struct run_paths *rp)
+{
+	if (mkdir_p(q->cfg.run_dir, 0755) < 0)
+		fatal("cannot create the run dir %s", q->cfg.run_dir);
+	check_run_dir(q->cfg.run_dir);
+	rp->control = config_run_path(&q->cfg, q->cfg.control_path, "control.sock");
+	rp->record = config_run_path(&q->cfg, NULL, "frozen.list");
+	rp->hooks_record = config_run_path(&q->cfg, NULL, "hooks.list");
+	rp->app = config_run_path(&q->cfg, q->cfg.app_socket, "app.sock");
+	if (!rp->control || !rp->record || !rp->hooks_record || !rp->app)
+		fatal("out of memory");
+}
+
+static void free_run_paths(struct run_paths *rp)
+{
+	free(rp->control);
+	free(rp->record);
+	free(rp->hooks_record);
+	free(rp->app);
+}
+
+static void make_engine(struct quiesced *q)
+{
+	struct engine_config ecfg = { 0 };
+
+	q->loop = loop_new();
+	if (!q->loop || setup_signals(q) < 0)
+		fatal("cannot set up the event loop");
+	ecfg.lease_ms = q->cfg.lease_ms;
+	ecfg.timeout_ms = q->cfg.timeout_ms;
+	ecfg.on_state = on_engine_state;
+	ecfg.state_arg = q;
+	q->engine = engine_new(q->loop, &ecfg);
+	if (!q->engine)
+		fatal("cannot set up the engine");
+}
+
+/* Stages freeze in this order and thaw in reverse: apps hold their writes, then the
+ * hook scripts run, then the filesystems freeze. */
+static void add_stages(struct quiesced *q, const struct run_paths *rp)
+{
+	struct registry_config rc = {
+		.socket_path = rp->app, .mode = q->cfg.app_socket_mode,
+		.group = q->cfg.app_socket_group, .max_apps = q->cfg.max_apps,
+		.connect_rate = q->cfg.app_connect_rate,
+		.default_timeout_ms = (uint32_t)q->cfg.timeout_ms,
+		.max_timeout_ms = (uint32_t)q->cfg.timeout_ms,
+	};
+	/* The hooks of one phase together are one participant: --timeout. */
+	struct hooks_config hc = { .dir = q->cfg.hook_dir, .timeout_ms = q->cfg.hook_timeout_ms,
+				   .budget_ms = q->cfg.timeout_ms, .record = rp->hooks_record };
+
+	q->apps = registry_new(q->loop, q->engine, &rc);
+	if (!q->apps)
+		fatalx("cannot open the app socket %s", rp->app);
+	q->hooks = hooks_new(q->loop, q->engine, &hc);
+	if (!q->hooks || engine_add_stage(q->engine, &registry_stage_ops, q->apps) < 0 ||
+	    engine_add_stage(q->engine, &hooks_stage_ops, q->hooks) < 0)
+		fatal("cannot set up the engine");
+	q->fs = fs_stage_new(q->loop, q->engine, &q->policy, q->cfg.fs_timeout_ms);
+	if (!q->fs || engine_add_stage(q->engine, &fs_stage_ops, q->fs) < 0)
+		fatal("cannot set up the engine");
+	fs_stage_set_record(q->fs, rp->record);
+	fs_stage_set_settled(q->fs, on_fs_settled, q);
+	frozen_record = rp->record;
+	registry_set_fs(q->apps, &(struct appext_fs_source){ fs_list_cb, q->fs });
+}
+
+/* After daemon(): the guardian must be our child, not the exited parent's. Returns
+ * the guardian's path (the caller frees it), NULL with --no-guardian. */
+static char *start_guardian(struct quiesced *q)
+{
+	struct freezer_guard fg = { guard_arm_cb, guard_disarm_cb, NULL };
+	char *guardian;
+
+	if (q->cfg.no_guardian) {
+		log_warnx("running without a thaw guardian (--no-guardian): if quiesced dies "
+			  "while frozen, nothing thaws");
+		return NULL;
+	}
+	guardian = q->cfg.guardian ? strdup(q->cfg.guardian) : guardpath_default();
+	q->guard = guardian ? guard_new(q->loop, guardian, on_guard_lost, q) : NULL;
+	if (!q->guard || guard_start(q->guard) < 0)
+		fatalx("cannot start the thaw guardian %s (--no-guardian runs without one, "
+		       "unsafely)", guardian ? guardian : "");
+	fg.ctx = q->guard;
+	fs_stage_set_guard(q->fs, &fg);
+	return guardian;
+}
+
+/* After the loop: the transports first, then the stages, then the engine. */
+static void tear_down(struct quiesced *q, struct qga *qga)
+{
+	/* A FIFREEZE abandoned at its deadline may still be in the kernel, and may yet
+	 * freeze its filesystem: this process cannot end before it returns, and nothing
+	 * in it will run then. Leave the guardian armed with it: our end of its socket
+	 * closes only when the process really ends, after that FIFREEZE, and the guardian
+	 * thaws it then. (guard_free would clear it first.) */
+	bool stuck = fs_stage_ops.active(q->fs);
+
+	/* First: it answers the forwarded calls still pending, so the sessions can go. */
+	qgafwd_free(q->host.qgafwd);
+	qga_free(qga);
+	hyperv_free(q->host.hyperv);
+	/* The engine thawed everything before the loop stopped; only now do the apps
+	 * lose their connections (protocol §4.7). */
+	registry_free(q->apps);
+	hooks_free(q->hooks);
+	control_free(q->control);
+	fs_stage_free(q->fs);
+	if (!stuck)
+		guard_free(q->guard);
+	engine_free(q->engine);
+	loop_free(q->loop);
 }
 
 int main(int argc, char **argv)
 {
 	static struct quiesced q;
 	struct qga *qga = NULL;
-	struct engine_config ecfg = { 0 };
-	char *control_path, *record_path, *hooks_record, *app_path, *guardian = NULL;
-	bool stuck;
+	struct run_paths rp;
+	char *guardian;
 	int r, code;
 
 	r = config_init(&q.cfg, argc, argv);
@@ -268,91 +388,34 @@ int main(int argc, char **argv)
 	q.started_at = wall_ms();
 	policy_from_config(&q.policy, &q.cfg);
 
-	if (mkdir_p(q.cfg.run_dir, 0755) < 0)
-		fatal("cannot create the run dir %s", q.cfg.run_dir);
-	check_run_dir(q.cfg.run_dir);
-	control_path = config_run_path(&q.cfg, q.cfg.control_path, "control.sock");
-	record_path = config_run_path(&q.cfg, NULL, "frozen.list");
-	hooks_record = config_run_path(&q.cfg, NULL, "hooks.list");
-	app_path = config_run_path(&q.cfg, q.cfg.app_socket, "app.sock");
-	if (!control_path || !record_path || !hooks_record || !app_path)
-		fatal("out of memory");
-	q.loop = loop_new();
-	if (!q.loop || setup_signals(&q) < 0)
-		fatal("cannot set up the event loop");
-	ecfg.lease_ms = q.cfg.lease_ms;
-	ecfg.timeout_ms = q.cfg.timeout_ms;
-	ecfg.on_state = on_engine_state;
-	ecfg.state_arg = &q;
-	q.engine = engine_new(q.loop, &ecfg);
-	if (!q.engine)
-		fatal("cannot set up the engine");
-	/* Stages freeze in this order and thaw in reverse: apps hold their writes, then
-	 * the hook scripts run, then the filesystems freeze. */
-	{
-		struct registry_config rc = {
-			.socket_path = app_path, .mode = q.cfg.app_socket_mode,
-			.group = q.cfg.app_socket_group, .max_apps = q.cfg.max_apps,
-			.connect_rate = q.cfg.app_connect_rate,
-			.default_timeout_ms = (uint32_t)q.cfg.timeout_ms,
-			.max_timeout_ms = (uint32_t)q.cfg.timeout_ms,
-		};
-		/* The hooks of one phase together are one participant: --timeout. */
-		struct hooks_config hc = { .dir = q.cfg.hook_dir, .timeout_ms = q.cfg.hook_timeout_ms,
-					   .budget_ms = q.cfg.timeout_ms, .record = hooks_record };
-		q.apps = registry_new(q.loop, q.engine, &rc);
-		if (!q.apps)
-			fatalx("cannot open the app socket %s", app_path);
-		q.hooks = hooks_new(q.loop, q.engine, &hc);
-		if (!q.hooks || engine_add_stage(q.engine, &registry_stage_ops, q.apps) < 0 ||
-		    engine_add_stage(q.engine, &hooks_stage_ops, q.hooks) < 0)
-			fatal("cannot set up the engine");
-	}
-	q.fs = fs_stage_new(q.loop, q.engine, &q.policy, q.cfg.fs_timeout_ms);
-	if (!q.fs || engine_add_stage(q.engine, &fs_stage_ops, q.fs) < 0)
-		fatal("cannot set up the engine");
-	fs_stage_set_record(q.fs, record_path);
-	fs_stage_set_settled(q.fs, on_fs_settled, &q);
-	frozen_record = record_path;
-	registry_set_fs(q.apps, &(struct appext_fs_source){ fs_list_cb, q.fs });
+	make_run_dir(&q, &rp);
+	make_engine(&q);
+	add_stages(&q, &rp);
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		fatal("cannot register commands");
 	/* Before any channel is touched: a second quiesced must leave the first one's alone. */
-	if (control_in_use(control_path))
-		fatalx("another quiesced is already running (it answers on %s)", control_path);
+	if (control_in_use(rp.control))
+		fatalx("another quiesced is already running (it answers on %s)", rp.control);
 	open_transports(&q, &qga);
 	/* Last: once the control socket answers, every other listener exists. */
-	q.control = control_open(&q.host, control_path);
+	q.control = control_new(&q.host, rp.control);
 	if (!q.control)
-		fatalx("cannot open the control socket %s", control_path);
+		fatalx("cannot open the control socket %s", rp.control);
 	/* A quiesced that died with its guardian may have left filesystems frozen. Only
-	 * now: control_open() refuses when another quiesced answers on the socket, and
+	 * now: control_new() refuses when another quiesced answers on the socket, and
 	 * the record of a live one names its freeze, not a leftover. Nothing is answered
 	 * before the loop runs. */
-	if (leftover_thaw(record_path) < 0)
-		log_warn("cannot read %s", record_path);
+	if (leftover_thaw(rp.record) < 0)
+		log_warn("cannot read %s", rp.record);
 
 	if (!q.cfg.foreground && daemon(0, 0) < 0)
 		fatal("daemon");
-	/* After daemon(): the guardian must be our child, not the exited parent's. */
-	if (q.cfg.no_guardian) {
-		log_warnx("running without a thaw guardian (--no-guardian): if quiesced dies "
-			  "while frozen, nothing thaws");
-	} else {
-		struct freezer_guard fg = { guard_arm_cb, guard_disarm_cb, NULL };
-		guardian = q.cfg.guardian ? strdup(q.cfg.guardian) : guardpath_default();
-		q.guard = guardian ? guard_new(q.loop, guardian, on_guard_lost, &q) : NULL;
-		if (!q.guard || guard_start(q.guard) < 0)
-			fatalx("cannot start the thaw guardian %s (--no-guardian runs without one, "
-			       "unsafely)", guardian ? guardian : "");
-		fg.ctx = q.guard;
-		fs_stage_set_guard(q.fs, &fg);
-	}
+	guardian = start_guardian(&q);
 	/* After daemon() too: our child. */
 	qgafwd_start(q.host.qgafwd);
 	log_notice("quiesced %s started (pid %d)%s%s; control socket %s", QUIESCE_VERSION,
 		   (int)getpid(), q.cfg.scope ? "; scope " : "", q.cfg.scope ? q.cfg.scope : "",
-		   control_path);
+		   rp.control);
 	/* The hooks a quiesced that died had frozen get their thaw. After daemon(): they
 	 * must be our children. The filesystems were thawed above (or by the guardian). */
 	hooks_recover(q.hooks);
@@ -360,30 +423,8 @@ int main(int argc, char **argv)
 	code = loop_run(q.loop);
 
 	log_notice("quiesced stopped");
-	/* A FIFREEZE abandoned at its deadline may still be in the kernel, and may yet
-	 * freeze its filesystem: this process cannot end before it returns, and nothing
-	 * in it will run then. Leave the guardian armed with it: our end of its socket
-	 * closes only when the process really ends, after that FIFREEZE, and the guardian
-	 * thaws it then. (guard_free would clear it first.) */
-	stuck = fs_stage_ops.active(q.fs);
-	/* First: it answers the forwarded calls still pending, so the sessions can go. */
-	qgafwd_free(q.host.qgafwd);
-	qga_close(qga);
-	hyperv_close(q.host.hyperv);
-	/* The engine thawed everything before the loop stopped; only now do the apps
-	 * lose their connections (protocol §4.7). */
-	registry_free(q.apps);
-	hooks_free(q.hooks);
-	control_close(q.control);
-	fs_stage_free(q.fs);
-	if (!stuck)
-		guard_free(q.guard);
-	engine_free(q.engine);
-	loop_free(q.loop);
-	free(control_path);
-	free(record_path);
-	free(hooks_record);
-	free(app_path);
+	tear_down(&q, qga);
+	free_run_paths(&rp);
 	free(guardian);
 	config_free(&q.cfg);
 	return code;

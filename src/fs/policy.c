@@ -445,6 +445,86 @@ static int sort_plan(struct fs_plan *plan, const int *key)
 	return 0;
 }
 
+/* One group per superblock (major:minor), in the order of its first mount; group_of[i]
+ * is mount i's group. *ng counts the groups so far, also on failure (for the free). */
+static int group_mounts(const struct mount_table *mt, struct group *groups, int *group_of,
+			size_t *ng)
+{
+	for (size_t i = 0; i < mt->n; i++) {
+		size_t g;
+		size_t *v;
+		for (g = 0; g < *ng; g++)
+			if (groups[g].major == mt->v[i].major && groups[g].minor == mt->v[i].minor)
+				break;
+		if (g == *ng) {
+			groups[g].major = mt->v[i].major;
+			groups[g].minor = mt->v[i].minor;
+			groups[g].order_key = (int)i;
+			(*ng)++;
+		}
+		v = realloc(groups[g].mounts, (groups[g].n + 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		groups[g].mounts = v;
+		v[groups[g].n++] = i;
+		group_of[i] = (int)g;
+	}
+	return 0;
+}
+
+/* The group's candidate, its mount rep standing for the superblock; key[] its place in
+ * reverse mount order. */
+static int add_candidate(const struct mount_table *mt, struct group *gr, size_t rep,
+			 struct fs_plan *out, int *key)
+{
+	struct fs_candidate *c = &out->v[out->n];
+	const struct mount_entry *e = &mt->v[rep];
+
+	c->mountpoint = strdup(e->mountpoint);
+	c->source = strdup(e->source);
+	c->fstype = strdup(e->fstype);
+	if (!c->mountpoint || !c->source || !c->fstype) {
+		out->n++;
+		return -1;
+	}
+	c->mount_id = e->id;
+	c->major = gr->major;
+	c->minor = gr->minor;
+	for (size_t k = 0; k < gr->n; k++)
+		if (strcmp(mt->v[gr->mounts[k]].mountpoint, "/") == 0)
+			c->is_root = true;
+	/* The last mount of a superblock decides its place in reverse mount order. */
+	key[out->n] = (int)gr->mounts[gr->n - 1];
+	gr->cand = (int)out->n;
+	out->n++;
+	return 0;
+}
+
+/* Each group judged: a candidate, or a skip for each of its mounts. */
+static int judge_groups(const struct mount_table *mt, const struct fs_policy *pol,
+			const struct blockdev_probe *probe, struct group *groups, size_t ng,
+			struct fs_plan *out, int *key)
+{
+	for (size_t g = 0; g < ng; g++) {
+		size_t rep = 0;
+		const char *why = judge(mt, &groups[g], pol, probe, &rep);
+		groups[g].cand = -1;
+		if (!why) {
+			if (add_candidate(mt, &groups[g], rep, out, key) < 0)
+				return -1;
+			continue;
+		}
+		/* Report skips inside the scope only: outside it there are hundreds. */
+		for (size_t k = 0; k < groups[g].n; k++) {
+			const char *mp = mt->v[groups[g].mounts[k]].mountpoint;
+			if (!pol->scope || path_is_under(mp, pol->scope))
+				if (add_skip(out, mp, why) < 0)
+					return -1;
+		}
+	}
+	return 0;
+}
+
 int policy_plan(const struct mount_table *mt, const struct fs_policy *pol,
 		const struct blockdev_probe *probe, struct fs_plan *out)
 {
@@ -456,67 +536,12 @@ int policy_plan(const struct mount_table *mt, const struct fs_policy *pol,
 	memset(out, 0, sizeof(*out));
 	group_of = calloc(mt->n ? mt->n : 1, sizeof(*group_of));
 	groups = calloc(mt->n ? mt->n : 1, sizeof(*groups));
-	if (!group_of || !groups)
+	if (!group_of || !groups || group_mounts(mt, groups, group_of, &ng) < 0)
 		goto out;
-
-	for (size_t i = 0; i < mt->n; i++) {
-		size_t g;
-		size_t *v;
-		for (g = 0; g < ng; g++)
-			if (groups[g].major == mt->v[i].major && groups[g].minor == mt->v[i].minor)
-				break;
-		if (g == ng) {
-			groups[ng].major = mt->v[i].major;
-			groups[ng].minor = mt->v[i].minor;
-			groups[ng].order_key = (int)i;
-			ng++;
-		}
-		v = realloc(groups[g].mounts, (groups[g].n + 1) * sizeof(*v));
-		if (!v)
-			goto out;
-		groups[g].mounts = v;
-		v[groups[g].n++] = i;
-		group_of[i] = (int)g;
-	}
-
 	out->v = calloc(ng ? ng : 1, sizeof(*out->v));
 	key = calloc(ng ? ng : 1, sizeof(*key));
-	if (!out->v || !key)
+	if (!out->v || !key || judge_groups(mt, pol, probe, groups, ng, out, key) < 0)
 		goto out;
-	for (size_t g = 0; g < ng; g++) {
-		size_t rep = 0;
-		const char *why = judge(mt, &groups[g], pol, probe, &rep);
-		groups[g].cand = -1;
-		if (why) {
-			/* Report skips inside the scope only: outside it there are hundreds. */
-			for (size_t k = 0; k < groups[g].n; k++) {
-				const char *mp = mt->v[groups[g].mounts[k]].mountpoint;
-				if (!pol->scope || path_is_under(mp, pol->scope))
-					if (add_skip(out, mp, why) < 0)
-						goto out;
-			}
-			continue;
-		}
-		struct fs_candidate *c = &out->v[out->n];
-		const struct mount_entry *e = &mt->v[rep];
-		c->mountpoint = strdup(e->mountpoint);
-		c->source = strdup(e->source);
-		c->fstype = strdup(e->fstype);
-		if (!c->mountpoint || !c->source || !c->fstype) {
-			out->n++;
-			goto out;
-		}
-		c->mount_id = e->id;
-		c->major = groups[g].major;
-		c->minor = groups[g].minor;
-		for (size_t k = 0; k < groups[g].n; k++)
-			if (strcmp(mt->v[groups[g].mounts[k]].mountpoint, "/") == 0)
-				c->is_root = true;
-		/* The last mount of a superblock decides its place in reverse mount order. */
-		key[out->n] = (int)groups[g].mounts[groups[g].n - 1];
-		groups[g].cand = (int)out->n;
-		out->n++;
-	}
 	if (link_holders(mt, group_of, groups, ng, out, probe) < 0)
 		goto out;
 	if (sort_plan(out, key) < 0)

@@ -227,92 +227,99 @@ static void on_deadline(struct loop *loop, void *arg);
 static void on_exit_event(struct loop *loop, int fd, uint32_t events, void *arg);
 static void on_poll_child(struct loop *loop, void *arg);
 
-/* Start h->v[h->cur]. 0, or -1 (the result is set). */
-int hookproc_spawn(struct hooks *h)
+/* The result of this phase's run of k. */
+static void set_result(const struct hooks *h, struct hook *k, int result)
 {
-	struct hook *k = &h->v[h->cur];
-	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
+	if (h->op == TXN_FREEZE)
+		k->freeze_result = result;
+	else
+		k->thaw_result = result;
+}
+
+/* Whether k may run now: budget left (into *left) and its real path safe (into path). */
+static int hook_runnable(struct hooks *h, struct hook *k, char *path, size_t pathlen,
+			 uint64_t *left)
+{
 	const char *dir = h->recovering ? h->rec_dir : h->dir;
-	char path[PATH_MAX];
-	char *argv[3], *envp[ENV_N + 1];
-	uint64_t now = now_ms(), left;
-	int pfd[2], nullfd;
-	pid_t pid;
+	uint64_t now = now_ms();
 
 	if (h->budget_end_ms <= now) {
-		k->thaw_result = h->op == TXN_THAW ? H_NO_TIME : k->thaw_result;
-		k->freeze_result = h->op == TXN_FREEZE ? H_NO_TIME : k->freeze_result;
+		set_result(h, k, H_NO_TIME);
 		return -1;
 	}
-	left = h->budget_end_ms - now;
+	*left = h->budget_end_ms - now;
 	/* Right before the run, at every phase: a symlink (or a directory on its way)
 	 * may point elsewhere now than at CHECK or FREEZE. Run the real path that was
 	 * checked: only root can change it. (Not fexecve: a script would get
 	 * $0=/dev/fd/N, and qemu's dispatcher looks for its hooks next to $0.) */
-	if (hookpath_check_hook(dir, k->name, path, sizeof(path), h->why, sizeof(h->why)) < 0) {
+	if (hookpath_check_hook(dir, k->name, path, pathlen, h->why, sizeof(h->why)) < 0) {
 		log_warnx("hooks: not running %s/%s %s: it is not safe to run: %s", dir, k->name,
-			  arg, h->why);
-		if (h->op == TXN_FREEZE)
-			k->freeze_result = H_UNSAFE;
-		else
-			k->thaw_result = H_UNSAFE;
+			  h->op == TXN_FREEZE ? "freeze" : "thaw", h->why);
+		set_result(h, k, H_UNSAFE);
 		return -1;
 	}
-	argv[0] = path;
-	argv[1] = (char *)arg;
-	argv[2] = NULL;
-	make_env(h, k, envp);
-	if (h->op == TXN_FREEZE) {
-		k->freeze_ran = true;
-		k->freeze_result = H_RUNNING;
-		/* Before it starts: if quiesced dies now, the next one owes it a thaw. */
-		hooks_record_save(h);
-	} else {
-		k->thaw_result = H_RUNNING;
-	}
-	k->status = 0;
-	log_debug("hooks: running %s %s", path, arg);
+	return 0;
+}
+
+/* The child: async-signal-safe calls only, then exec. */
+static _Noreturn void exec_hook(const char *path, char **argv, char **envp, int nullfd, int outfd)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	static const char m[] = "quiesced: cannot execute the hook\n";
+	ssize_t unused;
+
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);   /* SIGPIPE was ignored: undo it */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);   /* signalfd blocked TERM/INT/HUP */
+	setsid();
+	nodump_child();   /* a hook may dump core as it could before the freeze */
+	if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
+		_exit(126);
+	close_range(3, ~0u, 0);
+	if (chdir("/") < 0)
+		_exit(126);
+	execve(path, argv, envp);
+	unused = write(2, m, sizeof(m) - 1);
+	(void)unused;
+	_exit(127);
+}
+
+/* Fork the hook with stdin on /dev/null, stdout and stderr into a pipe whose read end
+ * goes to *outfd. The child's pid, or -1. */
+static pid_t fork_hook(struct hooks *h, const char *path, char **argv, char **envp, int *outfd)
+{
+	int pfd[2], nullfd;
+	pid_t pid;
 
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd < 0)
-		goto fail;
+		return -1;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		close(nullfd);
-		goto fail;
+		return -1;
 	}
 	h->started_ns = now_ns();
 	pid = fork();
-	if (pid == 0) {
-		/* The child: async-signal-safe calls only, then exec. */
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigset_t none;
-		for (int s = 1; s < NSIG; s++)
-			sigaction(s, &dfl, NULL);   /* SIGPIPE was ignored: undo it */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);   /* signalfd blocked TERM/INT/HUP */
-		setsid();
-		nodump_child();   /* a hook may dump core as it could before the freeze */
-		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
-			_exit(126);
-		close_range(3, ~0u, 0);
-		if (chdir("/") < 0)
-			_exit(126);
-		execve(path, argv, envp);
-		{
-			static const char m[] = "quiesced: cannot execute the hook\n";
-			ssize_t unused = write(2, m, sizeof(m) - 1);
-			(void)unused;
-		}
-		_exit(127);
-	}
+	if (pid == 0)
+		exec_hook(path, argv, envp, nullfd, pfd[1]);
 	close(pfd[1]);
 	close(nullfd);
 	if (pid < 0) {
 		close(pfd[0]);
-		goto fail;
+		return -1;
 	}
-	h->pid = pid;
-	h->outfd = pfd[0];
+	*outfd = pfd[0];
+	return pid;
+}
+
+/* Watch the running hook: its exit (pidfd, or polling where there is none), its output
+ * and its deadline. On failure it is killed and reaped. */
+static int watch_hook(struct hooks *h, struct hook *k, uint64_t left)
+{
+	pid_t pid = h->pid;
+
 	h->pidfd = h->no_pidfd ? -1 : pidfd_open(pid, 0);
 	if (h->pidfd < 0 && (h->no_pidfd || errno == ENOSYS)) {
 		h->no_pidfd = true;
@@ -336,19 +343,52 @@ int hookproc_spawn(struct hooks *h)
 		close(h->outfd);
 		h->pidfd = h->outfd = -1;
 		h->pid = -1;
-		goto fail_noerr;
+		return -1;
 	}
 	loop_timer_arm(h->loop, &h->deadline, h->timeout_ms < left ? h->timeout_ms : left,
 		       on_deadline, h);
 	return 0;
-fail:
-	log_warn("hooks: cannot start %s", k->name);
-fail_noerr:
-	if (h->op == TXN_FREEZE)
-		k->freeze_result = H_NO_START;
-	else
-		k->thaw_result = H_NO_START;
-	return -1;
+}
+
+/* Start h->v[h->cur]. 0, or -1 (the result is set). */
+int hookproc_spawn(struct hooks *h)
+{
+	struct hook *k = &h->v[h->cur];
+	const char *arg = h->op == TXN_FREEZE ? "freeze" : "thaw";
+	char path[PATH_MAX];
+	char *argv[3], *envp[ENV_N + 1];
+	uint64_t left;
+	pid_t pid;
+
+	if (hook_runnable(h, k, path, sizeof(path), &left) < 0)
+		return -1;
+	argv[0] = path;
+	argv[1] = (char *)arg;
+	argv[2] = NULL;
+	make_env(h, k, envp);
+	if (h->op == TXN_FREEZE) {
+		k->freeze_ran = true;
+		k->freeze_result = H_RUNNING;
+		/* Before it starts: if quiesced dies now, the next one owes it a thaw. */
+		hooks_record_save(h);
+	} else {
+		k->thaw_result = H_RUNNING;
+	}
+	k->status = 0;
+	log_debug("hooks: running %s %s", path, arg);
+
+	pid = fork_hook(h, path, argv, envp, &h->outfd);
+	if (pid < 0) {
+		log_warn("hooks: cannot start %s", k->name);
+		set_result(h, k, H_NO_START);
+		return -1;
+	}
+	h->pid = pid;
+	if (watch_hook(h, k, left) < 0) {
+		set_result(h, k, H_NO_START);
+		return -1;
+	}
+	return 0;
 }
 
 /* The running hook is over (exited, or killed and handed to the reaper). */

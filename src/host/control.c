@@ -93,7 +93,7 @@ static void on_idle_timer(struct loop *loop, void *arg)
 	log_info("control: closing idle client pid %d uid %u (no request for %d s)", (int)cl->s.pid,
 		 (unsigned)cl->s.uid, CONTROL_IDLE_MS / 1000);
 	if (cl->s.conn)
-		jsonconn_close(cl->s.conn);
+		jsonconn_free(cl->s.conn);
 }
 
 static void on_value(struct jsonconn *c, struct json_object *v, void *arg)
@@ -146,7 +146,7 @@ static bool make_way_for_root(struct control *ctl)
 		return false;
 	log_info("control: closing pid %d uid %u to make room for root", (int)victim->s.pid,
 		 (unsigned)victim->s.uid);
-	jsonconn_close(victim->s.conn);
+	jsonconn_free(victim->s.conn);
 	return true;
 }
 
@@ -251,7 +251,7 @@ bool control_in_use(const char *path)
 	return someone_listens(&sa);
 }
 
-struct control *control_open(struct host_ctx *ctx, const char *path)
+struct control *control_new(struct host_ctx *ctx, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
@@ -306,7 +306,7 @@ fail:
 	return NULL;
 }
 
-void control_close(struct control *ctl)
+void control_free(struct control *ctl)
 {
 	if (!ctl)
 		return;
@@ -315,13 +315,13 @@ void control_close(struct control *ctl)
 	for (struct control_client *cl = ctl->list, *next; cl; cl = next) {
 		next = cl->next;
 		if (cl->s.conn)
-			jsonconn_close(cl->s.conn);
+			jsonconn_free(cl->s.conn);
 	}
 	/* Clients still waiting for an answer outlive us: detach them. */
 	for (struct control_client *cl = ctl->list; cl; cl = cl->next)
 		cl->ctl = NULL;
 	ctl->list = NULL;
-	listener_pause_stop(&ctl->pause);
+	listener_pause_free(&ctl->pause);
 	loop_del_fd(ctl->ctx->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);

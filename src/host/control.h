@@ -10,8 +10,8 @@ struct host_ctx;
 struct control;
 
 /* Binds path. Fails if another quiesced answers there; a stale socket is replaced. */
-struct control *control_open(struct host_ctx *ctx, const char *path);
-void control_close(struct control *c);
+struct control *control_new(struct host_ctx *ctx, const char *path);
+void control_free(struct control *c);
 /* Another quiesced answers on path (checked before anything else is opened). */
 bool control_in_use(const char *path);
 

@@ -442,7 +442,7 @@ static void check_budgets(const struct hyperv *hv, const struct hyperv_config *c
 			  "HV_E_FAIL", (double)cfg->lease_ms / 1000.0);
 }
 
-int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out)
+int hyperv_new(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out)
 {
 	const char *path = cfg->path;
 	struct hyperv *hv;
@@ -483,7 +483,7 @@ int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct h
 	return 0;
 }
 
-void hyperv_close(struct hyperv *hv)
+void hyperv_free(struct hyperv *hv)
 {
 	if (!hv)
 		return;

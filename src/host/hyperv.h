@@ -39,8 +39,8 @@ struct hyperv;
  * (--no-hyperv, or no --hyperv and no device). The channel is opened from the event
  * loop, and reopened until it works: a device held by another daemon is logged, not
  * fatal. Returns -1 only when it cannot be set up at all (out of memory). */
-int hyperv_start(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out);
-void hyperv_close(struct hyperv *hv);
+int hyperv_new(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out);
+void hyperv_free(struct hyperv *hv);
 
 /* "hyperv": {...} for quiesce-status. */
 void hyperv_status(const struct hyperv *hv, struct json_object *out);

@@ -50,7 +50,7 @@ static void conn_free(struct jsonconn *c)
 	free(c);
 }
 
-void jsonconn_close(struct jsonconn *c)
+void jsonconn_free(struct jsonconn *c)
 {
 	if (c->dead)
 		return;
@@ -84,7 +84,7 @@ static void on_value_timer(struct loop *loop, void *arg)
 	else
 		log_warnx("a request did not arrive whole within %u ms (%zu bytes of it): closing "
 			  "the connection", c->lim.value_timeout_ms, c->value_bytes);
-	jsonconn_close(c);
+	jsonconn_free(c);
 }
 
 /* A value json-c took but the connection does not (jsontext.h): why, or NULL. */
@@ -123,14 +123,14 @@ static void flush_out(struct jsonconn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			log_debug("connection write: %s", strerror(errno));
-			jsonconn_close(c);
+			jsonconn_free(c);
 			return;
 		}
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
 	if (c->out_len == 0 && c->closing) {
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	if (c->paused)
@@ -138,111 +138,148 @@ static void flush_out(struct jsonconn *c)
 	loop_mod_fd(c->loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0));
 }
 
+static void feed(struct jsonconn *c, const char *buf, size_t len);
+
+/* lim.ff_resync: a 0xFF byte at buf resets the parser (consumed: true); one further on
+ * first has the bytes before it fed (true, buf then at it); none: false. */
+static bool feed_to_ff(struct jsonconn *c, const char **buf, size_t *len)
+{
+	const char *ff = memchr(*buf, 0xff, *len);
+
+	if (ff == *buf) {
+		/* The client asks us to drop whatever partial input we hold. */
+		reset_parser(c);
+		c->skipping = false;
+		(*buf)++;
+		(*len)--;
+		if (c->lim.ff_report)
+			parse_error(c, JSONCONN_WHY_FF);
+		return true;
+	}
+	if (!ff)
+		return false;
+	feed(c, *buf, (size_t)(ff - *buf));
+	*len -= (size_t)(ff - *buf);
+	*buf = ff;
+	return true;
+}
+
+/* skip_line: drop input up to the next newline. false: none yet, all of it dropped. */
+static bool skip_to_newline(struct jsonconn *c, const char **buf, size_t *len)
+{
+	const char *nl = memchr(*buf, '\n', *len);
+
+	if (!nl)
+		return false;
+	*len -= (size_t)(nl + 1 - *buf);
+	*buf = nl + 1;
+	c->skipping = false;
+	return true;
+}
+
+/* Whitespace between values: it must not count against a value's size. false: there
+ * was nothing else. */
+static bool skip_blanks(const char **buf, size_t *len)
+{
+	while (*len && (**buf == ' ' || **buf == '\n' || **buf == '\r' || **buf == '\t')) {
+		(*buf)++;
+		(*len)--;
+	}
+	return *len > 0;
+}
+
+/* A value that grew past max_value: reported; then its line skipped (skip_line) or the
+ * connection closed. -1: stop feeding. */
+static int value_too_long(struct jsonconn *c)
+{
+	reset_parser(c);
+	parse_error(c, JSONCONN_WHY_TOO_LONG);
+	if (c->lim.skip_line) {
+		c->skipping = true;
+		return 0;
+	}
+	/* The rest of an oversized value cannot be resynchronised with. */
+	if (!c->dead)
+		jsonconn_close_after_flush(c);
+	return -1;
+}
+
+/* A value complete (err success) or broken (err, the input up to buf consumed; bumped:
+ * the bad byte itself was, json-c having taken nothing): to on_value or on_parse_error. */
+static void value_done(struct jsonconn *c, struct json_object *v, enum json_tokener_error err,
+		       bool bumped, const char *buf)
+{
+	const char *why = err == json_tokener_success ? text_refused(c, v) : NULL;
+
+	reset_parser(c);
+	c->in_callback++;
+	if (why) {
+		json_object_put(v);
+		if (c->ops->on_parse_error)
+			c->ops->on_parse_error(c, why, c->arg);
+	} else if (err == json_tokener_success) {
+		if (c->ops->on_value)
+			c->ops->on_value(c, v, c->arg);
+		else
+			json_object_put(v);
+	} else {
+		if (c->lim.skip_line) {
+			/* Resume after the line with the error. used stops at the bad
+			 * byte, so a newline that was itself the bad byte ends the skip. */
+			c->skipping = true;
+			if (bumped && buf[-1] == '\n')
+				c->skipping = false;
+		}
+		if (c->ops->on_parse_error)
+			c->ops->on_parse_error(c, json_tokener_error_desc(err), c->arg);
+	}
+	c->in_callback--;
+}
+
+/* The tokener gets at most one byte past max_value at a time. -1: stop feeding. */
+static int parse_some(struct jsonconn *c, const char **buf, size_t *len)
+{
+	struct json_object *v;
+	enum json_tokener_error err;
+	size_t used, chunk = *len;
+	bool bumped = false;
+
+	if (chunk > c->lim.max_value - c->value_bytes + 1)
+		chunk = c->lim.max_value - c->value_bytes + 1;
+	v = json_tokener_parse_ex(c->tok, *buf, (int)chunk);
+	err = json_tokener_get_error(c->tok);
+	used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
+	if (used == 0 && err != json_tokener_success && err != json_tokener_continue) {
+		used = 1; /* the bad byte itself */
+		bumped = true;
+	}
+	if (used > *len)
+		used = *len;
+	if (c->lim.reject_nul || c->lim.reject_nul_keys || c->lim.strict_utf8)
+		jsontext_feed(&c->text, *buf, used);
+	*buf += used;
+	*len -= used;
+	c->value_bytes += used;
+	if (err == json_tokener_continue)
+		return c->value_bytes > c->lim.max_value ? value_too_long(c) : 0;
+	value_done(c, v, err, bumped, *buf);
+	return 0;
+}
+
 static void feed(struct jsonconn *c, const char *buf, size_t len)
 {
 	while (len && !c->dead && !c->closing) {
-		struct json_object *v;
-		enum json_tokener_error err;
-		size_t used;
-		bool bumped;
-		const char *why;
-
-		if (c->lim.ff_resync) {
-			const char *ff = memchr(buf, 0xff, len);
-			if (ff == buf) {
-				/* The client asks us to drop whatever partial input we hold. */
-				reset_parser(c);
-				c->skipping = false;
-				buf++;
-				len--;
-				if (c->lim.ff_report)
-					parse_error(c, JSONCONN_WHY_FF);
-				continue;
-			}
-			if (ff) {
-				feed(c, buf, (size_t)(ff - buf));
-				len -= (size_t)(ff - buf);
-				buf = ff;
-				continue;
-			}
-		}
+		if (c->lim.ff_resync && feed_to_ff(c, &buf, &len))
+			continue;
 		if (c->skipping) {
-			const char *nl = memchr(buf, '\n', len);
-			if (!nl)
+			if (!skip_to_newline(c, &buf, &len))
 				return;
-			len -= (size_t)(nl + 1 - buf);
-			buf = nl + 1;
-			c->skipping = false;
 			continue;
 		}
-		/* Skip whitespace between values: it must not count against a value's size. */
-		if (c->value_bytes == 0) {
-			while (len && (*buf == ' ' || *buf == '\n' || *buf == '\r' || *buf == '\t')) {
-				buf++;
-				len--;
-			}
-			if (!len)
-				break;
-		}
-		{
-			size_t chunk = len;
-			if (chunk > c->lim.max_value - c->value_bytes + 1)
-				chunk = c->lim.max_value - c->value_bytes + 1;
-			v = json_tokener_parse_ex(c->tok, buf, (int)chunk);
-			err = json_tokener_get_error(c->tok);
-			used = err == json_tokener_continue ? chunk : json_tokener_get_parse_end(c->tok);
-		}
-		bumped = false;
-		if (used == 0 && err != json_tokener_success && err != json_tokener_continue) {
-			used = 1; /* the bad byte itself */
-			bumped = true;
-		}
-		if (used > len)
-			used = len;
-		if (c->lim.reject_nul || c->lim.reject_nul_keys || c->lim.strict_utf8)
-			jsontext_feed(&c->text, buf, used);
-		buf += used;
-		len -= used;
-		c->value_bytes += used;
-		if (err == json_tokener_continue) {
-			if (c->value_bytes > c->lim.max_value) {
-				reset_parser(c);
-				parse_error(c, JSONCONN_WHY_TOO_LONG);
-				if (c->lim.skip_line) {
-					c->skipping = true;
-					continue;
-				}
-				/* The rest of an oversized value cannot be resynchronised with. */
-				if (!c->dead)
-					jsonconn_close_after_flush(c);
-				return;
-			}
-			continue;
-		}
-		why = err == json_tokener_success ? text_refused(c, v) : NULL;
-		reset_parser(c);
-		c->in_callback++;
-		if (why) {
-			json_object_put(v);
-			if (c->ops->on_parse_error)
-				c->ops->on_parse_error(c, why, c->arg);
-		} else if (err == json_tokener_success) {
-			if (c->ops->on_value)
-				c->ops->on_value(c, v, c->arg);
-			else
-				json_object_put(v);
-		} else {
-			if (c->lim.skip_line) {
-				/* Resume after the line with the error. used stops at the bad
-				 * byte, so a newline that was itself the bad byte ends the skip. */
-				c->skipping = true;
-				if (bumped && buf[-1] == '\n')
-					c->skipping = false;
-			}
-			if (c->ops->on_parse_error)
-				c->ops->on_parse_error(c, json_tokener_error_desc(err), c->arg);
-		}
-		c->in_callback--;
+		if (c->value_bytes == 0 && !skip_blanks(&buf, &len))
+			return;
+		if (parse_some(c, &buf, &len) < 0)
+			return;
 	}
 }
 
@@ -267,7 +304,7 @@ static void on_hup_timer(struct loop *loop, void *arg)
 	c->paused = false;
 	if (loop_add_fd(loop, c->fd, EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0), on_io, c) < 0) {
 		log_warn("cannot poll the channel again");
-		jsonconn_close(c);
+		jsonconn_free(c);
 	}
 }
 
@@ -303,7 +340,7 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *arg)
 				/* virtio-serial with no host attached reads 0: not an error. */
 				pause_on_hup(c);
 			} else {
-				jsonconn_close(c);
+				jsonconn_free(c);
 			}
 		} else if (c->lim.keep_on_hup && (events & EPOLLHUP)) {
 			pause_on_hup(c);
@@ -363,7 +400,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 	 * before a second one is queued behind it. */
 	if (need > c->lim.max_output && c->out_len) {
 		log_warnx("client does not read its replies: dropping it");
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return -1;
 	}
 	if (need > c->out_cap) {
@@ -373,7 +410,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 			cap *= 2;
 		o = realloc(c->out, cap);
 		if (!o) {
-			jsonconn_close(c);
+			jsonconn_free(c);
 			return -1;
 		}
 		c->out = o;
@@ -398,7 +435,7 @@ int jsonconn_send_raw(struct jsonconn *c, const char *s, size_t len, bool ff_pre
 static void on_close_timer(struct loop *loop, void *arg)
 {
 	(void)loop;
-	jsonconn_close(arg);
+	jsonconn_free(arg);
 }
 
 void jsonconn_close_after_flush(struct jsonconn *c)
@@ -406,7 +443,7 @@ void jsonconn_close_after_flush(struct jsonconn *c)
 	if (c->dead)
 		return;
 	if (!c->out_len) {
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	c->closing = true;

@@ -60,7 +60,7 @@ struct jsonconn_ops {
 	void (*on_close)(struct jsonconn *c, void *arg);
 };
 
-/* Takes over fd (closed by jsonconn_close). */
+/* Takes over fd (closed by jsonconn_free). */
 struct jsonconn *jsonconn_new(struct loop *loop, int fd, const struct jsonconn_limits *lim,
 			      const struct jsonconn_ops *ops, void *arg);
 /* Queue v followed by a newline; with ff_prefix a 0xFF byte goes first. Returns -1 if
@@ -71,8 +71,9 @@ int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix);
 int jsonconn_send_raw(struct jsonconn *c, const char *text, size_t len, bool ff_prefix);
 /* Close after the queued output is written (bounded: at most a second). */
 void jsonconn_close_after_flush(struct jsonconn *c);
-/* Close now; safe from inside any callback of this connection. */
-void jsonconn_close(struct jsonconn *c);
+/* Close the connection now and free it (on_close is its last callback). Safe from
+ * inside any callback of this connection: it is then freed when that returns. */
+void jsonconn_free(struct jsonconn *c);
 int jsonconn_fd(const struct jsonconn *c);
 
 /* Turn away a client that was just accepted: one GenericError answer, best effort and

@@ -39,7 +39,7 @@ void listener_accepted(struct listener_pause *p)
 	p->warned = false;
 }
 
-void listener_pause_stop(struct listener_pause *p)
+void listener_pause_free(struct listener_pause *p)
 {
 	loop_timer_disarm(p->loop, &p->timer);
 }

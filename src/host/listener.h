@@ -27,6 +27,7 @@ void listener_pause_init(struct listener_pause *p, struct loop *loop, int fd, co
 void listener_accept_failed(struct listener_pause *p);
 /* accept() succeeded: ends an episode (said in the log). */
 void listener_accepted(struct listener_pause *p);
-void listener_pause_stop(struct listener_pause *p);
+/* The retry timer disarmed; p itself (and fd) stay the caller's. */
+void listener_pause_free(struct listener_pause *p);
 
 #endif

@@ -183,14 +183,14 @@ static void enqueue(struct jsonconn *c, struct qga_client *cl, struct json_objec
 		log_warnx("qga: client sent %d requests ahead of an answer: dropping it",
 			  QGA_MAX_QUEUED);
 		json_object_put(v);
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	in = &cl->queue[(cl->head + cl->queued) % QGA_MAX_QUEUED];
 	in->value = v;
 	in->parse_error = parse_error ? strdup(parse_error) : NULL;
 	if (parse_error && !in->parse_error) {
-		jsonconn_close(c);
+		jsonconn_free(c);
 		return;
 	}
 	cl->queued++;
@@ -411,7 +411,7 @@ static int listen_socket(struct qga *g)
 
 /* ------------------------------------------------------------ open and close */
 
-struct qga *qga_open(struct host_ctx *ctx, const char *path)
+struct qga *qga_new(struct host_ctx *ctx, const char *path)
 {
 	struct qga *g = calloc(1, sizeof(*g));
 	struct stat st;
@@ -454,7 +454,7 @@ fail:
 	return NULL;
 }
 
-void qga_close(struct qga *g)
+void qga_free(struct qga *g)
 {
 	if (!g)
 		return;
@@ -465,10 +465,10 @@ void qga_close(struct qga *g)
 	for (struct qga_client *cl = g->list, *next; cl; cl = next) {
 		next = cl->next;
 		if (cl->s.conn)
-			jsonconn_close(cl->s.conn);
+			jsonconn_free(cl->s.conn);
 	}
 	if (g->listen_fd >= 0) {
-		listener_pause_stop(&g->pause);
+		listener_pause_free(&g->pause);
 		loop_del_fd(g->ctx->loop, g->listen_fd);
 		close(g->listen_fd);
 		unlink(g->path);

@@ -17,8 +17,8 @@ struct host_ctx;
 struct qga;
 
 /* Opens the device or binds the socket. NULL (logged) on failure. */
-struct qga *qga_open(struct host_ctx *ctx, const char *path);
-void qga_close(struct qga *g);
+struct qga *qga_new(struct host_ctx *ctx, const char *path);
+void qga_free(struct qga *g);
 
 /* cmd_guest.c: the guest-* commands. */
 int cmd_guest_register(void);

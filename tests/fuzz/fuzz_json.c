@@ -249,8 +249,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		snprintf(addr[i].sun_path, sizeof(addr[i].sun_path), "%s/%s", dir,
 			 i ? "qga.sock" : "control.sock");
 	}
-	check((control = control_open(&q, addr[0].sun_path)) != NULL);
-	check((qga = qga_open(&q, addr[1].sun_path)) != NULL);
+	check((control = control_new(&q, addr[0].sun_path)) != NULL);
+	check((qga = qga_new(&q, addr[1].sun_path)) != NULL);
 	atexit(cleanup);
 	return 0;
 }

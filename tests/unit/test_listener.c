@@ -96,7 +96,7 @@ static void test_pause_on_emfile(void **state)
 	assert_false(loop_timer_armed(&f.pause.timer));
 	assert_false(f.pause.warned);
 
-	listener_pause_stop(&f.pause);
+	listener_pause_free(&f.pause);
 	loop_del_fd(f.loop, f.lfd);
 	close(f.lfd);
 	close(f.cfd);
