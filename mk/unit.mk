@@ -46,12 +46,27 @@ UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
 
+# Every unit test links the allocation failure injection (tests/unit/failalloc.h): the
+# linker's --wrap sends the calls to malloc & co. through it (it does nothing until a
+# test arms it), and a test that links json-c gets the json-c wrappers too.
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+	-Wl,--wrap=asprintf
+FAILALLOC_WRAP_JSON := -Wl,--wrap=json_object_new_object,--wrap=json_object_new_array \
+	-Wl,--wrap=json_object_new_string,--wrap=json_object_new_string_len \
+	-Wl,--wrap=json_object_new_int,--wrap=json_object_new_int64,--wrap=json_object_new_uint64 \
+	-Wl,--wrap=json_object_new_boolean,--wrap=json_object_new_double \
+	-Wl,--wrap=json_tokener_new,--wrap=json_tokener_new_ex,--wrap=json_tokener_parse \
+	-Wl,--wrap=json_object_to_json_string_ext
+unit_json = $(findstring -ljson-c,$(UNIT_LIBS_$(1)))
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
-		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)))
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c \
+		$(if $(call unit_json,$(1)),tests/unit/failalloc_json.c))
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
+	$$(Q)$$(CC) $$(LDFLAGS) $(FAILALLOC_WRAP) $(if $(call unit_json,$(1)),$(FAILALLOC_WRAP_JSON)) \
+		-o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_TEST_RULE,$(t))))
 
