@@ -18,8 +18,7 @@ import qtest  # noqa: E402
 import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 s = qtest.Scratch(n=1)
 mnt = s.mounts[0]

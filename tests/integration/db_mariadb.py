@@ -29,8 +29,7 @@ import apptest  # noqa: E402
 import dbtest  # noqa: E402
 import mdbtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 dbtest.skip_unless_plain_stage(t)
 why = mdbtest.available()
 if why:

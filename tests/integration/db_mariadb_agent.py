@@ -29,8 +29,7 @@ from dbtest import desc_of  # noqa: E402
 import faultcheck  # noqa: E402
 import mdbtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 why = mdbtest.available()
 if why:
     t.skip_all(why)

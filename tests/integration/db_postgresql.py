@@ -26,8 +26,7 @@ import apptest  # noqa: E402
 import dbtest  # noqa: E402
 import pgtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 dbtest.skip_unless_plain_stage(t)
 why = pgtest.available()
 if why:

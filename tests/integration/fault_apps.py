@@ -36,15 +36,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start(needs=("appvss-sim",))
 if not fc.has_apps():
     t.skip_all("needs the app registry (--app-socket)")
 import apptest  # noqa: E402
 from appproto import CHECK, FREEZE, THAW, F_OPTIONAL, SUCCESS, pack_msg  # noqa: E402
-
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
 
 SLOW = qtest.SLOW
 TIMEOUT = min(0.5 * SLOW, 2.0)          # the daemon's --timeout: every app's deadline

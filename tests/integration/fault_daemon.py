@@ -26,20 +26,10 @@ import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
-
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
-OPTS = ("--fs-timeout", str(FS_TIMEOUT))
-
-s = qtest.Scratch(n=2)
+t, s, chk = fc.start(timeout=TIMEOUT, fs_timeout=FS_TIMEOUT, lease=LEASE)
 M0, M1 = s.mounts
-chk = fc.Checker(t, s)
-
-
-def daemon():
-    return chk.daemon(*OPTS, lease=LEASE, timeout=TIMEOUT)
+daemon = chk.daemon
 
 
 def guardian_said(d, text):
@@ -143,7 +133,7 @@ def crash_frozen(sig):
         def cores_on():
             resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         lease = 60
-        d = chk.daemon(*OPTS, lease=lease, timeout=TIMEOUT, cwd=M0, preexec_fn=cores_on)
+        d = daemon(lease=lease, cwd=M0, preexec_fn=cores_on)
         g = chk.guardian_of(d)
         enter_frozen(d)
         os.kill(d.proc.pid, sig)

@@ -28,8 +28,7 @@ import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 TIMEOUT, LEASE = 3 * SLOW, 30
 s = qtest.Scratch(n=1)

@@ -21,9 +21,7 @@ from appproto import CHECK, FREEZE, THAW, SUCCESS, FakeDaemon  # noqa: E402
 REC = qtest.bin_path("recwriter")
 DATA, FRZ, THW, START = 0, 1, 2, 3
 
-t = qtest.Tap()
-if not os.access(REC, os.X_OK):
-    t.skip_all("%s not built" % REC)
+t = qtest.start(root=False, needs=("recwriter",))
 
 work = tempfile.mkdtemp(prefix="quiesce-rec-")
 sock = os.path.join(work, "app.sock")

@@ -86,6 +86,22 @@ def require_root(tap):
         tap.skip_all("needs root (loop mounts and FIFREEZE)")
 
 
+def start(root=True, needs=(), stall=False):
+    """The opening of every test program: its TAP output, and the whole test skipped
+    where it cannot run: not root (with root), a program it needs not built (needs:
+    names in QUIESCE_BUILD), no stalled writes (stall: tests/lib/stallwrite.py)."""
+    tap = Tap()
+    if root:
+        require_root(tap)
+    for name in needs:
+        if not os.access(bin_path(name), os.X_OK):
+            tap.skip_all("%s not built (make)" % name)
+    if stall:
+        import stallwrite
+        stallwrite.require(tap)
+    return tap
+
+
 # ---------------------------------------------------------------- scratch filesystems
 
 _live_scratch = []
