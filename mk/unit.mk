@@ -23,8 +23,9 @@ UNIT_SRC_qgaproto  := src/host/qgaproto.c
 # The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
 	src/common/log.c src/common/nodump.c \
-	src/common/util.c
-UNIT_SRC_engine    := src/engine/txn.c src/common/loop.c src/common/log.c src/common/util.c
+	src/common/util.c tests/unit/unitloop.c
+UNIT_SRC_engine    := src/engine/txn.c src/common/loop.c src/common/log.c src/common/util.c \
+	tests/unit/unitloop.c
 UNIT_SRC_slots     := src/common/slots.c
 UNIT_SRC_jsontext  := src/host/jsontext.c
 UNIT_SRC_admit     := src/apps/admit.c src/common/slots.c
@@ -46,7 +47,8 @@ UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
 
-# Every unit test links the allocation failure injection (tests/unit/failalloc.h): the
+# Every unit test links the guard against a hang (tests/unit/unitguard.h) and the
+# allocation failure injection (tests/unit/failalloc.h): the
 # linker's --wrap sends the calls to malloc & co. through it (it does nothing until a
 # test arms it), and a test that links json-c gets the json-c wrappers too.
 FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
@@ -61,7 +63,7 @@ unit_json = $(findstring -ljson-c,$(UNIT_LIBS_$(1)))
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
-		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c \
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
 		$(if $(call unit_json,$(1)),tests/unit/failalloc_json.c))
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")

@@ -24,17 +24,8 @@
 #include "common/loop.h"
 #include "engine/txn.h"
 #include "failalloc.h"
+#include "unitguard.h"
 
-#define GUARD_SECONDS 20
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "Bail out! test_engine: a test hung\n";
-	(void)sig;
-	if (write(1, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(2);
-}
 
 /* ------------------------------------------------------------ fake stages */
 
@@ -163,16 +154,13 @@ struct fx {
 	struct loop *loop;
 	struct engine *e;
 	struct fake apps, hooks, fs;
-	struct loop_timer poll;
-	bool (*cond)(struct fx *);
-	int polls;
 };
 
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
 	struct engine_config cfg = { .lease_ms = 60000, .timeout_ms = 15000 };
-	alarm(GUARD_SECONDS);
+	unit_guard_on(state);
 	trace[0] = '\0';
 	fx->loop = loop_new();
 	fx->e = engine_new(fx->loop, &cfg);
@@ -195,39 +183,24 @@ static int teardown(void **state)
 	engine_free(fx->e);
 	loop_free(fx->loop);
 	free(fx);
-	alarm(0);
-	return 0;
+	return unit_guard_off(state);
 }
 
-static void on_poll(struct loop *loop, void *arg)
+/* Runs the loop until cond(fx) holds (at most 10 s). */
+static bool run_until(struct fx *fx, bool (*cond)(void *fx))
 {
-	struct fx *fx = arg;
-	if (fx->cond(fx) || ++fx->polls > 10000)
-		loop_stop(loop, 0);
-	else
-		loop_timer_arm(loop, &fx->poll, 1, on_poll, fx);
-}
-
-/* Runs the loop until cond holds (polled every ms, at most ~10 s). */
-static bool run_until(struct fx *fx, bool (*cond)(struct fx *))
-{
-	fx->cond = cond;
-	fx->polls = 0;
-	loop_timer_arm(fx->loop, &fx->poll, 0, on_poll, fx);
-	loop_run(fx->loop);
-	loop_timer_disarm(fx->loop, &fx->poll);
-	return cond(fx);
+	return unit_run_until(fx->loop, cond, fx, 10000);
 }
 
 static struct answer *waiting_for;
 
-static bool answered(struct fx *fx)
+static bool answered(void *fx)
 {
 	(void)fx;
 	return waiting_for->calls > 0;
 }
 
-static bool is_idle(struct fx *fx) { return engine_state(fx->e) == TXN_IDLE; }
+static bool is_idle(void *fx) { return engine_state(((struct fx *)fx)->e) == TXN_IDLE; }
 
 static void submit(struct fx *fx, enum txn_op op, const void *owner, uint64_t lease_ms,
 		   struct answer *a)
@@ -416,7 +389,7 @@ static void test_watchdog(void **state)
 	fx->hooks.how[TXN_FREEZE] = HELD;
 	submit(fx, TXN_FREEZE, NULL, 0, &f);
 	waiting_for = &f;
-	alarm(GUARD_SECONDS);
+	unit_guard_on(state);
 	assert_true(run_until(fx, answered));
 	assert_int_equal(f.err, TXN_E_VETO);
 	assert_int_equal(fx->hooks.cancels, 1);
@@ -432,7 +405,7 @@ static void on_shut(void *arg)
 	shut++;
 }
 
-static bool is_shut(struct fx *fx)
+static bool is_shut(void *fx)
 {
 	(void)fx;
 	return shut > 0;
@@ -545,7 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
 	};
-	signal(SIGALRM, on_alarm);
+	unit_guard("test_engine", 20);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
