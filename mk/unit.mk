@@ -7,7 +7,7 @@
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
 UNIT_TESTS += mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
-	slots jsontext admit listener engine
+	slots jsontext admit listener engine guardwire
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -27,6 +27,7 @@ UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c 
 UNIT_SRC_engine    := src/engine/txn.c src/common/loop.c src/common/log.c src/common/util.c \
 	tests/unit/unitloop.c
 UNIT_SRC_slots     := src/common/slots.c
+UNIT_SRC_guardwire := src/common/guardwire.c
 UNIT_SRC_jsontext  := src/host/jsontext.c
 UNIT_SRC_admit     := src/apps/admit.c src/common/slots.c
 UNIT_SRC_listener  := src/host/listener.c src/common/loop.c src/common/log.c src/common/util.c
@@ -43,6 +44,7 @@ UNIT_LIBS_qgaproto  := -ljson-c
 UNIT_LIBS_qgaback   := -ljson-c -lm
 UNIT_LIBS_engine    := -ljson-c -lm
 UNIT_LIBS_slots     :=
+UNIT_LIBS_guardwire :=
 UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
