@@ -40,11 +40,7 @@ def hook(name, body="", mode=0o755, path=None):
 
 
 def trace_lines():
-    try:
-        with open(trace) as f:
-            return f.read().split("\n")[:-1]
-    except FileNotFoundError:
-        return []
+    return qtest.read_lines(trace)
 
 
 def reset_trace():

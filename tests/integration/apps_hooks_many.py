@@ -25,11 +25,7 @@ def hook(name):
 
 
 def trace_lines():
-    try:
-        with open(trace) as f:
-            return f.read().split("\n")[:-1]
-    except FileNotFoundError:
-        return []
+    return qtest.read_lines(trace)
 
 
 names = ["%02d-hook" % i for i in range(20)]

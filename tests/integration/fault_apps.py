@@ -76,17 +76,6 @@ def registered(name):
     return name in apptest.apps_list(d)
 
 
-def never_left_frozen(sim):
-    """Every FREEZE success the app gave is followed by a THAW in its log."""
-    frozen = False
-    for _, ev, res, kv in sim.events():
-        if ev == "FREEZE" and res in ("ok", "timeout"):
-            frozen = True
-        elif ev == "THAW":
-            frozen = False
-    return not frozen
-
-
 class Case:
     def __init__(self, fault, phase, optional):
         self.fault, self.phase, self.optional = fault, phase, optional
@@ -230,12 +219,12 @@ def run_case(c):
             t.ok(registered(c.name), "  the app stays registered")
         if c.sim and c.fault != "crash" and not (c.fault == "hang" and c.phase == "THAW"):
             # (An app hung in its THAW handler got the THAW; it holds until it returns.)
-            t.ok(qtest.wait_for(lambda: never_left_frozen(c.sim), 5 * SLOW, 0.05),
+            t.ok(qtest.wait_for(lambda: c.sim.never_left_frozen(), 5 * SLOW, 0.05),
                  "  the app was never left frozen (a THAW follows its FREEZE success)", repr(c.sim.events()))
     finally:
         c.cleanup()
     if c.sim and c.fault not in ("crash",):
-        t.ok(never_left_frozen(c.sim), "  ... also after it stopped")
+        t.ok(c.sim.never_left_frozen(), "  ... also after it stopped")
     chk.after(c.label, d, gone=c.gone)
 
 

@@ -335,18 +335,8 @@ def slow_app(d):
     return apptest.Sim(d, "slow", "-S", str(SLOW_MS))
 
 
-def never_left_frozen(sim):
-    frozen = False
-    for _, ev, res, kv in sim.events():
-        if ev == "FREEZE" and res in ("ok", "timeout"):
-            frozen = True
-        elif ev == "THAW":
-            frozen = False
-    return not frozen
-
-
 def finish_app(app):
-    t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+    t.ok(qtest.wait_for(lambda: app.never_left_frozen(), 5 * SLOW), "  the app is not left frozen",
          repr(app.events()))
     app.stop()
     return app.pid

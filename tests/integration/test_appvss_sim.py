@@ -39,14 +39,7 @@ def start(*args, log=None, wdir=None, name="sim"):
     return p
 
 
-def stop(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        p.send_signal(sig)
-    try:
-        return p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+stop = qtest.stop_proc
 
 
 def events(log):

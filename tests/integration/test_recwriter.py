@@ -6,7 +6,6 @@ scratch filesystem frozen the way quiesced does it (app FREEZE, then FIFREEZE)."
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -52,14 +51,7 @@ def start(path, *args):
     return p
 
 
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+stop = qtest.stop_proc
 
 
 def check(path):

@@ -500,6 +500,27 @@ class Daemon:
         return self.stop(signal.SIGKILL)
 
 
+def read_lines(path):
+    """The lines of a file (a hooks' trace), [] while there is none."""
+    try:
+        with open(path) as f:
+            return f.read().split("\n")[:-1]
+    except FileNotFoundError:
+        return []
+
+
+def stop_proc(p, sig=signal.SIGTERM, timeout=5):
+    """Ends the Popen p (sig, then SIGKILL after timeout s): its exit status, None if it
+    had to be killed."""
+    if p.poll() is None:
+        p.send_signal(sig)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return None
+
+
 def stop_clean(tap, daemon, name="quiesced exits cleanly (no sanitizer or leak report)"):
     """Stop the daemon and check its exit status; shows the log tail on failure."""
     rc = daemon.stop()
