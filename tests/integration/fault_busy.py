@@ -382,8 +382,4 @@ CASES = [
     ("a manual FIFREEZE / FITHAW", manual_freeze),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -383,8 +383,4 @@ CASES = [
     ("SIGTERM in FROZEN", term_frozen, False),
 ] + [(name, fn, True) for name, fn in APP_CASES]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -317,8 +317,4 @@ CASES = [
     ("quiesced and guardian SIGKILL in FREEZING (stuck FIFREEZE)", both_freezing, False),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -215,8 +215,4 @@ CASES = [
     ("a hook helper holding the output pipe, 20 cycles", helper_holds_pipe),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -456,3 +456,13 @@ def run_cases(tap, cases, skip=None):
             continue
         tap.diag("---- " + name)
         fn()
+
+
+def run_all(tap, scratch, cases, skip=None):
+    """The end of a fault test: run_cases, then scratch cleaned up (also when a case
+    raised) and the TAP output ended."""
+    try:
+        run_cases(tap, cases, skip)
+    finally:
+        scratch.cleanup()
+    tap.exit()
