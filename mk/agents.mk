@@ -8,7 +8,7 @@
 #   quiesce-agent-mariadb      agents/mariadb/ + MariaDB Connector/C (man/quiesce-agent-mariadb.8)
 
 AGENT_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agents/common/*.c)) \
-	$(BUILD)/obj/src/fs/mountinfo.o
+	$(BUILD)/obj/src/fs/mountinfo.o $(BUILD)/obj/src/common/util.o
 PG_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 PG_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 AGENT_PG_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agents/postgresql/*.c))
@@ -68,5 +68,5 @@ $(BUILD)/obj/tests/unit/test_agent.o: CPPFLAGS += -Iagents/common -Iagents/postg
 UNIT_TESTS += agent
 UNIT_SRC_agent := agents/common/agent.c agents/postgresql/pgagent.c agents/postgresql/pgconn.c \
 	agents/common/cover.c agents/mariadb/mdbagent.c agents/mariadb/mdbconn.c \
-	src/fs/mountinfo.c $(BUILD)/libquiesce.a
+	src/fs/mountinfo.c src/common/util.c $(BUILD)/libquiesce.a
 UNIT_LIBS_agent := $(PG_LIBS) $(MDB_LIBS)

@@ -57,16 +57,15 @@ PROGRAMS += $(BUILD)/appvss-sim $(BUILD)/recwriter
 # Unit tests (cmocka, TAP).
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-$(BUILD)/tests/test_appwire: $(BUILD)/obj/tests/unit/test_appwire.o $(BUILD)/obj/src/common/appwire.o \
-    $(BUILD)/obj/src/common/appfslist.o
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+# (test_appwire's rule is mk/unit.mk's.)
+UNIT_TESTS += appwire
+UNIT_SRC_appwire := src/common/appwire.c src/common/appfslist.c
 
 $(BUILD)/tests/test_libquiesce: $(BUILD)/obj/tests/unit/test_libquiesce.o $(LIBQ_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) -pthread
 
-TEST_PROGRAMS += $(BUILD)/tests/test_appwire $(BUILD)/tests/test_libquiesce
+TEST_PROGRAMS += $(BUILD)/tests/test_libquiesce
 
 # Its part of make install (mk/install.mk): the library, header, pkg-config file and
 # man page; make install-lib installs only these.

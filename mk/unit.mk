@@ -7,7 +7,7 @@
 # $(BUILD)/obj/%.o rule, and are the same ones the programs link (SANITIZE=1 included).
 
 UNIT_TESTS += mountinfo policy util loop guardpath workpool hookpath hookrecord qgaproto qgaback \
-	slots jsontext admit listener engine registry jsonconn cmd hooks
+	slots jsontext admit listener engine registry jsonconn cmd hooks guardwire
 
 UNIT_SRC_mountinfo := src/fs/mountinfo.c
 UNIT_SRC_policy    := src/fs/policy.c src/fs/mountinfo.c src/common/util.c
@@ -23,9 +23,11 @@ UNIT_SRC_qgaproto  := src/host/qgaproto.c
 # The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
 	src/common/log.c src/common/nodump.c \
-	src/common/util.c
-UNIT_SRC_engine    := $(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/util.c
+	src/common/util.c tests/unit/unitloop.c
+UNIT_SRC_engine    := $(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/util.c \
+	tests/unit/unitloop.c
 UNIT_SRC_slots     := src/common/slots.c
+UNIT_SRC_guardwire := src/common/guardwire.c
 UNIT_SRC_jsontext  := src/host/jsontext.c
 UNIT_SRC_admit     := src/apps/admit.c src/common/slots.c
 UNIT_SRC_listener  := src/host/listener.c src/common/loop.c src/common/log.c src/common/util.c
@@ -54,6 +56,7 @@ UNIT_LIBS_qgaproto  := -ljson-c
 UNIT_LIBS_qgaback   := -ljson-c -lm
 UNIT_LIBS_engine    := -ljson-c -lm
 UNIT_LIBS_slots     :=
+UNIT_LIBS_guardwire :=
 UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
@@ -62,12 +65,28 @@ UNIT_LIBS_jsonconn  := -ljson-c -lm
 UNIT_LIBS_cmd       := -ljson-c -lm
 UNIT_LIBS_hooks     := -ljson-c -lm
 
+# Every unit test links the guard against a hang (tests/unit/unitguard.h) and the
+# allocation failure injection (tests/unit/failalloc.h): the
+# linker's --wrap sends the calls to malloc & co. through it (it does nothing until a
+# test arms it), and a test that links json-c gets the json-c wrappers too.
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+	-Wl,--wrap=asprintf
+FAILALLOC_WRAP_JSON := -Wl,--wrap=json_object_new_object,--wrap=json_object_new_array \
+	-Wl,--wrap=json_object_new_string,--wrap=json_object_new_string_len \
+	-Wl,--wrap=json_object_new_int,--wrap=json_object_new_int64,--wrap=json_object_new_uint64 \
+	-Wl,--wrap=json_object_new_boolean,--wrap=json_object_new_double \
+	-Wl,--wrap=json_tokener_new,--wrap=json_tokener_new_ex,--wrap=json_tokener_parse \
+	-Wl,--wrap=json_object_to_json_string_ext
+unit_json = $(findstring -ljson-c,$(UNIT_LIBS_$(1)))
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
-		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)))
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
+		$(if $(call unit_json,$(1)),tests/unit/failalloc_json.c))
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
+	$$(Q)$$(CC) $$(LDFLAGS) $(FAILALLOC_WRAP) $(if $(call unit_json,$(1)),$(FAILALLOC_WRAP_JSON)) \
+		-o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_TEST_RULE,$(t))))
 

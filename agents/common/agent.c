@@ -31,19 +31,10 @@ agent_log(enum agent_level level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-uint64_t
-agent_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int
 agent_ms_left(uint64_t deadline_ns)
 {
-	uint64_t now = agent_now_ns();
+	uint64_t now = now_ns();
 
 	if (now >= deadline_ns)
 		return 0;
@@ -58,7 +49,7 @@ agent_backoff_failed(struct agent_backoff *b)
 		b->cur_ms = 100;
 	else if (b->cur_ms < b->max_ms)
 		b->cur_ms = b->cur_ms * 2 > b->max_ms ? b->max_ms : b->cur_ms * 2;
-	b->next_ns = agent_now_ns() + (uint64_t)b->cur_ms * 1000000u;
+	b->next_ns = now_ns() + (uint64_t)b->cur_ms * 1000000u;
 }
 
 void

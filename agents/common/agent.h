@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
 #include "quiesce.h"
 
 /* ---- logging: "<prog>: <level>: <text>" on stderr */
@@ -18,8 +19,7 @@ enum agent_level { AGENT_ERR, AGENT_WARN, AGENT_INFO, AGENT_DEBUG };
 void agent_log_init(const char *prog, int verbose);
 void agent_log(enum agent_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- time */
-uint64_t agent_now_ns(void);
+/* ---- time (now_ns: common/util.h) */
 /* Milliseconds from now until deadline_ns (CLOCK_MONOTONIC), 0 if passed. */
 int agent_ms_left(uint64_t deadline_ns);
 

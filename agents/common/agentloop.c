@@ -213,7 +213,7 @@ reconnect(struct loop *l)
 	if (l->q == NULL && agent_backoff_wait_ms(&l->qb) == 0)
 		register_app(l);
 	if (ops->fd(ops->db) < 0 && agent_backoff_wait_ms(ops->backoff) == 0 &&
-	    ops->connect(ops->db, agent_now_ns() + CONNECT_TIMEOUT_MS * 1000000ull, err,
+	    ops->connect(ops->db, now_ns() + CONNECT_TIMEOUT_MS * 1000000ull, err,
 	    sizeof(err)) < 0)
 		agent_log(ops->backoff->cur_ms <= 100 ? AGENT_WARN : AGENT_DEBUG, "%s (retrying)", err);
 	if (l->q == NULL)

@@ -62,4 +62,22 @@ int agent_run(const struct agent_opts *o, const struct agent_ops *ops);
 int agent_parse(int argc, char **argv, struct agent_opts *o, void (*usage)(FILE *),
     const struct option *own, const char **own_arg);
 
+/* What an agent's main.c says about itself (agentmain.c does the rest). */
+struct agent_def {
+	const char *prog;		/* quiesce-agent-NAME */
+	const char *name;		/* default name to register with */
+	const char *about;		/* --help: what it does, before the options */
+	struct option own;		/* its own option (a short letter as val) */
+	const char *own_help;		/* its --help line */
+	const char **own_arg;		/* where the own option's argument goes */
+	void *self;			/* the agent's database side */
+	/* The options read: 0, or -1 with the reason in err (exit 2). May be NULL. */
+	int (*check)(void *self, char *err, size_t len);
+	void (*ops)(void *self, struct agent_ops *ops);
+	void (*end)(void);		/* after the loop; may be NULL */
+};
+
+/* The whole main(): the exit status. */
+int agent_main(int argc, char **argv, const struct agent_def *def);
+
 #endif

@@ -4,45 +4,43 @@
  * server (man/quiesce-agent-mariadb.8). The answers are mdbagent.c's, the loop
  * agents/common/agentloop.c's.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "agentloop.h"
 #include "mdbagent.h"
 
 #define PROG "quiesce-agent-mariadb"
 
 static void
-usage(FILE *out)
+ops(void *self, struct agent_ops *ops)
 {
-	fprintf(out,
-	    "Usage: " PROG " [option]...\n"
-	    "Take part in quiesce's snapshots for a MariaDB server: check that its directories\n"
-	    "are on filesystems quiesced freezes, hold BACKUP STAGE BLOCK_COMMIT while frozen\n"
-	    "(a bounded lock wait), and report the binlog position and GTID. Connection\n"
-	    "settings come from the option files ([client], [client-mariadb] and\n"
-	    "[" PROG "] groups).\n"
-	    "\n"
-	    "  -F, --defaults-file=FILE  read the connection settings from FILE only\n");
-	agent_usage_common(out, "mariadb");
+	mdbagent_ops(self, ops);
+}
+
+static void
+end(void)
+{
+	mysql_library_end();
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option own = { "defaults-file", required_argument, NULL, 'F' };
-	struct mdbagent a;
-	struct agent_opts o;
-	struct agent_ops ops;
-	int r;
+	static struct mdbagent a;
+	const struct agent_def def = {
+		.prog = PROG,
+		.name = "mariadb",
+		.about =
+		    "Take part in quiesce's snapshots for a MariaDB server: check that its directories\n"
+		    "are on filesystems quiesced freezes, hold BACKUP STAGE BLOCK_COMMIT while frozen\n"
+		    "(a bounded lock wait), and report the binlog position and GTID. Connection\n"
+		    "settings come from the option files ([client], [client-mariadb] and\n"
+		    "[" PROG "] groups).\n",
+		.own = { "defaults-file", required_argument, NULL, 'F' },
+		.own_help = "  -F, --defaults-file=FILE  read the connection settings from FILE only\n",
+		.own_arg = &a.db.defaults_file,
+		.self = &a,
+		.ops = ops,
+		.end = end,
+	};
 
-	memset(&a, 0, sizeof(a));
-	agent_opts_init(&o, PROG, "mariadb");
-	if ((r = agent_parse(argc, argv, &o, usage, &own, &a.db.defaults_file)) >= 0)
-		return r;
-	agent_log_init(PROG, o.verbose);
-	mdbagent_ops(&a, &ops);
-	r = agent_run(&o, &ops);
-	mysql_library_end();
-	return r;
+	return agent_main(argc, argv, &def);
 }

@@ -185,13 +185,13 @@ mdbagent_freeze(struct mdbagent *a, struct quiesce *q, uint64_t deadline_ns, cha
 	if (connect_or_veto(a, deadline_ns, detail, len) < 0 ||
 	    check_dirs(a, q, deadline_ns, detail, len) < 0)
 		return QUIESCE_FAIL;
-	t0 = agent_now_ns();
+	t0 = now_ns();
 	if (lock(a, deadline_ns, detail, len) < 0) {
 		agent_log(AGENT_WARN, "veto: %s (nothing stays locked)", detail);
 		return QUIESCE_FAIL;
 	}
 	position(a, a->position, sizeof(a->position));
-	snprintf(detail, len, "%s; locked in %.0f ms", a->position, (double)(agent_now_ns() - t0) / 1e6);
+	snprintf(detail, len, "%s; locked in %.0f ms", a->position, (double)(now_ns() - t0) / 1e6);
 	agent_log(AGENT_INFO, "frozen: %s", detail);
 	return QUIESCE_SUCCESS;
 }

@@ -126,7 +126,7 @@ pgagent_freeze(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len
 	/* The server's own bound, and ours around it (pgconn_exec cancels at the deadline). */
 	budget = pgagent_checkpoint_budget_ms(agent_ms_left(deadline_ns));
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %u", budget);
-	t0 = agent_now_ns();
+	t0 = now_ns();
 	r = pgconn_exec(&a->pg, sql, deadline_ns);
 	if (r != NULL) {
 		PQclear(r);
@@ -150,7 +150,7 @@ pgagent_freeze(struct pgagent *a, uint64_t deadline_ns, char *detail, size_t len
 		return QUIESCE_FAIL;
 	}
 	snprintf(detail, len, "%s checkpoint %.0f ms", PQgetvalue(r, 0, 0),
-	    (double)(agent_now_ns() - t0) / 1e6);
+	    (double)(now_ns() - t0) / 1e6);
 	snprintf(a->position, sizeof(a->position), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	agent_log(AGENT_INFO, "frozen: %s", detail);

@@ -166,7 +166,7 @@ pgconn_exec(struct pgconn *p, const char *sql, uint64_t deadline_ns)
 	r = drain(p, deadline_ns, &last);
 	if (r == 0) {
 		cancel(p);
-		r = drain(p, agent_now_ns() + CANCEL_GRACE_MS * 1000000ull, &last);
+		r = drain(p, now_ns() + CANCEL_GRACE_MS * 1000000ull, &last);
 		set_err(p, sql, "timed out (cancelled)");
 		PQclear(last);
 		if (r == 1)

@@ -51,6 +51,8 @@ int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct 
 int cli_report_error(struct cli *cli, const char *verb, struct json_object *ans);
 /* The "return" member of an answer, or NULL if it is an error. */
 struct json_object *cli_return(struct json_object *ans);
+/* The error's "desc" of an answer, or "failed". */
+const char *cli_error_desc(struct json_object *ans);
 void cli_print_json(struct json_object *v);
 
 /* snapshot.c */

@@ -151,6 +151,15 @@ struct json_object *cli_return(struct json_object *ans)
 	return ret;
 }
 
+const char *cli_error_desc(struct json_object *ans)
+{
+	struct json_object *err, *desc;
+	if (json_object_object_get_ex(ans, "error", &err) &&
+	    json_object_object_get_ex(err, "desc", &desc))
+		return json_object_get_string(desc);
+	return "failed";
+}
+
 void cli_print_json(struct json_object *v)
 {
 	printf("%s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY |

@@ -48,15 +48,6 @@ static void say(int prio, const char *fmt, ...)
 	to_syslog(prio, "fsfreeze-hook: %s", msg);
 }
 
-static const char *error_desc(struct json_object *ans)
-{
-	struct json_object *err, *desc;
-	if (json_object_object_get_ex(ans, "error", &err) &&
-	    json_object_object_get_ex(err, "desc", &desc))
-		return json_object_get_string(desc);
-	return "failed";
-}
-
 static bool env_true(const char *name)
 {
 	const char *v = getenv(name);
@@ -98,7 +89,7 @@ static int hook_freeze(struct cli *cli, double lease)
 		json_object_put(ans);
 		return EXIT_OK;
 	}
-	to_syslog(LOG_ERR, "fsfreeze-hook: freeze refused: %s", error_desc(ans));
+	to_syslog(LOG_ERR, "fsfreeze-hook: freeze refused: %s", cli_error_desc(ans));
 	code = cli_report_error(cli, "fsfreeze-hook freeze", ans);
 	json_object_put(ans);
 	return code;
@@ -116,7 +107,7 @@ static int hook_thaw(struct cli *cli)
 		return EXIT_UNREACHABLE;
 	}
 	if (!(st = cli_return(ans))) {
-		say(LOG_ERR, "thaw: status: %s", error_desc(ans));
+		say(LOG_ERR, "thaw: status: %s", cli_error_desc(ans));
 		json_object_put(ans);
 		return EXIT_FAILED;
 	}
@@ -145,7 +136,7 @@ static int hook_thaw(struct cli *cli)
 	}
 	/* The lease ended the application freeze before this thaw: the applications
 	 * did not hold their writes for the whole snapshot. Say so through qemu-ga. */
-	to_syslog(LOG_WARNING, "fsfreeze-hook: thaw: %s", error_desc(ans));
+	to_syslog(LOG_WARNING, "fsfreeze-hook: thaw: %s", cli_error_desc(ans));
 	code = cli_report_error(cli, "fsfreeze-hook thaw", ans);
 	json_object_put(ans);
 	return code;

@@ -8,49 +8,21 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t
-get16(const uint8_t *p, size_t off)
-{
-	uint16_t v;
+/* getN(p, off) and putN(p, off, v) for N = 16, 32, 64. */
+#define WIREBYTES(bits)                                                                  \
+	static inline uint##bits##_t get##bits(const uint8_t *p, size_t off)            \
+	{                                                                                \
+		uint##bits##_t v;                                                        \
+		memcpy(&v, p + off, sizeof(v));                                          \
+		return v;                                                                \
+	}                                                                                \
+	static inline void put##bits(uint8_t *p, size_t off, uint##bits##_t v)          \
+	{                                                                                \
+		memcpy(p + off, &v, sizeof(v));                                          \
+	}
 
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static inline uint32_t
-get32(const uint8_t *p, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static inline uint64_t
-get64(const uint8_t *p, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return v;
-}
-
-static inline void
-put16(uint8_t *p, size_t off, uint16_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
-
-static inline void
-put32(uint8_t *p, size_t off, uint32_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
-
-static inline void
-put64(uint8_t *p, size_t off, uint64_t v)
-{
-	memcpy(p + off, &v, sizeof(v));
-}
+WIREBYTES(16)
+WIREBYTES(32)
+WIREBYTES(64)
 
 #endif

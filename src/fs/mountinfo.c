@@ -189,6 +189,9 @@ int mountinfo_read(const char *path, struct mount_table *out, size_t *bad)
 	char *buf = malloc(cap);
 	int fd, r, saved;
 
+	/* Empty on every failure, as mountinfo_parse leaves it. */
+	out->v = NULL;
+	out->n = 0;
 	if (!buf)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);

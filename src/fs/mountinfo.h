@@ -34,7 +34,7 @@ struct mount_table {
 /* Parse a whole mountinfo text. Lines that do not parse are skipped and counted in
  * *bad (may be NULL). Returns 0, or -1 with errno (ENOMEM, EFBIG). */
 int mountinfo_parse(const char *text, size_t len, struct mount_table *out, size_t *bad);
-/* Read and parse a file (normally /proc/self/mountinfo). */
+/* Read and parse a file (normally /proc/self/mountinfo); out is empty on failure. */
 int mountinfo_read(const char *path, struct mount_table *out, size_t *bad);
 void mount_table_free(struct mount_table *t);
 

@@ -74,7 +74,7 @@ static int parse_line(const char *p, const char *end, bool first, struct hookrec
 	if (!sp)
 		return -1;
 	if (!rec->v && !(rec->v = calloc(HOOKRECORD_MAX, sizeof(*rec->v))))
-		return -1;
+		return -2;
 	e = &rec->v[rec->n];
 	if (get_field(p, sp, e->result, sizeof(e->result)) < 0 ||
 	    get_field(sp + 1, end, e->name, sizeof(e->name)) < 0 || strchr(e->name, '/') ||
@@ -88,6 +88,7 @@ int hookrecord_parse(const char *buf, size_t len, struct hookrecord *rec)
 {
 	const char *p = buf, *end = buf + len;
 	bool first = true;
+	int err = EINVAL, r;
 
 	memset(rec, 0, sizeof(*rec));
 	if (len > HOOKRECORD_MAX_BYTES)
@@ -96,8 +97,11 @@ int hookrecord_parse(const char *buf, size_t len, struct hookrecord *rec)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			goto bad;   /* cut short: not written by hookrecord_save */
-		if (parse_line(p, nl, first, rec) < 0)
+		if ((r = parse_line(p, nl, first, rec)) < 0) {
+			/* Out of memory is no reason to call the record malformed. */
+			err = r == -2 ? ENOMEM : EINVAL;
 			goto bad;
+		}
 		first = false;
 		p = nl + 1;
 	}
@@ -106,6 +110,7 @@ int hookrecord_parse(const char *buf, size_t len, struct hookrecord *rec)
 	return 0;
 bad:
 	hookrecord_free(rec);
+	errno = err;
 	return -1;
 }
 
@@ -154,6 +159,7 @@ int hookrecord_load(const char *path, struct hookrecord *rec)
 	char *buf;
 	size_t len = 0;
 	ssize_t r;
+	int saved;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	memset(rec, 0, sizeof(*rec));
@@ -177,9 +183,10 @@ int hookrecord_load(const char *path, struct hookrecord *rec)
 	}
 	close(fd);
 	r = hookrecord_parse(buf, len, rec);
+	saved = errno;
 	free(buf);
 	if (r < 0) {
-		errno = EINVAL;
+		errno = saved;
 		return -1;
 	}
 	return 1;

@@ -33,7 +33,8 @@ struct hookrecord {
 	size_t n;
 };
 
-/* Parse len bytes. 0, or -1 if it is not a well-formed record (rec is then empty). */
+/* Parse len bytes. 0, or -1 (rec is then empty) with errno EINVAL if it is not a
+ * well-formed record, ENOMEM if memory ran out. */
 int hookrecord_parse(const char *buf, size_t len, struct hookrecord *rec);
 void hookrecord_free(struct hookrecord *rec);
 
@@ -43,7 +44,8 @@ void hookrecord_write(FILE *f, const char *dir, const char *const *names,
 /* Write dir and the n hooks atomically to path. 0, or -1 with errno. */
 int hookrecord_save(const char *path, const char *dir, const char *const *names,
 		    const char *const *results, size_t n);
-/* 1 with rec filled, 0 if there is no record, -1 with errno (EINVAL: malformed). */
+/* 1 with rec filled, 0 if there is no record, -1 with errno (EINVAL: malformed,
+ * ENOMEM). */
 int hookrecord_load(const char *path, struct hookrecord *rec);
 
 #endif

@@ -188,9 +188,14 @@ int qgaproto_parse_info(struct json_object *reply, struct qgaproto_info *out)
 	    !json_object_object_get_ex(ret, "supported_commands", &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return -1;
+	/* Out of memory is a failure, never a list with a command or the version left
+	 * out: the caller would take the command for one qemu-ga does not have. */
 	if (json_object_object_get_ex(ret, "version", &ver) &&
-	    json_object_is_type(ver, json_type_string) && json_object_get_string_len(ver) < 64)
+	    json_object_is_type(ver, json_type_string) && json_object_get_string_len(ver) < 64) {
 		info.version = strdup(json_object_get_string(ver));
+		if (!info.version)
+			return -1;
+	}
 	n = json_object_array_length(list);
 	if (n > QGAPROTO_MAX_COMMANDS)
 		n = QGAPROTO_MAX_COMMANDS;
@@ -213,8 +218,10 @@ int qgaproto_parse_info(struct json_object *reply, struct qgaproto_info *out)
 		    qgaproto_info_find(&info, json_object_get_string(name)))
 			continue;
 		cmd.name = strdup(json_object_get_string(name));
-		if (!cmd.name)
-			continue;
+		if (!cmd.name) {
+			qgaproto_info_free(&info);
+			return -1;
+		}
 		info.cmds[info.n++] = cmd;
 	}
 	*out = info;
@@ -240,22 +247,31 @@ const struct qgaproto_cmd *qgaproto_info_find(const struct qgaproto_info *info, 
 
 /* ------------------------------------------------------------ requests */
 
+/* Adds v (NULL: JSON null) to o, or drops it. */
+static bool add(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!json_object_object_add(o, key, v))
+		return true;
+	json_object_put(v);
+	return false;
+}
+
 char *qgaproto_request(const char *name, struct json_object *args, struct json_object *id,
 		       bool has_id, size_t *len)
 {
-	struct json_object *req = json_object_new_object();
-	const char *s;
+	struct json_object *req = json_object_new_object(), *exe = json_object_new_string(name);
+	const char *s = NULL;
 	char *out = NULL;
 
-	if (!req)
-		return NULL;
-	json_object_object_add(req, "execute", json_object_new_string(name));
-	if (args)
-		json_object_object_add(req, "arguments", json_object_get(args));
-	if (id || has_id)
-		json_object_object_add(req, "id", json_object_get(id));
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
-					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* Every member checked: a request with one missing (or "execute": null) would be
+	 * another request. */
+	if (req && exe && add(req, "execute", exe) &&
+	    (!args || add(req, "arguments", json_object_get(args))) &&
+	    (!(id || has_id) || add(req, "id", json_object_get(id))))
+		s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE);
+	else if (!req)
+		json_object_put(exe);
 	if (s) {
 		*len = strlen(s) + 1;
 		out = malloc(*len + 1);

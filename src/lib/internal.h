@@ -33,6 +33,7 @@ uint64_t quiesce__now_ns(void);
 uint64_t quiesce__deadline(int timeout_ms);
 int quiesce__wait(int fd, short events, int stop_fd, uint64_t deadline);
 int quiesce__recv_frame(int fd, uint8_t *buf, size_t cap);
+int quiesce__recv_frame_wait(int fd, uint8_t *buf, size_t cap, uint64_t deadline);
 void quiesce__kill(struct quiesce *q, int err);
 int quiesce__send(int fd, const void *buf, size_t len, uint64_t deadline);
 

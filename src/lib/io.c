@@ -110,6 +110,19 @@ quiesce__recv_frame(int fd, uint8_t *buf, size_t cap)
 	return (int)n;
 }
 
+/* One frame, waiting for it until deadline: its length, or -errno as above (and
+ * quiesce__wait's). */
+int
+quiesce__recv_frame_wait(int fd, uint8_t *buf, size_t cap, uint64_t deadline)
+{
+	int n;
+
+	while ((n = quiesce__recv_frame(fd, buf, cap)) == -EAGAIN)
+		if ((n = quiesce__wait(fd, POLLIN, -1, deadline)) < 0)
+			return n;
+	return n;
+}
+
 /* End the connection after a fatal error; the fd stays valid until quiesce_close(). */
 void
 quiesce__kill(struct quiesce *q, int err)

@@ -2,7 +2,6 @@
  * libquiesce: connect, register, close, and what the daemon granted.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -101,13 +100,7 @@ receive_welcome(struct quiesce *q, uint64_t deadline)
 	enum appwire_err e;
 	int n;
 
-	for (;;) {
-		n = quiesce__recv_frame(q->fd, buf, sizeof(buf));
-		if (n != -EAGAIN)
-			break;
-		if ((n = quiesce__wait(q->fd, POLLIN, -1, deadline)) < 0)
-			return n;
-	}
+	n = quiesce__recv_frame_wait(q->fd, buf, sizeof(buf), deadline);
 	if (n < 0)
 		return n;
 	e = appwire_decode_welcome(buf, (size_t)n, &w);

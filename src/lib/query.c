@@ -10,7 +10,6 @@
  * quiesce_next_request(), which returns it without reading.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,14 +25,9 @@ receive_list(struct quiesce *q, uint8_t *buf, size_t cap, uint64_t deadline)
 	int n;
 
 	for (;;) {
-		n = quiesce__recv_frame(q->fd, buf, cap);
-		if (n == -EAGAIN) {
-			/* A late answer could not be told from later frames: a query that
-			 * times out (or is interrupted) ends the connection. */
-			if ((n = quiesce__wait(q->fd, POLLIN, -1, deadline)) < 0)
-				break;
-			continue;
-		}
+		/* A late answer could not be told from later frames: a query that times
+		 * out (or is interrupted) ends the connection. */
+		n = quiesce__recv_frame_wait(q->fd, buf, cap, deadline);
 		if (n < 0)
 			break;
 		if ((size_t)n >= APPWIRE_MAGIC_LEN &&

@@ -33,6 +33,8 @@ quiesce_next_request(struct quiesce *q, struct quiesce_request *req, int timeout
 		m = q->stash;
 		goto got;
 	}
+	/* Not quiesce__recv_frame_wait(): waiting in vain (a timeout, a signal) keeps the
+	 * connection, only a failed read ends it. */
 	for (;;) {
 		n = quiesce__recv_frame(q->fd, buf, sizeof(buf));
 		if (n != -EAGAIN)

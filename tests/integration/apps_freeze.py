@@ -13,10 +13,7 @@ import qtest  # noqa: E402
 import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
+t = qtest.start(needs=("appvss-sim",))
 
 s = qtest.Scratch(n=2)
 os.chmod(s.dir, 0o755)   # let an unprivileged quiescectl reach the control socket

@@ -18,8 +18,7 @@ import qtest  # noqa: E402
 import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 s = qtest.Scratch(n=1)
 mnt = s.mounts[0]
@@ -41,11 +40,7 @@ def hook(name, body="", mode=0o755, path=None):
 
 
 def trace_lines():
-    try:
-        with open(trace) as f:
-            return f.read().split("\n")[:-1]
-    except FileNotFoundError:
-        return []
+    return qtest.read_lines(trace)
 
 
 def reset_trace():

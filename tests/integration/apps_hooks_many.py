@@ -9,8 +9,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 s = qtest.Scratch(n=1)
 hd = os.path.join(s.dir, "hooks.d")
@@ -26,11 +25,7 @@ def hook(name):
 
 
 def trace_lines():
-    try:
-        with open(trace) as f:
-            return f.read().split("\n")[:-1]
-    except FileNotFoundError:
-        return []
+    return qtest.read_lines(trace)
 
 
 names = ["%02d-hook" % i for i in range(20)]

@@ -27,8 +27,7 @@ import qtest  # noqa: E402
 
 NOBODY = 65534
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 s = qtest.Scratch(n=1)
 hd = os.path.join(s.dir, "hooks.d")

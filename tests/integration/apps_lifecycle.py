@@ -16,10 +16,7 @@ import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
 from appproto import FREEZE, THAW, SUCCESS, Timeout  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
+t = qtest.start(needs=("appvss-sim",))
 
 s = qtest.Scratch(n=1)
 d = qtest.Daemon(s, timeout=3)

@@ -22,10 +22,7 @@ import qtest  # noqa: E402
 from apptest import Sim  # noqa: E402
 from appproto import ACCEPTED, REFUSED_TOO_MANY  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
+t = qtest.start(needs=("appvss-sim",))
 NOGROUP = 65534
 UIDS = range(60201, 60209)
 

@@ -23,10 +23,7 @@ from appproto import (FREEZE, THAW, SUCCESS, F_OPTIONAL, RawApp, Timeout, pack_m
                       pack_hello, unpack_welcome, ACCEPTED, REFUSED_VERSION, REFUSED_HELLO,
                       REFUSED_NAME, REFUSED_NAME_TAKEN, REFUSED_TOO_MANY, REFUSED_PERMISSION)
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
+t = qtest.start(needs=("appvss-sim",))
 
 NOBODY = 65534
 s = qtest.Scratch(n=1)

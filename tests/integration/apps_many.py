@@ -14,10 +14,7 @@ import apptest  # noqa: E402
 from apptest import Sim  # noqa: E402
 from appproto import RawApp, pack_hello, unpack_welcome  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
+t = qtest.start(needs=("appvss-sim",))
 
 N = 100
 DELAY = 0.5

@@ -16,8 +16,7 @@ import apptest  # noqa: E402
 from appproto import (FREEZE, THAW, SUCCESS, FAIL, pack_detail_reply,  # noqa: E402
                       pack_query)
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 s = qtest.Scratch(n=2)
 d = qtest.Daemon(s, timeout=5)
 

@@ -21,8 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hogs  # noqa: E402
 import qtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 PLAIN = not (qtest.VALGRIND or qtest.SANITIZE)
 NOBODY = 65534
 

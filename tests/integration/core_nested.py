@@ -17,9 +17,7 @@ import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
+t = qtest.start(stall=True)
 
 s = qtest.Scratch(n=3, size_mb=64)
 m0, m1, m2 = s.mounts

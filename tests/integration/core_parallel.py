@@ -18,9 +18,7 @@ import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
+t = qtest.start(stall=True)
 
 N = 4
 FREEZES = 3   # the pool must fan out again on later freezes (it once fell back to serial)

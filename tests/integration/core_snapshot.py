@@ -10,8 +10,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The command checks for itself that every scratch mount is frozen while it runs.

@@ -21,32 +21,15 @@ restored mounts and loop devices are cleaned up in every case, also on failure."
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
-import apptest  # noqa: E402
 import dbtest  # noqa: E402
 import mdbtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-dbtest.skip_unless_plain_stage(t)
-why = mdbtest.available()
-if why:
-    t.skip_all(why)
-
 WRITERS = 4
-procs = dbtest.Procs(mdbtest.stop_all)
-servers, agents, mounts, writers = procs.servers, procs.agents, procs.mounts, procs.writers
-qtest.at_cleanup(procs.cleanup)
-s = qtest.Scratch(n=1, size_mb=512)
-procs.restores = restores = dbtest.Restores(s.dir)
-mounts += s.mounts
-for p in (s.dir, s.mnt, s.mounts[0]):
-    os.chmod(p, 0o755)
-d = qtest.Daemon(s, timeout=20, lease=120)
-image = os.path.join(s.img, "m0.img")
+t, procs, s, d, image = dbtest.restore_start(mdbtest)
+servers, restores = procs.servers, procs.restores
 db = mdbtest.Server(os.path.join(s.mounts[0], "mdata"), os.path.join(s.dir, "run-mdb"),
                     os.path.join(s.dir, "mariadb.log"))
 servers.append(db)
@@ -98,33 +81,16 @@ def scenario(tag, with_agent):
         t.ok(db.start(), "%s: the server starts" % label, db.log_text()[-800:])
     a = None
     if with_agent:
-        a = mdbtest.Agent(d, db, os.path.join(s.dir, "agent.log"))
-        agents.append(a)
-        t.ok(a.wait_log("connected to MariaDB") and apptest.wait_apps(d, 1),
-             "%s: the agent is registered and connected" % label)
+        a = dbtest.agent_up(t, d, procs, mdbtest.Agent(d, db, os.path.join(s.dir, "agent.log")),
+                            "connected to MariaDB", label)
     db.sql("TRUNCATE commits; TRUNCATE counters; TRUNCATE arialog")
-    logdir = os.path.join(s.dir, "writers-" + tag)
-    os.makedirs(logdir)
-    w = mdbtest.Writers(db, logdir, WRITERS)
-    writers.append(w)
-    t.ok(qtest.wait_for(lambda: all(os.path.exists(p) and os.path.getsize(p) > 4000 for p in w.logs),
-                        60), "%s: the writers commit" % label)
-    time.sleep(2)
-    backup = os.path.join(s.dir, "backup-%s.img" % tag)
-    r, t_freeze, t_thawed, t_copy, details = dbtest.snapshot_copy(
-        d, image, backup, os.path.join(s.dir, "marks-" + tag))
-    time.sleep(1)
-    acks = w.stop()
-    writers.remove(w)
-    t.ok(r.returncode == 0, "%s: quiescectl snapshot -- cp ran and thawed" % label,
-         r.stdout + r.stderr[-1500:])
-    t.eq(s.frozen(), [], "%s: nothing frozen after it" % label)
+    backup, acks, t_freeze, t_thawed, t_copy, details = dbtest.snapshot_under_writers(
+        t, d, s, procs, lambda logdir: mdbtest.Writers(db, logdir, WRITERS), image, tag, label)
     detail = details.get("mdb", "")
     gtid = re.search(r"gtid ([0-9,-]+)", detail)
     if with_agent:
         t.ok(gtid is not None, "%s: the snapshot's report has the binlog position and GTID" % label, detail)
-        a.stop()
-        agents.remove(a)
+        dbtest.agent_down(procs, a)
     db.stop()
 
     rs = restore(tag, backup)
@@ -153,10 +119,7 @@ def scenario(tag, with_agent):
                aria=sum(v[0] for v in aria.values()), aria_ok=ok_aria, checks=checks, redo=redo,
                aria_rec=aria_rec, gtid=restored_gtid, freeze_ms=(t_copy - t_freeze) / 1e6,
                held_ms=(t_thawed - t_freeze) / 1e6)
-    rs.stop()
-    servers.remove(rs)
-    restores.cleanup()
-    os.unlink(backup)
+    dbtest.drop_restore(procs, rs, backup)
     return fig
 
 

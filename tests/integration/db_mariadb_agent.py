@@ -29,13 +29,8 @@ from dbtest import desc_of  # noqa: E402
 import faultcheck  # noqa: E402
 import mdbtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-why = mdbtest.available()
-if why:
-    t.skip_all(why)
-if os.environ.get("QUIESCE_VALGRIND") == "1":
-    t.skip_all("the agent is not run under valgrind (its code runs under ASan in SANITIZE=1)")
+t = qtest.start()
+dbtest.require(t, mdbtest.available(), valgrind=False)
 
 servers, agents, mounts, others = [], [], [], []
 qtest.at_cleanup(lambda: mdbtest.stop_all(servers, agents, mounts, others))

@@ -18,31 +18,15 @@ own code runs under ASan+UBSan in db_postgresql_agent.py). Servers, agents, writ
 restored mounts and loop devices are cleaned up in every case, also on failure."""
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
-import apptest  # noqa: E402
 import dbtest  # noqa: E402
 import pgtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-dbtest.skip_unless_plain_stage(t)
-why = pgtest.available()
-if why:
-    t.skip_all(why)
-
 WRITERS = 4
-procs = dbtest.Procs(pgtest.stop_all)
-servers, agents, mounts, writers = procs.servers, procs.agents, procs.mounts, procs.writers
-qtest.at_cleanup(procs.cleanup)
-s = qtest.Scratch(n=1, size_mb=512)
-procs.restores = restores = dbtest.Restores(s.dir)
-mounts += s.mounts
-pgtest.open_path(s.dir, s.mnt, s.mounts[0])
-d = qtest.Daemon(s, timeout=20, lease=120)
-image = os.path.join(s.img, "m0.img")
+t, procs, s, d, image = dbtest.restore_start(pgtest)
+servers, restores = procs.servers, procs.restores
 pg = pgtest.Server(os.path.join(s.mounts[0], "pgdata"), os.path.join(s.dir, "sock"), 54351,
                    os.path.join(s.dir, "pg.log"))
 servers.append(pg)
@@ -90,33 +74,16 @@ def scenario(tag, with_agent):
         pg.start()
     a = None
     if with_agent:
-        a = pgtest.Agent(d, pg, os.path.join(s.dir, "agent.log"))
-        agents.append(a)
-        t.ok(a.wait_log("connected to PostgreSQL") and apptest.wait_apps(d, 1),
-             "%s: the agent is registered and connected" % label)
+        a = dbtest.agent_up(t, d, procs, pgtest.Agent(d, pg, os.path.join(s.dir, "agent.log")),
+                            "connected to PostgreSQL", label)
     # Each run starts from empty tables (the writers number their commits from 1).
     pg.psql("TRUNCATE commits, counters")
-    logdir = os.path.join(s.dir, "writers-" + tag)
-    os.makedirs(logdir)
-    w = pgtest.Writers(pg, logdir, WRITERS)
-    writers.append(w)
-    t.ok(qtest.wait_for(lambda: all(os.path.exists(p) and os.path.getsize(p) > 4000 for p in w.logs),
-                        60), "%s: the writers commit" % label)
-    time.sleep(2)
-    backup = os.path.join(s.dir, "backup-%s.img" % tag)
-    r, t_freeze, t_thawed, t_copy, details = dbtest.snapshot_copy(
-        d, image, backup, os.path.join(s.dir, "marks-" + tag))
-    time.sleep(1)
-    acks = w.stop()
-    writers.remove(w)
-    t.ok(r.returncode == 0, "%s: quiescectl snapshot -- cp ran and thawed" % label,
-         r.stdout[-1500:] + r.stderr[-1500:])
-    t.eq(s.frozen(), [], "%s: nothing frozen after it" % label)
+    backup, acks, t_freeze, t_thawed, t_copy, details = dbtest.snapshot_under_writers(
+        t, d, s, procs, lambda logdir: pgtest.Writers(pg, logdir, WRITERS), image, tag, label)
     detail = details.get("pg", "")
     if with_agent:
         t.ok(detail.startswith("lsn "), "%s: the snapshot's report has the WAL position" % label, detail)
-        a.stop()
-        agents.remove(a)
+        dbtest.agent_down(procs, a)
     pg.stop()
 
     rs = restore(tag, backup)
@@ -134,10 +101,7 @@ def scenario(tag, with_agent):
     fig.update(j, restored=sum(v[0] for v in got.values()),
                wal=(redo[1] - redo[0]) if redo else 0, redo_s=pgtest.redo_seconds(rs.log_text()),
                freeze_ms=(t_copy - t_freeze) / 1e6, held_ms=(t_thawed - t_freeze) / 1e6)
-    rs.stop()
-    servers.remove(rs)
-    restores.cleanup()
-    os.unlink(backup)
+    dbtest.drop_restore(procs, rs, backup)
     return fig
 
 

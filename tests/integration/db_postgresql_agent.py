@@ -28,13 +28,8 @@ from dbtest import desc_of  # noqa: E402
 import faultcheck  # noqa: E402
 import pgtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-why = pgtest.available()
-if why:
-    t.skip_all(why)
-if os.environ.get("QUIESCE_VALGRIND") == "1":
-    t.skip_all("the agent is not run under valgrind (its code runs under ASan in SANITIZE=1)")
+t = qtest.start()
+dbtest.require(t, pgtest.available(), valgrind=False)
 
 servers, agents = [], []
 mounts = []

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
+t = qtest.start(root=False)
 MAN = os.path.join(qtest.TOP, "man")
 PAGES = sorted(os.path.join(MAN, f) for f in os.listdir(MAN) if re.search(r"\.[1-8]$", f))
 OPT = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")

@@ -36,15 +36,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start(needs=("appvss-sim",))
 if not fc.has_apps():
     t.skip_all("needs the app registry (--app-socket)")
 import apptest  # noqa: E402
 from appproto import CHECK, FREEZE, THAW, F_OPTIONAL, SUCCESS, pack_msg  # noqa: E402
-
-if not os.access(apptest.SIM, os.X_OK):
-    t.skip_all("appvss-sim not built")
 
 SLOW = qtest.SLOW
 TIMEOUT = min(0.5 * SLOW, 2.0)          # the daemon's --timeout: every app's deadline
@@ -78,17 +74,6 @@ def app_member(name):
 
 def registered(name):
     return name in apptest.apps_list(d)
-
-
-def never_left_frozen(sim):
-    """Every FREEZE success the app gave is followed by a THAW in its log."""
-    frozen = False
-    for _, ev, res, kv in sim.events():
-        if ev == "FREEZE" and res in ("ok", "timeout"):
-            frozen = True
-        elif ev == "THAW":
-            frozen = False
-    return not frozen
 
 
 class Case:
@@ -234,12 +219,12 @@ def run_case(c):
             t.ok(registered(c.name), "  the app stays registered")
         if c.sim and c.fault != "crash" and not (c.fault == "hang" and c.phase == "THAW"):
             # (An app hung in its THAW handler got the THAW; it holds until it returns.)
-            t.ok(qtest.wait_for(lambda: never_left_frozen(c.sim), 5 * SLOW, 0.05),
+            t.ok(qtest.wait_for(lambda: c.sim.never_left_frozen(), 5 * SLOW, 0.05),
                  "  the app was never left frozen (a THAW follows its FREEZE success)", repr(c.sim.events()))
     finally:
         c.cleanup()
     if c.sim and c.fault not in ("crash",):
-        t.ok(never_left_frozen(c.sim), "  ... also after it stopped")
+        t.ok(c.sim.never_left_frozen(), "  ... also after it stopped")
     chk.after(c.label, d, gone=c.gone)
 
 

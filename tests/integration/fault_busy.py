@@ -35,17 +35,12 @@ from hvsim import HvSim  # noqa: E402
 from qgapeer import QgaClient  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
 HAVE_HVSIM = os.path.exists(qtest.bin_path("hvsim"))
 
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 5, 10
 OK, FAIL = "0x00000000", "0x80004005"
-
-s = qtest.Scratch(n=2)
+t, s, chk = fc.start()
 M0, M1 = s.mounts
-chk = fc.Checker(t, s)
 
 
 def err(ans):
@@ -387,8 +382,4 @@ CASES = [
     ("a manual FIFREEZE / FITHAW", manual_freeze),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

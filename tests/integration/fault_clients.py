@@ -32,20 +32,11 @@ from hvsim import HvSim  # noqa: E402
 from qgapeer import QgaClient  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
-
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 5, 2
 OK, FAIL = "0x00000000", "0x80004005"
-
-s = qtest.Scratch(n=2)
+t, s, chk = fc.start(timeout=TIMEOUT, fs_timeout=FS_TIMEOUT, lease=LEASE)
 M0, M1 = s.mounts
-chk = fc.Checker(t, s)
-
-
-def daemon(*extra, lease=LEASE):
-    return chk.daemon("--fs-timeout", str(FS_TIMEOUT), *extra, lease=lease, timeout=TIMEOUT)
+daemon = chk.daemon
 
 
 def stall_m0(d):
@@ -273,8 +264,7 @@ def hv_setup(name="hv_vss.sock"):
     sock = os.path.join(s.dir, name)
     errlog = open(os.path.join(s.dir, "hvsim.err"), "a")
     sim = HvSim(sock, stderr=errlog)
-    d = chk.daemon("--fs-timeout", str(FS_TIMEOUT), "--hyperv", sock, lease=LEASE, timeout=TIMEOUT,
-                   wait=True)
+    d = daemon("--hyperv", sock, wait=True)
     ok = sim.cmd("wait_daemon 10s")["ok"]
     t.ok(ok, "  quiesced registers with hvsim")
     chk.baseline(d)  # with the channel open
@@ -345,18 +335,8 @@ def slow_app(d):
     return apptest.Sim(d, "slow", "-S", str(SLOW_MS))
 
 
-def never_left_frozen(sim):
-    frozen = False
-    for _, ev, res, kv in sim.events():
-        if ev == "FREEZE" and res in ("ok", "timeout"):
-            frozen = True
-        elif ev == "THAW":
-            frozen = False
-    return not frozen
-
-
 def finish_app(app):
-    t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+    t.ok(qtest.wait_for(lambda: app.never_left_frozen(), 5 * SLOW), "  the app is not left frozen",
          repr(app.events()))
     app.stop()
     return app.pid

@@ -26,20 +26,10 @@ import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
-
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
-OPTS = ("--fs-timeout", str(FS_TIMEOUT))
-
-s = qtest.Scratch(n=2)
+t, s, chk = fc.start(timeout=TIMEOUT, fs_timeout=FS_TIMEOUT, lease=LEASE)
 M0, M1 = s.mounts
-chk = fc.Checker(t, s)
-
-
-def daemon():
-    return chk.daemon(*OPTS, lease=LEASE, timeout=TIMEOUT)
+daemon = chk.daemon
 
 
 def guardian_said(d, text):
@@ -143,7 +133,7 @@ def crash_frozen(sig):
         def cores_on():
             resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         lease = 60
-        d = chk.daemon(*OPTS, lease=lease, timeout=TIMEOUT, cwd=M0, preexec_fn=cores_on)
+        d = daemon(lease=lease, cwd=M0, preexec_fn=cores_on)
         g = chk.guardian_of(d)
         enter_frozen(d)
         os.kill(d.proc.pid, sig)
@@ -294,17 +284,6 @@ def term_frozen():
 SLOW_MS = 700     # an app that takes this long over every request: inside --timeout (1 s)
 
 
-def never_left_frozen(sim):
-    """Every FREEZE success the app gave is followed by a THAW in its log."""
-    frozen = False
-    for _, ev, res, kv in sim.events():
-        if ev == "FREEZE" and res in ("ok", "timeout"):
-            frozen = True
-        elif ev == "THAW":
-            frozen = False
-    return not frozen
-
-
 def app_pending(d, name):
     for st in (fc.status(d, 2.0) or {}).get("stages", []):
         if st.get("stage") == "apps":
@@ -344,7 +323,7 @@ def app_case(phase, sig):
             t.ok(qtest.wait_for(lambda: app.proc.poll() is not None, 10 * SLOW),
                  "  the app loses its connection (and, with -x, exits)")
             d2 = daemon()
-            t.ok(never_left_frozen(app), "  the app is not left frozen", repr(app.events()))
+            t.ok(app.never_left_frozen(), "  the app is not left frozen", repr(app.events()))
             h.cleanup()
             chk.after(name, d2, gone=[d.proc.pid, g] + h.gone)
             chk.stop_clean(d2, name)
@@ -363,7 +342,7 @@ def app_case(phase, sig):
             if phase == "FREEZING" and ans and "return" in ans:
                 d.call("quiesce-thaw")
             t.ok(fc.settled(fc.wait_idle(d, 5)), "  quiesced is idle")
-            t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+            t.ok(qtest.wait_for(lambda: app.never_left_frozen(), 5 * SLOW), "  the app is not left frozen",
                  repr(app.events()))
             h.cleanup()
             chk.after(name, d, gone=h.gone)
@@ -380,7 +359,7 @@ def app_case(phase, sig):
             t.ok(ans is not None and "return" in ans, "  the %s completes" % phase.lower(), repr(ans)[:300])
         chk.stop_clean(d, name)
         t.eq(fc.frozen_mounts(s), [], "  nothing frozen")
-        t.ok(qtest.wait_for(lambda: never_left_frozen(app), 5 * SLOW), "  the app is not left frozen",
+        t.ok(qtest.wait_for(lambda: app.never_left_frozen(), 5 * SLOW), "  the app is not left frozen",
              repr(app.events()))
         d2 = daemon()
         h.cleanup()
@@ -404,8 +383,4 @@ CASES = [
     ("SIGTERM in FROZEN", term_frozen, False),
 ] + [(name, fn, True) for name, fn in APP_CASES]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -38,9 +38,7 @@ import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
+t = qtest.start(stall=True)
 
 TIMEOUT, LEASE = 1, 5
 

@@ -29,20 +29,10 @@ import faultcheck as fc  # noqa: E402
 import stallwrite  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
-stallwrite.require(t)
-
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
-OPTS = ("--fs-timeout", str(FS_TIMEOUT))
-
-s = qtest.Scratch(n=2)
+t, s, chk = fc.start(timeout=TIMEOUT, fs_timeout=FS_TIMEOUT, lease=LEASE)
 M0, M1 = s.mounts
-chk = fc.Checker(t, s)
-
-
-def daemon(lease=LEASE):
-    return chk.daemon(*OPTS, lease=lease, timeout=TIMEOUT)
+daemon = chk.daemon
 
 
 def new_guardian(d, old):
@@ -327,8 +317,4 @@ CASES = [
     ("quiesced and guardian SIGKILL in FREEZING (stuck FIFREEZE)", both_freezing, False),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

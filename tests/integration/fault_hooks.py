@@ -28,8 +28,7 @@ import qtest  # noqa: E402
 import faultcheck as fc  # noqa: E402
 
 SLOW = qtest.SLOW
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 
 TIMEOUT, LEASE = 3 * SLOW, 30
 s = qtest.Scratch(n=1)
@@ -216,8 +215,4 @@ CASES = [
     ("a hook helper holding the output pipe, 20 cycles", helper_holds_pipe),
 ]
 
-try:
-    fc.run_cases(t, CASES)
-finally:
-    s.cleanup()
-t.exit()
+fc.run_all(t, s, CASES)

@@ -19,10 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 from hvsim import HvSim  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.path.exists(qtest.bin_path("hvsim")):
-    t.skip_all("hvsim not built (make)")
+t = qtest.start(needs=("hvsim",))
 try:
     import apptest  # noqa: E402
     from appproto import CHECK, FAIL, F_OPTIONAL, FREEZE, SUCCESS, THAW  # noqa: E402

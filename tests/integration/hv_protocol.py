@@ -31,10 +31,7 @@ OK, FAIL = "0x00000000", "0x80004005"
 ZERO12 = "00" * 12
 E_FAIL_REPLY = "054000800000000000000000"
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.path.exists(qtest.bin_path("hvsim")):
-    t.skip_all("hvsim not built (make)")
+t = qtest.start(needs=("hvsim",))
 
 
 def hv_status(d):

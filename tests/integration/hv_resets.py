@@ -39,11 +39,7 @@ from hvsim import FakeDaemon, HvSim  # noqa: E402
 OK, FAIL = "0x00000000", "0x80004005"
 E_FAIL_REPLY = "054000800000000000000000"
 
-t = qtest.Tap()
-qtest.require_root(t)
-if not os.path.exists(qtest.bin_path("hvsim")):
-    t.skip_all("hvsim not built (make)")
-stallwrite.require(t)
+t = qtest.start(needs=("hvsim",), stall=True)
 
 
 def answered(op, status, by="daemon"):

@@ -18,8 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 EXEC = qtest.bin_path("hvsim-sandbox-exec")
 SHIM = qtest.bin_path("hvshim.so")
 RUN = os.path.join(qtest.TOP, "tools", "hvsim", "sandbox", "run-stock.sh")

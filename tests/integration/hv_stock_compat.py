@@ -539,7 +539,7 @@ def write_differences(stock, quiesced):
 # ---------------------------------------------------------------- main
 
 def main():
-    t = qtest.Tap()
+    t = qtest.start(root=False)
     qtest.require_root(t)
     for b in ("hvsim", "hvshim.so", "hvsim-sandbox-exec"):
         if not os.path.exists(qtest.bin_path(b)):

@@ -18,9 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 from hvsim import (HV_E_FAIL, VSS_OP_REGISTER, FakeDaemon, HvSim)  # noqa: E402
 
-t = qtest.Tap()
-if not os.path.exists(qtest.bin_path("hvsim")):
-    t.skip_all("build/hvsim not built (make)")
+t = qtest.start(root=False, needs=("hvsim",))
 
 _n = [0]
 

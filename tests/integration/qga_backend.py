@@ -30,8 +30,7 @@ sys.path.insert(0, LIB)
 import qtest  # noqa: E402
 import qgapeer  # noqa: E402
 
-tap = qtest.Tap()
-qtest.require_root(tap)
+tap = qtest.start()
 if not qgapeer.qemu_ga_available():
     tap.skip_all("qemu-ga is not installed (Debian package qemu-guest-agent)")
 

@@ -18,8 +18,7 @@ import qtest  # noqa: E402
 import qgapeer  # noqa: E402
 from appproto import FAIL, RawApp  # noqa: E402
 
-tap = qtest.Tap()
-qtest.require_root(tap)
+tap = qtest.start()
 if not qgapeer.qemu_ga_available():
     tap.skip_all("qemu-ga is not installed (Debian package qemu-guest-agent)")
 

@@ -20,8 +20,7 @@ import qtest  # noqa: E402
 import qgapeer  # noqa: E402
 from qgapeer import QgaClient  # noqa: E402
 
-tap = qtest.Tap()
-qtest.require_root(tap)
+tap = qtest.start()
 
 FF_ERROR = {"error": {"class": "GenericError", "desc": "JSON parse error, stray '\ufffd'"}}
 

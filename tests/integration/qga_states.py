@@ -16,8 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qtest  # noqa: E402
 import qgapeer  # noqa: E402
 
-tap = qtest.Tap()
-qtest.require_root(tap)
+tap = qtest.start()
 
 ALLOWED = ["guest-sync-delimited", "guest-sync", "guest-ping", "guest-info",
            "guest-fsfreeze-status", "guest-fsfreeze-thaw"]

@@ -22,7 +22,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
+t = qtest.start(root=False)
 if os.geteuid() != 0:
     t.skip_all("deps.sh installs only as root")
 DEPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "deps.sh")

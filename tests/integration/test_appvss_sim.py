@@ -20,9 +20,7 @@ SIM = qtest.bin_path("appvss-sim")
 LINE = re.compile(r"^(\d+) (REGISTER|CHECK|FREEZE|THAW|DISCONNECT|EXIT) (ok|fail|timeout)"
                   r"((?: [a-z_-]+(?:=\S+)?)*)$")
 
-t = qtest.Tap()
-if not os.access(SIM, os.X_OK):
-    t.skip_all("%s not built" % SIM)
+t = qtest.start(root=False, needs=("appvss-sim",))
 
 work = tempfile.mkdtemp(prefix="quiesce-sim-")
 sock = os.path.join(work, "app.sock")
@@ -41,14 +39,7 @@ def start(*args, log=None, wdir=None, name="sim"):
     return p
 
 
-def stop(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        p.send_signal(sig)
-    try:
-        return p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+stop = qtest.stop_proc
 
 
 def events(log):

@@ -13,7 +13,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import qtest  # noqa: E402
 
-t = qtest.Tap()
+t = qtest.start(root=False)
 B = qtest.BUILD
 TOP = qtest.TOP
 so = os.path.join(B, "libquiesce.so.0")

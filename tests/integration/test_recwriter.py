@@ -6,7 +6,6 @@ scratch filesystem frozen the way quiesced does it (app FREEZE, then FIFREEZE)."
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -21,9 +20,7 @@ from appproto import CHECK, FREEZE, THAW, SUCCESS, FakeDaemon  # noqa: E402
 REC = qtest.bin_path("recwriter")
 DATA, FRZ, THW, START = 0, 1, 2, 3
 
-t = qtest.Tap()
-if not os.access(REC, os.X_OK):
-    t.skip_all("%s not built" % REC)
+t = qtest.start(root=False, needs=("recwriter",))
 
 work = tempfile.mkdtemp(prefix="quiesce-rec-")
 sock = os.path.join(work, "app.sock")
@@ -54,14 +51,7 @@ def start(path, *args):
     return p
 
 
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
+stop = qtest.stop_proc
 
 
 def check(path):

@@ -67,6 +67,16 @@ class Sim:
                 out.append((int(m.group(1)), m.group(2), m.group(3), kv))
         return out
 
+    def never_left_frozen(self):
+        """Every FREEZE success the app gave is followed by a THAW in its log."""
+        frozen = False
+        for _, ev, res, kv in self.events():
+            if ev == "FREEZE" and res in ("ok", "timeout"):
+                frozen = True
+            elif ev == "THAW":
+                frozen = False
+        return not frozen
+
     def wait_event(self, kind, n=1, timeout=10.0):
         return qtest.wait_for(lambda: len(self.events(kind)) >= n, timeout * qtest.SLOW)
 

@@ -7,7 +7,19 @@ import subprocess
 import sys
 import time
 
+import apptest
 import qtest
+
+
+class LogFile:
+    """log_text(): the whole of self.logfile, "" while there is none (a server's log)."""
+
+    def log_text(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
 
 
 class AgentProc:
@@ -115,6 +127,15 @@ def stop_all(servers, agents, mounts, others=()):
 
 
 # ---- the restore tests (db_postgresql.py, db_mariadb.py)
+
+
+def require(t, why, valgrind=True):
+    """Skip the whole test without its database (why: pgtest's or mdbtest's available()),
+    and under valgrind unless valgrind (the agents are not run under it)."""
+    if why:
+        t.skip_all(why)
+    if not valgrind and os.environ.get("QUIESCE_VALGRIND") == "1":
+        t.skip_all("the agent is not run under valgrind (its code runs under ASan in SANITIZE=1)")
 
 
 def skip_unless_plain_stage(t):
@@ -234,3 +255,69 @@ class Procs:
         self.stop_all(self.servers, self.agents, self.mounts)
         if self.restores:
             self.restores.cleanup()
+
+
+# ---- the restore tests' steps, the same for every database
+
+
+def restore_start(db):
+    """The opening of a restore test of db (the module pgtest or mdbtest): (tap, Procs,
+    the scratch mount of 512 MB (its directories open to the server's user), quiesced
+    on it, the mount's image). The cleanup is registered before the Scratch is made,
+    so that it runs before the unmount."""
+    t = qtest.start()
+    skip_unless_plain_stage(t)
+    require(t, db.available())
+    procs = Procs(db.stop_all)
+    qtest.at_cleanup(procs.cleanup)
+    s = qtest.Scratch(n=1, size_mb=512)
+    procs.restores = Restores(s.dir)
+    procs.mounts += s.mounts
+    for p in (s.dir, s.mnt, s.mounts[0]):
+        os.chmod(p, 0o755)   # mkdtemp's 0700: let the server's user through
+    d = qtest.Daemon(s, timeout=20, lease=120)
+    return t, procs, s, d, os.path.join(s.img, "m0.img")
+
+
+def agent_up(t, d, procs, agent, connected, label):
+    """agent (an AgentProc) registered with d and connected (its log says connected)."""
+    procs.agents.append(agent)
+    t.ok(agent.wait_log(connected) and apptest.wait_apps(d, 1),
+         "%s: the agent is registered and connected" % label)
+    return agent
+
+
+def agent_down(procs, agent):
+    agent.stop()
+    procs.agents.remove(agent)
+
+
+def snapshot_under_writers(t, d, s, procs, new_writers, image, tag, label):
+    """new_writers(logdir) committing, `quiescectl snapshot -- cp image backup`, then
+    the writers stopped: (backup, acks, t_freeze, t_thawed, t_copy, details) as
+    snapshot_copy's, acks the writers'."""
+    logdir = os.path.join(s.dir, "writers-" + tag)
+    os.makedirs(logdir)
+    w = new_writers(logdir)
+    procs.writers.append(w)
+    t.ok(qtest.wait_for(lambda: all(os.path.exists(p) and os.path.getsize(p) > 4000 for p in w.logs),
+                        60), "%s: the writers commit" % label)
+    time.sleep(2)
+    backup = os.path.join(s.dir, "backup-%s.img" % tag)
+    r, t_freeze, t_thawed, t_copy, details = snapshot_copy(
+        d, image, backup, os.path.join(s.dir, "marks-" + tag))
+    time.sleep(1)
+    acks = w.stop()
+    procs.writers.remove(w)
+    t.ok(r.returncode == 0, "%s: quiescectl snapshot -- cp ran and thawed" % label,
+         r.stdout[-1500:] + r.stderr[-1500:])
+    t.eq(s.frozen(), [], "%s: nothing frozen after it" % label)
+    return backup, acks, t_freeze, t_thawed, t_copy, details
+
+
+def drop_restore(procs, server, backup):
+    """The restored copy's server stopped, the copy unmounted and deleted."""
+    server.stop()
+    procs.servers.remove(server)
+    procs.restores.cleanup()
+    os.unlink(backup)

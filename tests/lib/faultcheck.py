@@ -184,18 +184,23 @@ def wait_idle(d, timeout=10.0):
 class Checker:
     """The after-every-test assertions for one Scratch and the daemons a test runs."""
 
-    def __init__(self, tap, scratch):
+    def __init__(self, tap, scratch, timeout=None, lease=None, fs_timeout=None):
         self.tap = tap
         self.scratch = scratch
         self.guardians = set()     # every guardian pid seen
         self.baselines = {}        # daemon pid -> fd count
         self.daemons = {}          # daemon pid -> qtest.Daemon
+        # The bounds every daemon() gets unless it names its own.
+        self.bounds = {k: v for k, v in (("timeout", timeout), ("lease", lease)) if v is not None}
+        self.fs_timeout = fs_timeout
 
     # ---- daemons
 
     def daemon(self, *extra, **kw):
         """A qtest.Daemon, ready, with its fd baseline taken."""
-        d = qtest.Daemon(self.scratch, *extra, **kw)
+        if self.fs_timeout is not None:
+            extra = ("--fs-timeout", str(self.fs_timeout)) + extra
+        d = qtest.Daemon(self.scratch, *extra, **dict(self.bounds, **kw))
         self.baseline(d)
         return d
 
@@ -422,6 +427,14 @@ def has_apps():
     return "--app-socket" in r.stdout
 
 
+def start(n=2, stall=True, **bounds):
+    """The opening of a fault test: its TAP output (qtest.start), n scratch mounts and
+    their Checker, whose daemon() gets bounds (timeout, lease, fs_timeout)."""
+    tap = qtest.start(stall=stall)
+    scratch = qtest.Scratch(n=n)
+    return tap, scratch, Checker(tap, scratch, **bounds)
+
+
 def run_cases(tap, cases, skip=None):
     """Runs a fault file's cases in order: (name, fn) or (name, fn, needs_apps).
     FAULT_ONLY=TEXT runs only the cases whose name holds TEXT; a case that needs the app
@@ -443,3 +456,13 @@ def run_cases(tap, cases, skip=None):
             continue
         tap.diag("---- " + name)
         fn()
+
+
+def run_all(tap, scratch, cases, skip=None):
+    """The end of a fault test: run_cases, then scratch cleaned up (also when a case
+    raised) and the TAP output ended."""
+    try:
+        run_cases(tap, cases, skip)
+    finally:
+        scratch.cleanup()
+    tap.exit()

@@ -46,7 +46,7 @@ def mysql_owned(path, mode=0o750, is_dir=True):
     return path
 
 
-class Server:
+class Server(dbtest.LogFile):
     def __init__(self, datadir, rundir, logfile, *extra):
         self.datadir = datadir
         self.rundir = rundir
@@ -114,13 +114,6 @@ class Server:
         """A client running q in the background (a long query); kill() it when done."""
         return subprocess.Popen([CLIENT, "--defaults-file=" + self.defaults, "--database=" + db,
                                  "-N", "-B", "-e", q], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def log_text(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
 
 class Agent(dbtest.AgentProc):

@@ -63,7 +63,7 @@ def open_path(*dirs):
         os.chmod(d, 0o755)
 
 
-class Server:
+class Server(dbtest.LogFile):
     """One cluster. port only names the socket file (no TCP)."""
 
     def __init__(self, datadir, sockdir, port, logfile):
@@ -134,13 +134,6 @@ class Server:
         if check and r.returncode != 0:
             raise RuntimeError("psql %r: %s" % (sql, r.stderr))
         return r.stdout.strip() if r.returncode == 0 else None
-
-    def log_text(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
 
 def lsn(text):

@@ -86,6 +86,22 @@ def require_root(tap):
         tap.skip_all("needs root (loop mounts and FIFREEZE)")
 
 
+def start(root=True, needs=(), stall=False):
+    """The opening of every test program: its TAP output, and the whole test skipped
+    where it cannot run: not root (with root), a program it needs not built (needs:
+    names in QUIESCE_BUILD), no stalled writes (stall: tests/lib/stallwrite.py)."""
+    tap = Tap()
+    if root:
+        require_root(tap)
+    for name in needs:
+        if not os.access(bin_path(name), os.X_OK):
+            tap.skip_all("%s not built (make)" % name)
+    if stall:
+        import stallwrite
+        stallwrite.require(tap)
+    return tap
+
+
 # ---------------------------------------------------------------- scratch filesystems
 
 _live_scratch = []
@@ -482,6 +498,27 @@ class Daemon:
 
     def kill(self):
         return self.stop(signal.SIGKILL)
+
+
+def read_lines(path):
+    """The lines of a file (a hooks' trace), [] while there is none."""
+    try:
+        with open(path) as f:
+            return f.read().split("\n")[:-1]
+    except FileNotFoundError:
+        return []
+
+
+def stop_proc(p, sig=signal.SIGTERM, timeout=5):
+    """Ends the Popen p (sig, then SIGKILL after timeout s): its exit status, None if it
+    had to be killed."""
+    if p.poll() is None:
+        p.send_signal(sig)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return None
 
 
 def stop_clean(tap, daemon, name="quiesced exits cleanly (no sanitizer or leak report)"):

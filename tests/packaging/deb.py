@@ -33,8 +33,7 @@ STATE = ["/etc/systemd/system", "/var/lib/systemd/deb-systemd-helper-enabled",
          "/var/lib/systemd/deb-systemd-helper-masked", "/etc/quiesce",
          "/etc/qemu/fsfreeze-hook.d", "/usr/libexec/quiesce"]
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 pkgcheck.skip_unless_plain_stage(t)
 for tool in ("dpkg-buildpackage", "dh"):
     if not shutil.which(tool):

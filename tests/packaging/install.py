@@ -21,8 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pkgcheck  # noqa: E402
 import qtest  # noqa: E402
 
-t = qtest.Tap()
-qtest.require_root(t)
+t = qtest.start()
 pkgcheck.skip_unless_plain_stage(t)
 
 tmp = tempfile.mkdtemp(prefix="quiesce-install-", dir="/tmp")

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "common/appfslist.h"
 #include "common/appwire.h"
 
@@ -644,5 +645,6 @@ main(void)
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* The decoders never allocate: every allocation fails from the first. */
+	return cmocka_run_group_tests(tests, failalloc_forbid, failalloc_none);
 }

@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "hang_guard.h"
+#include "unitguard.h"
 
 #include "common/log.h"
 #include "common/loop.h"
@@ -631,7 +631,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
 	};
-	hang_guard(60);
+	unit_guard("test_cmd", 60);
 	log_hold(true);
 	if (cmd_control_register() < 0 || cmd_guest_register() < 0)
 		return 1;

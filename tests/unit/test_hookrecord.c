@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "hooks/hookrecord.h"
 
 static char path[64];
@@ -141,6 +142,39 @@ static void test_long_name(void **state)
 	assert_int_equal(hookrecord_parse(text, strlen(text), &r), -1);
 }
 
+/* One load: out of memory said as such (ENOMEM, not a malformed record: EINVAL), or
+ * the record that was saved. */
+static bool oom_load_run(void *arg)
+{
+	struct hookrecord r;
+	int ret = hookrecord_load(path, &r);
+	bool failed = failalloc_stop();
+	(void)arg;
+	if (ret < 0) {
+		assert_true(failed);
+		assert_int_equal(errno, ENOMEM);
+		assert_int_equal(r.n, 0);
+		assert_null(r.v);
+		return true;
+	}
+	assert_int_equal(ret, 1);
+	assert_string_equal(r.dir, "/etc/quiesce/hooks.d");
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.v[1].name, "20-lock");
+	hookrecord_free(&r);
+	return failed;
+}
+
+/* The Nth allocation failing, for every N. */
+static void test_out_of_memory(void **state)
+{
+	const char *names[] = { "10-db", "20-lock" };
+	const char *results[] = { "ok", "running" };
+	(void)state;
+	assert_int_equal(hookrecord_save(path, "/etc/quiesce/hooks.d", names, results, 2), 0);
+	failalloc_each("hookrecord_load", oom_load_run, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_long_name),
+		cmocka_unit_test(test_out_of_memory),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);

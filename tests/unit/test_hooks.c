@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "hang_guard.h"
+#include "unitguard.h"
 
 #include "common/log.h"
 #include "common/loop.h"
@@ -359,7 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_bound, setup, teardown),
 	};
-	hang_guard(60);
+	unit_guard("test_hooks", 60);
 	log_init("test_hooks", true, false);
 	log_hold(true);   /* the hooks' warnings stay out of the TAP output */
 	cmocka_set_message_output(CM_OUTPUT_TAP);

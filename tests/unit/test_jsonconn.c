@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "hang_guard.h"
+#include "unitguard.h"
 
 #include "common/log.h"
 #include "common/loop.h"
@@ -403,7 +403,7 @@ int main(void)
 		cmocka_unit_test(test_parse_error_goes_on),
 		cmocka_unit_test(test_answers_and_close),
 	};
-	hang_guard(60);
+	unit_guard("test_jsonconn", 60);
 	log_hold(true);   /* the warnings stay out of the TAP output */
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);

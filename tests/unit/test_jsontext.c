@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "host/jsontext.h"
 
 static struct jsontext scan(const char *text, size_t len, bool no_nonchars, size_t step)
@@ -108,18 +109,23 @@ static void test_nuls_in_values(void **state)
 	assert_non_null(v);
 	/* 4 in the text, one of them in a key json-c cut: 3 in the values. */
 	assert_int_equal(SCAN(text, false, 1).nuls, 4);
+	failalloc_forbid(NULL);
 	assert_int_equal(jsontext_nuls_in_values(v), 3);
+	assert_int_equal(failalloc_none(NULL), 0);
 	json_object_put(v);
 	json_tokener_free(tok);
 }
 
+/* The scanner never allocates: every allocation fails from the first. */
+#define NO_ALLOC(t) cmocka_unit_test_setup_teardown(t, failalloc_forbid, failalloc_none)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nuls),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_nonchars),
-		cmocka_unit_test(test_reset_keeps_option),
+		NO_ALLOC(test_nuls),
+		NO_ALLOC(test_utf8),
+		NO_ALLOC(test_nonchars),
+		NO_ALLOC(test_reset_keeps_option),
 		cmocka_unit_test(test_nuls_in_values),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -21,36 +21,9 @@
 
 #include "common/util.h"
 #include "common/loop.h"
+#include "unitguard.h"
 
-/* ------------------------------------------------------------ guard */
-
-#define GUARD_SECONDS 10
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "Bail out! test_loop: a test hung (SIGALRM)\n";
-	(void)sig;
-	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {
-		/* nothing to do */
-	}
-	_exit(2);
-}
-
-static int guard_on(void **state)
-{
-	(void)state;
-	alarm(GUARD_SECONDS);
-	return 0;
-}
-
-static int guard_off(void **state)
-{
-	(void)state;
-	alarm(0);
-	return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, guard_on, guard_off)
+#define T(f) cmocka_unit_test_setup_teardown(f, unit_guard_on, unit_guard_off)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -930,9 +903,7 @@ int main(void)
 		T(test_stop_from_fd_callback),
 	};
 
-	/* Line-buffered, so that the results before a hang are not lost at _exit. */
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	signal(SIGALRM, on_alarm);
+	unit_guard("test_loop", 10);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

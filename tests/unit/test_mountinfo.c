@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "fs/mountinfo.h"
 #include "mountinfo_samples.h"
 
@@ -789,6 +790,76 @@ static void test_mount_opts_has(void **state)
 	assert_true(mount_opts_has("ro,", "ro"));
 }
 
+/* ------------------------------------------------------------ out of memory */
+
+static bool same_entry(const struct mount_entry *a, const struct mount_entry *b)
+{
+	return a->id == b->id && a->parent_id == b->parent_id && a->major == b->major &&
+	       a->minor == b->minor && !strcmp(a->root, b->root) &&
+	       !strcmp(a->mountpoint, b->mountpoint) && !strcmp(a->mount_opts, b->mount_opts) &&
+	       !strcmp(a->fstype, b->fstype) && !strcmp(a->source, b->source) &&
+	       !strcmp(a->super_opts, b->super_opts);
+}
+
+struct oom_parse {
+	const char *path;               /* mountinfo_read this, else parse the text */
+	const char *text;
+	struct mount_table want;
+	size_t want_bad;
+};
+
+/* One run: ENOMEM and an empty table, or the whole table as without the failure. */
+static bool oom_parse_run(void *arg)
+{
+	struct oom_parse *o = arg;
+	struct mount_table mt = { (void *)1, 99 };
+	size_t bad = 12345;
+	int r = o->path ? mountinfo_read(o->path, &mt, &bad)
+			: mountinfo_parse(o->text, strlen(o->text), &mt, &bad);
+	bool failed = failalloc_stop();
+	if (r < 0) {
+		assert_true(failed);
+		assert_int_equal(errno, ENOMEM);
+		assert_null(mt.v);
+		assert_int_equal(mt.n, 0);
+		return true;
+	}
+	assert_int_equal(bad, o->want_bad);
+	assert_int_equal(mt.n, o->want.n);
+	for (size_t i = 0; i < mt.n; i++)
+		assert_true(same_entry(&mt.v[i], &o->want.v[i]));
+	mount_table_free(&mt);
+	return failed;
+}
+
+/* The Nth allocation failing, for every N: the parse fails cleanly or is right. */
+static void test_out_of_memory(void **state)
+{
+	char text[sizeof(SAMPLE_DOCKER) + 40 * 80], path[] = "/tmp/test_mountinfo.XXXXXX";
+	struct oom_parse o = { .text = text };
+	size_t n;
+	int fd;
+	(void)state;
+	/* Past 32 entries the table grows (realloc), and a bad line is counted. */
+	n = (size_t)snprintf(text, sizeof(text), "%sbad line\n", SAMPLE_DOCKER);
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "%d 26 7:%d / /tmp/q/m%d rw - ext4 /dev/loop%d rw\n",
+				      100 + i, i, i, i);
+	assert_int_equal(mountinfo_parse(text, strlen(text), &o.want, &o.want_bad), 0);
+	assert_true(o.want.n > 0);
+	assert_true(failalloc_each("mountinfo_parse", oom_parse_run, &o) > 6);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	o.path = path;
+	failalloc_each("mountinfo_read", oom_parse_run, &o);
+	unlink(path);
+	mount_table_free(&o.want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -818,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_read_exactly_max),
 		cmocka_unit_test(test_read_proc),
 		cmocka_unit_test(test_mount_opts_has),
+		cmocka_unit_test(test_out_of_memory),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "fs/mountinfo.h"
 #include "fs/policy.h"
 #include "mountinfo_samples.h"
@@ -1045,6 +1046,74 @@ static void test_order_bind_into_loop(void **state)
 	fs_plan_free(&plan);
 }
 
+/* ------------------------------------------------------------ out of memory */
+
+static bool same_plan(const struct fs_plan *a, const struct fs_plan *b)
+{
+	if (a->n != b->n || a->n_skipped != b->n_skipped || a->cycle != b->cycle)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct fs_candidate *x = &a->v[i], *y = &b->v[i];
+		if (strcmp(x->mountpoint, y->mountpoint) || strcmp(x->source, y->source) ||
+		    strcmp(x->fstype, y->fstype) || x->mount_id != y->mount_id ||
+		    x->is_root != y->is_root || x->n_holders != y->n_holders ||
+		    (x->n_holders && memcmp(x->holders, y->holders, x->n_holders * sizeof(size_t))))
+			return false;
+	}
+	for (size_t i = 0; i < a->n_skipped; i++)
+		if (strcmp(a->skipped[i].mountpoint, b->skipped[i].mountpoint) ||
+		    strcmp(a->skipped[i].reason, b->skipped[i].reason))
+			return false;
+	return true;
+}
+
+struct oom_plan {
+	struct mount_table mt;
+	const struct fs_policy *pol;
+	struct blockdev_probe probe;
+	struct fs_plan want;
+};
+
+/* One run: ENOMEM and an empty plan, or the plan made without the failure. */
+static bool oom_plan_run(void *arg)
+{
+	struct oom_plan *o = arg;
+	struct fs_plan plan;
+	int r = policy_plan(&o->mt, o->pol, &o->probe, &plan);
+	bool failed = failalloc_stop();
+	if (r < 0) {
+		assert_true(failed);
+		assert_int_equal(errno, ENOMEM);
+		assert_int_equal(plan.n + plan.n_skipped, 0);
+		assert_null(plan.v);
+		assert_null(plan.skipped);
+		return true;
+	}
+	assert_true(same_plan(&plan, &o->want));
+	fs_plan_free(&plan);
+	return failed;
+}
+
+/* The Nth allocation failing, for every N, with candidates, holders and skips. */
+static void test_out_of_memory(void **state)
+{
+	struct fake_probe fake = FAKE(devs_loop);
+	const struct fs_policy *pols[] = { &no_policy, &(struct fs_policy){ .scope = "/" } };
+	struct oom_plan o = { .probe = { .source_devno = fake_source_devno,
+					 .is_loop_backed = fake_is_loop_backed,
+					 .backing_files = fake_backing_files, .ctx = &fake } };
+	(void)state;
+	assert_int_equal(mountinfo_parse(SAMPLE_LOOP, strlen(SAMPLE_LOOP), &o.mt, NULL), 0);
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		o.pol = pols[i];
+		assert_int_equal(policy_plan(&o.mt, o.pol, &o.probe, &o.want), 0);
+		assert_true(o.want.n > 0);
+		failalloc_each("policy_plan", oom_plan_run, &o);
+		fs_plan_free(&o.want);
+	}
+	mount_table_free(&o.mt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1073,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_order_backing_resolution),
 		cmocka_unit_test(test_order_cycle),
 		cmocka_unit_test(test_order_bind_into_loop),
+		cmocka_unit_test(test_out_of_memory),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

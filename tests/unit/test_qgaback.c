@@ -32,6 +32,7 @@
 #include "common/loop.h"
 #include "host/qgaback.h"
 #include "host/qgaproto.h"
+#include "unitguard.h"
 
 /* ------------------------------------------------------------ the stand-in */
 
@@ -135,8 +136,6 @@ static int fake_qemu_ga(int argc, char **argv)
 static char self[4096];
 static char dir[] = "/tmp/quiesce-test-qgaback-XXXXXX";
 static struct loop *loop;
-static struct loop_timer tick, give_up;
-static bool (*until)(void);
 static int readies, downs;
 static char last_line[256], last_down[128];
 
@@ -162,38 +161,16 @@ static void on_down(void *arg, const char *why)
 
 static const struct qgaback_ops ops = { on_ready, on_line, on_down };
 
-static void on_tick(struct loop *l, void *arg)
-{
-	(void)arg;
-	if (until())
-		loop_stop(l, 0);
-	else
-		loop_timer_arm(l, &tick, 5, on_tick, NULL);
-}
-
-static void on_give_up(struct loop *l, void *arg)
-{
-	(void)arg;
-	loop_stop(l, 1);
-}
-
 /* Run the loop until pred holds (0) or 10 s passed (1). */
-static int run_until(bool (*pred)(void))
+static int run_until(bool (*pred)(void *arg))
 {
-	int r;
-	until = pred;
-	loop_timer_arm(loop, &tick, 0, on_tick, NULL);
-	loop_timer_arm(loop, &give_up, 10000, on_give_up, NULL);
-	r = loop_run(loop);
-	loop_timer_disarm(loop, &tick);
-	loop_timer_disarm(loop, &give_up);
-	return r;
+	return unit_run_until(loop, pred, NULL, 10000) ? 0 : 1;
 }
 
-static bool one_ready(void) { return readies >= 1; }
-static bool two_ready(void) { return readies >= 2; }
-static bool got_line(void) { return last_line[0] != '\0'; }
-static bool three_downs(void) { return downs >= 3; }
+static bool one_ready(void *arg) { (void)arg; return readies >= 1; }
+static bool two_ready(void *arg) { (void)arg; return readies >= 2; }
+static bool got_line(void *arg) { (void)arg; return last_line[0] != '\0'; }
+static bool three_downs(void *arg) { (void)arg; return downs >= 3; }
 
 static struct qgaback *start(const char *mode)
 {
@@ -299,16 +276,6 @@ static void test_bad_info(void **state)
 	qgaback_free(b);
 }
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "Bail out! test_qgaback: a test hung (SIGALRM)\n";
-	(void)sig;
-	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {
-		/* nothing to do */
-	}
-	_exit(2);
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,9 +302,9 @@ int main(int argc, char **argv)
 			return 1;
 		setenv("QGA_CONF", conf, 1);
 	}
-	signal(SIGALRM, on_alarm);
+	unit_guard("test_qgaback", GUARD_SECONDS);
 	signal(SIGPIPE, SIG_IGN);
-	alarm(GUARD_SECONDS);
+	unit_guard_on(NULL);
 	/* qgaback logs every death and restart: to stderr only when asked. */
 	if (!getenv("TEST_QGABACK_LOG") && !freopen("/dev/null", "w", stderr))
 		return 1;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "failalloc.h"
 #include "host/qgaproto.h"
 
 struct got {
@@ -215,6 +216,108 @@ static void test_request(void **state)
 	json_object_put(id);
 }
 
+/* ------------------------------------------------------------ out of memory */
+
+static const char oom_stream[] = "{\"return\": 1}\n\xff{\"return\": 2}\n{\"error\": {}}\n";
+
+/* Fed 5 bytes at a time: -1 (the lines before it handed out right), or every line. */
+static bool oom_lines_run(void *arg)
+{
+	struct qgaproto_lines l;
+	struct got g = { .n = 0 };
+	int r = 0;
+	bool failed;
+	(void)arg;
+	qgaproto_lines_init(&l, 16);
+	for (size_t i = 0; r == 0 && i < sizeof(oom_stream) - 1; i += 5)
+		r = qgaproto_lines_feed(&l, oom_stream + i,
+					i + 5 < sizeof(oom_stream) - 1 ? 5 : sizeof(oom_stream) - 1 - i,
+					on_line, &g);
+	qgaproto_lines_free(&l);
+	failed = failalloc_stop();
+	assert_true(r == 0 || (r == -1 && failed));
+	assert_int_equal(g.n > 0 ? strcmp(g.lines[0], "{\"return\": 1}") : 0, 0);
+	assert_int_equal(g.n > 1 ? strcmp(g.lines[1], "{\"return\": 2}") + !g.ff[1] : 0, 0);
+	if (r == 0)
+		assert_int_equal(g.n, 3);
+	return failed;
+}
+
+/* RETURN with its object, or (the parser out of memory) BAD with none. */
+static bool oom_classify_run(void *arg)
+{
+	struct json_object *v;
+	enum qgaproto_kind k = qgaproto_classify("{\"return\": {\"a\": [1, 2]}}", 25, &v);
+	bool failed = failalloc_stop();
+	(void)arg;
+	if (k == QGAPROTO_BAD) {
+		assert_true(failed);
+		assert_null(v);
+		return true;
+	}
+	assert_int_equal(k, QGAPROTO_RETURN);
+	assert_int_equal(json_object_array_length(
+		json_object_object_get(json_object_object_get(v, "return"), "a")), 2);
+	json_object_put(v);
+	return failed;
+}
+
+/* -1, or every command and the version. */
+static bool oom_info_run(void *arg)
+{
+	struct qgaproto_info info;
+	int r = qgaproto_parse_info(arg, &info);
+	bool failed = failalloc_stop();
+	if (r < 0) {
+		assert_true(failed);
+		return true;
+	}
+	assert_non_null(info.version);
+	assert_string_equal(info.version, "9.0");
+	assert_int_equal(info.n, 3);
+	assert_string_equal(info.cmds[0].name, "guest-ping");
+	assert_string_equal(info.cmds[1].name, "guest-info");
+	assert_string_equal(info.cmds[2].name, "guest-sync");
+	qgaproto_info_free(&info);
+	return failed;
+}
+
+/* NULL, or the whole request. */
+static bool oom_request_run(void *arg)
+{
+	size_t len = 0;
+	char *r = qgaproto_request("guest-file-open", arg, NULL, true, &len);
+	bool failed = failalloc_stop();
+	if (!r) {
+		assert_true(failed);
+		return true;
+	}
+	assert_string_equal(r, "{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":\"/x\"},"
+			       "\"id\":null}\n");
+	assert_int_equal(len, strlen(r));
+	free(r);
+	return failed;
+}
+
+/* The Nth allocation failing, for every N: each call fails cleanly or is right. */
+static void test_out_of_memory(void **state)
+{
+	struct json_object *info = json_tokener_parse(
+		"{\"return\": {\"version\": \"9.0\", \"supported_commands\": ["
+		"{\"enabled\": true, \"name\": \"guest-ping\", \"success-response\": true}, "
+		"{\"enabled\": true, \"name\": \"guest-info\", \"success-response\": true}, "
+		"{\"enabled\": false, \"name\": \"guest-sync\", \"success-response\": true}]}}");
+	struct json_object *args = json_tokener_parse("{\"path\": \"/x\"}");
+	(void)state;
+	assert_non_null(info);
+	failalloc_each("qgaproto_lines_feed", oom_lines_run, NULL);
+	failalloc_each("qgaproto_classify", oom_classify_run, NULL);
+	failalloc_each("qgaproto_parse_info", oom_info_run, info);
+	failalloc_each("qgaproto_request", oom_request_run, args);
+	json_object_put(info);
+	json_object_put(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_sync_reply),
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_out_of_memory),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

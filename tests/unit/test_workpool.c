@@ -21,18 +21,9 @@
 
 #include "common/loop.h"
 #include "fs/workpool.h"
+#include "unitguard.h"
 
-#define GUARD_SECONDS 20
 #define N 4
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "Bail out! test_workpool: a test hung\n";
-	(void)sig;
-	if (write(1, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(2);
-}
 
 /* ------------------------------------------------------------ held jobs */
 
@@ -145,7 +136,7 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	alarm(GUARD_SECONDS);
+	unit_guard_on(state);
 	atomic_store(&running, 0);
 	atomic_store(&ran, 0);
 	done_count = 0;
@@ -164,8 +155,7 @@ static int teardown(void **state)
 		assert_true(workpool_free(fx->wp, free_tjob));
 	loop_free(fx->loop);
 	free(fx);
-	alarm(0);
-	return 0;
+	return unit_guard_off(state);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -255,7 +245,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retire_and_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_busy_worker, setup, teardown),
 	};
-	signal(SIGALRM, on_alarm);
+	unit_guard("test_workpool", 20);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
