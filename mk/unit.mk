@@ -46,6 +46,11 @@ UNIT_LIBS_jsontext  := -ljson-c
 UNIT_LIBS_admit     :=
 UNIT_LIBS_listener  := -lm
 
+# The plan cache: a real /proc/self/mountinfo, and a real mount in a namespace of its own.
+UNIT_TESTS += plancache
+UNIT_SRC_plancache := src/fs/plancache.c src/fs/policy.c src/fs/mountinfo.c src/common/util.c
+UNIT_LIBS_plancache := -lm
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)))
