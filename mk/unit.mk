@@ -79,6 +79,11 @@ FAILALLOC_WRAP_JSON := -Wl,--wrap=json_object_new_object,--wrap=json_object_new_
 	-Wl,--wrap=json_object_to_json_string_ext
 unit_json = $(findstring -ljson-c,$(UNIT_LIBS_$(1)))
 
+# The plan cache: a real /proc/self/mountinfo, and a real mount in a namespace of its own.
+UNIT_TESTS += plancache
+UNIT_SRC_plancache := src/fs/plancache.c src/fs/policy.c src/fs/mountinfo.c src/common/util.c
+UNIT_LIBS_plancache := -lm
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \

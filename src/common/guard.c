@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +61,27 @@ struct guard *guard_new(struct loop *loop, const char *program,
 	return g;
 }
 
+/* The guardian reads in batches, resting between them (guardian/main.c): our send
+ * buffer, raised at its start, holds thousands of frames, far more than a freeze
+ * sends in one rest. Should it ever be full, wait a little for the guardian to read
+ * rather than fail a freeze for it; a guardian that reads nothing for SEND_WAIT_MS
+ * is stuck, and then the send fails as before. */
+#define SEND_WAIT_MS 50
+#define SEND_BUFFER (4 << 20)
+
+static ssize_t send_bounded(int sock, const struct msghdr *mh)
+{
+	uint64_t end = now_ns() + (uint64_t)SEND_WAIT_MS * 1000000u;
+	for (;;) {
+		ssize_t n = sendmsg(sock, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		uint64_t now = now_ns();
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR) || now >= end)
+			return n;
+		(void)poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+	}
+}
+
 static int send_msg(struct guard *g, const struct guardwire_msg *m, int fd)
 {
 	unsigned char buf[GUARD_MSG_SIZE];
@@ -86,7 +108,7 @@ static int send_msg(struct guard *g, const struct guardwire_msg *m, int fd)
 	pthread_mutex_lock(&g->mu);
 	/* Once sendmsg returns, the kernel holds the fd in the guardian's queue: even
 	 * if we die before it reads, it gets the fd and thaws. */
-	n = g->sock < 0 ? -1 : sendmsg(g->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = g->sock < 0 ? -1 : send_bounded(g->sock, &mh);
 	if (g->sock < 0)
 		errno = ENOTCONN;
 	pthread_mutex_unlock(&g->mu);
@@ -258,6 +280,15 @@ static void on_pidfd(struct loop *loop, int fd, uint32_t events, void *arg)
 	died(arg, "exited");
 }
 
+/* Room for the frames the guardian has not read yet (see send_bounded). Root may go
+ * beyond net.core.wmem_max; anyone else gets what the system allows. */
+static void set_send_buffer(int sock)
+{
+	int size = SEND_BUFFER;
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 int guard_start(struct guard *g)
 {
 	int sv[2];
@@ -274,6 +305,7 @@ int guard_start(struct guard *g)
 		log_warn("thaw guardian: socketpair");
 		return -1;
 	}
+	set_send_buffer(sv[0]);
 	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
 	pid = fork();
 	if (pid < 0) {

@@ -32,6 +32,7 @@ struct job {
 	int mount_id;
 	int fd;
 	uint64_t guard_id;     /* non-zero: arm the guardian with this id first */
+	bool holders_wait;     /* a FIFREEZE other filesystems wait for */
 	/* out */
 	int err;
 	const char *step;

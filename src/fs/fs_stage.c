@@ -14,6 +14,7 @@
 #include "fs/freezer.h"
 #include "fs/leftover.h"
 #include "fs/mountid.h"
+#include "fs/plancache.h"
 
 const char *fs_stage_mountinfo_path = "/proc/self/mountinfo";
 
@@ -23,6 +24,7 @@ struct fs_stage {
 	const struct fs_policy *policy;
 	uint64_t timeout_ms;
 	struct fs_plan check_plan;     /* what the last CHECK looked at */
+	struct plancache *cache;       /* the last plan, while the mount table stays */
 	enum txn_op last_op;
 	char *record;                  /* leftover record in the run dir, or NULL */
 	void (*settled)(void *arg);    /* a stuck FIFREEZE came back and was thawed */
@@ -74,6 +76,12 @@ struct fs_stage *fs_stage_new(struct loop *loop, struct engine *engine,
 		free(fs);
 		return NULL;
 	}
+	fs->cache = plancache_new(fs_stage_mountinfo_path);
+	if (!fs->cache) {
+		freezer_free(fs->fz);
+		free(fs);
+		return NULL;
+	}
 	freezer_set_settled(fs->fz, on_freezer_settled, fs);
 	fs->engine = engine;
 	fs->policy = policy;
@@ -86,9 +94,20 @@ void fs_stage_free(struct fs_stage *fs)
 	if (!fs)
 		return;
 	freezer_free(fs->fz);
+	plancache_free(fs->cache);
 	fs_plan_free(&fs->check_plan);
 	free(fs->record);
 	free(fs);
+}
+
+static void log_plan(const struct fs_plan *plan)
+{
+	if (plan->cycle)
+		log_warnx("filesystem dependencies form a cycle (a filesystem holding a loop "
+			  "image mounted inside it?): loop images go first, mount nesting gives way");
+	for (size_t i = 0; i < plan->n; i++)
+		log_debug("candidate %s (%s on %s)%s", plan->v[i].mountpoint, plan->v[i].fstype,
+			  plan->v[i].source, plan->v[i].n_holders ? " before its holders" : "");
 }
 
 static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct fs_plan *plan,
@@ -98,29 +117,29 @@ static int make_plan(struct fs_stage *fs, const struct txn_request *req, struct 
 	struct fs_policy pol = *fs->policy;
 	size_t bad = 0;
 
+	if (req && req->mountpoints_set) {
+		pol.select = req->mountpoints;
+		pol.n_select = req->n_mountpoints;
+		pol.select_set = true;
+	}
+	if (plancache_get(fs->cache, &pol, plan)) {
+		log_plan(plan);
+		return 0;
+	}
 	if (mountinfo_read(fs_stage_mountinfo_path, &mt, &bad) < 0) {
 		snprintf(msg, msglen, "cannot read %s: %s", fs_stage_mountinfo_path, strerror(errno));
 		return -1;
 	}
 	if (bad)
 		log_warnx("%zu lines of %s did not parse; ignored", bad, fs_stage_mountinfo_path);
-	if (req && req->mountpoints_set) {
-		pol.select = req->mountpoints;
-		pol.n_select = req->n_mountpoints;
-		pol.select_set = true;
-	}
 	if (policy_plan(&mt, &pol, &sysfs_probe, plan) < 0) {
 		snprintf(msg, msglen, "cannot plan the freeze: %s", strerror(errno));
 		mount_table_free(&mt);
 		return -1;
 	}
 	mount_table_free(&mt);
-	if (plan->cycle)
-		log_warnx("filesystem dependencies form a cycle (a filesystem holding a loop "
-			  "image mounted inside it?): loop images go first, mount nesting gives way");
-	for (size_t i = 0; i < plan->n; i++)
-		log_debug("candidate %s (%s on %s)%s", plan->v[i].mountpoint, plan->v[i].fstype,
-			  plan->v[i].source, plan->v[i].n_holders ? " before its holders" : "");
+	log_plan(plan);
+	plancache_put(fs->cache, &pol, plan);
 	return 0;
 }
 
@@ -218,6 +237,9 @@ static bool check_selection(const struct fs_plan *plan, const struct txn_request
 static void on_freezer_done(void *arg, bool ok)
 {
 	struct fs_stage *fs = arg;
+	/* A failed freeze may have found the mounts not as planned: plan afresh. */
+	if (!ok)
+		plancache_drop(fs->cache);
 	/* All thawed (or never frozen): the record has done its job. */
 	if (fs->record && !freezer_active(fs->fz))
 		leftover_clear(fs->record);

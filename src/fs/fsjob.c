@@ -63,6 +63,8 @@ static void run_job(struct workpool_job *wj)
 			fsjob_release(j->fz);
 		}
 		j->t_end = now_ns();
+		/* Only a failure or a filesystem others wait for needs the loop at once. */
+		j->wj.no_hurry = !j->err && !j->holders_wait;
 	} else {
 		j->t_start = now_ns();
 		if (ioctl(j->fd, FITHAW, &unused) < 0) {

@@ -28,6 +28,7 @@ struct workpool {
 	bool shutdown;
 	bool retire;                    /* idle workers exit */
 	bool eager;
+	unsigned base;                  /* threads made without waiting */
 
 	/* Owned by the loop thread. */
 	struct loop_timer fanout;
@@ -56,6 +57,7 @@ static void *worker_main(void *arg)
 		wp->taken++;
 		pthread_mutex_unlock(&wp->mu);
 
+		j->no_hurry = false;
 		j->run(j);
 
 		pthread_mutex_lock(&wp->mu);
@@ -63,7 +65,7 @@ static void *worker_main(void *arg)
 		wp->finished = j;
 		wp->idle++;
 		/* The eventfd write cannot block: the counter is far from overflowing. */
-		if (write(wp->efd, &one, sizeof(one)) < 0)
+		if ((!j->no_hurry || !wp->todo) && write(wp->efd, &one, sizeof(one)) < 0)
 			abort();
 	}
 	pthread_mutex_unlock(&wp->mu);
@@ -126,22 +128,27 @@ static void on_fanout(struct loop *loop, void *arg)
 		arm_fanout(wp, taken, stuck ? WORKPOOL_FANOUT_RETRY_MS : WORKPOOL_FANOUT_MS);
 }
 
-static void on_wakeup(struct loop *loop, int fd, uint32_t events, void *arg)
+void workpool_collect(struct workpool *wp)
 {
-	struct workpool *wp = arg;
 	struct workpool_job *list;
-	uint64_t cnt;
-	(void)loop;
-	(void)events;
 
-	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		log_warn("worker eventfd");
 	pthread_mutex_lock(&wp->mu);
 	list = wp->finished;
 	wp->finished = NULL;
 	pthread_mutex_unlock(&wp->mu);
 	if (list)
 		wp->done(wp->done_arg, list);
+}
+
+static void on_wakeup(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	uint64_t cnt;
+	(void)loop;
+	(void)events;
+
+	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		log_warn("worker eventfd");
+	workpool_collect(arg);
 }
 
 /* WORKPOOL_RETIRE_MS after the caller's last operation, every worker idle: let
@@ -177,6 +184,7 @@ struct workpool *workpool_new(struct loop *loop, workpool_done_fn done, void *ar
 	wp->done = done;
 	wp->done_arg = arg;
 	wp->todo_tail = &wp->todo;
+	wp->base = 1;
 	pthread_mutex_init(&wp->mu, NULL);
 	pthread_cond_init(&wp->cond, NULL);
 	wp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -236,9 +244,10 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 	pthread_mutex_lock(&wp->mu);
 	taken = wp->taken;
 	if (wp->idle <= wp->queued) {
-		/* No worker at all, or slow jobs expected: a thread now. Otherwise the
-		 * busy worker takes it next, unless WORKPOOL_FANOUT_MS pass first. */
-		if (wp->threads == 0 || wp->eager)
+		/* Fewer workers than the base, or slow jobs expected: a thread now.
+		 * Otherwise a busy worker takes it next, unless WORKPOOL_FANOUT_MS pass
+		 * first. */
+		if (wp->threads < wp->base || wp->eager)
 			ret = spawn_worker(wp) < 0 && wp->threads == 0 ? -1 : 0;
 		else
 			wait_and_see = true;
@@ -254,6 +263,13 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 	if (wait_and_see && !loop_timer_armed(&wp->fanout))
 		arm_fanout(wp, taken, WORKPOOL_FANOUT_MS);
 	return ret;
+}
+
+void workpool_set_base(struct workpool *wp, unsigned base)
+{
+	pthread_mutex_lock(&wp->mu);
+	wp->base = base < 1 ? 1 : base > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : base;
+	pthread_mutex_unlock(&wp->mu);
 }
 
 void workpool_set_eager(struct workpool *wp, bool eager)

@@ -28,6 +28,15 @@
 #include "common/guardwire.h"
 
 #define MAX_HELD 1024
+/* After reading what quiesced sent, the guardian rests this long before it looks
+ * again. A freeze of 16 filesystems sends ~20 frames within a millisecond or two;
+ * woken for each, the guardian took a CPU from the freeze on every one of them (on
+ * 2 cores a 16-filesystem freeze was ~0.5 ms slower). Nothing waits for the guardian
+ * to read: once quiesced's sendmsg returns, the fd is in our queue, ours to thaw
+ * even if quiesced dies at once (quiesced's send buffer holds far more than it can
+ * send in this time: see guard.c). All it delays is our reaction to quiesced's death
+ * or a deadline, by at most this, next to deadlines of seconds. */
+#define REST_NS (2 * 1000 * 1000)
 
 struct held {
 	uint64_t id;
@@ -110,7 +119,8 @@ static void on_term(int sig)
 	got_term = 1;
 }
 
-/* One frame from quiesced. Returns 0 to go on, -1 when the socket is done. */
+/* One frame from quiesced. Returns 0 to go on, 1 when none is queued, -1 when the
+ * socket is done. */
 static int receive(uint64_t *deadline)
 {
 	unsigned char buf[GUARD_MSG_SIZE + 1];
@@ -125,9 +135,9 @@ static int receive(uint64_t *deadline)
 	int fds[4], nfds = 0;
 	ssize_t n;
 
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
+		return 1;
 	if (n <= 0)
 		return -1;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -175,6 +185,24 @@ static int receive(uint64_t *deadline)
 		break;
 	}
 	return 0;
+}
+
+/* Everything queued. Returns -1 once the socket is done (quiesced gone). */
+static int drain(uint64_t *deadline)
+{
+	int r;
+	while ((r = receive(deadline)) == 0)
+		;
+	return r < 0 ? -1 : 0;
+}
+
+/* Woken by a frame: let the ones right behind it queue up too (REST_NS). A signal
+ * cuts the rest short. */
+static void rest(void)
+{
+	const struct timespec t = { 0, REST_NS };
+	if (!got_term)
+		nanosleep(&t, NULL);
 }
 
 static void usage(void)
@@ -228,6 +256,10 @@ int main(int argc, char **argv)
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int timeout = -1, r;
 
+		/* First what is queued, whatever happens next: every fd sent is ours
+		 * to thaw, and a newer deadline may have come. */
+		if (drain(&deadline) < 0)
+			break;
 		if (got_term) {
 			thaw_all("terminated");
 			return 0;
@@ -245,14 +277,13 @@ int main(int argc, char **argv)
 		r = poll(&p, 1, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (r > 0 && (p.revents & POLLIN)) {
-			if (receive(&deadline) < 0)
-				break;
-		} else if (r > 0 && (p.revents & (POLLHUP | POLLERR))) {
+		if (r > 0 && (p.revents & POLLIN))
+			rest();
+		else if (r > 0 && (p.revents & (POLLHUP | POLLERR)))
 			break;
-		}
 	}
 	/* quiesced is gone: whatever it froze, nobody else will thaw. */
+	(void)drain(&deadline);
 	thaw_all("quiesced is gone");
 	return 0;
 }

@@ -31,6 +31,8 @@ static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static bool gate_open;
 static atomic_int running, ran;
+static bool no_hurry_jobs;     /* jobs say nobody waits on them */
+static atomic_bool go = true;  /* false: jobs wait until all are queued */
 
 struct tjob {
 	struct workpool_job wj;
@@ -41,6 +43,9 @@ static void run_tjob(struct workpool_job *wj)
 {
 	struct tjob *j = (struct tjob *)wj;
 	atomic_fetch_add(&running, 1);
+	j->wj.no_hurry = no_hurry_jobs;
+	while (!atomic_load(&go))
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	if (j->hold) {
 		pthread_mutex_lock(&gate_mu);
 		while (!gate_open)
@@ -140,6 +145,8 @@ static int setup(void **state)
 	atomic_store(&running, 0);
 	atomic_store(&ran, 0);
 	done_count = 0;
+	no_hurry_jobs = false;
+	atomic_store(&go, true);
 	open_gate(false);
 	fx->loop = loop_new();
 	fx->wp = fx->loop ? workpool_new(fx->loop, on_done, NULL) : NULL;
@@ -198,6 +205,54 @@ static void test_fast_jobs_one_thread(void **state)
 	assert_true(run_until(fx->loop, all_done, NULL));
 }
 
+/* A base of 2: fast jobs get two threads at once (one per CPU, as the freezer
+ * asks), and no more while they keep returning. */
+static void test_base_threads_at_once(void **state)
+{
+	struct fx *fx = *state;
+	workpool_set_base(fx->wp, 2);
+	for (int i = 0; i < N; i++)
+		submit(fx->wp, false);
+	assert_true(spin_until(all_ran, NULL));
+	assert_int_equal(workpool_threads(fx->wp), 2);
+	assert_true(run_until(fx->loop, all_done, NULL));
+}
+
+/* Jobs that need no hurry do not wake the loop while others are queued: with the
+ * last one held, the loop hears of none of them (workpool_collect fetches them all
+ * the same); once the queue is empty the last one wakes it. */
+static bool only_last_running(void *arg)
+{
+	(void)arg;
+	return atomic_load(&running) == 1 && atomic_load(&ran) == N - 1;
+}
+
+static int polls;
+static bool a_while(void *arg)
+{
+	(void)arg;
+	return ++polls > 20; /* ~20 ms of loop turns: nothing must arrive in them */
+}
+
+static void test_no_hurry_waits_for_the_queue(void **state)
+{
+	struct fx *fx = *state;
+	no_hurry_jobs = true;
+	atomic_store(&go, false); /* all queued before the first one ends */
+	for (int i = 0; i < N; i++)
+		submit(fx->wp, i == N - 1);
+	atomic_store(&go, true);
+	assert_true(spin_until(only_last_running, NULL));
+	polls = 0;
+	run_until(fx->loop, a_while, NULL);
+	assert_int_equal(done_count, 0);
+	workpool_collect(fx->wp);
+	assert_int_equal(done_count, N - 1);
+	open_gate(true);
+	assert_true(run_until(fx->loop, all_done, NULL));
+	no_hurry_jobs = false;
+}
+
 /* Idle threads are retired after workpool_rest, and come back when needed. */
 static void test_retire_and_again(void **state)
 {
@@ -242,6 +297,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_held_jobs_fan_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_spawns_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fast_jobs_one_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_threads_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_hurry_waits_for_the_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_and_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_busy_worker, setup, teardown),
 	};
