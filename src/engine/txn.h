@@ -151,6 +151,8 @@ enum txn_whose engine_whose(const struct engine *e, const struct txn_caller *c);
 /* The name of whom it is for (a caller's, or the engine's own: "lease", ...), for
  * logs; NULL when idle. */
 const char *engine_origin(const struct engine *e);
-void engine_status(struct engine *e, struct json_object *out);
+/* Adds the state, the stages and the last report to out; -1 if out of memory (out is
+ * then incomplete: not to be sent). */
+int engine_status(struct engine *e, struct json_object *out);
 
 #endif

@@ -49,11 +49,20 @@ static void do_status(struct cmd_call *call)
 	struct host_ctx *ctx = call->s->ctx;
 	struct json_object *ret = json_object_new_object();
 
+	if (!ret) {
+		cmd_error(call, "GenericError", "out of memory");
+		return;
+	}
 	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
 	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
 	if (ctx->status)
 		ctx->status(ctx->arg, ret);
-	engine_status(ctx->engine, ret);
+	if (engine_status(ctx->engine, ret) < 0) {
+		/* Never a status with parts missing. */
+		json_object_put(ret);
+		cmd_error(call, "GenericError", "out of memory");
+		return;
+	}
 	if (ctx->hyperv)
 		hyperv_status(ctx->hyperv, ret);
 	if (ctx->qgafwd)

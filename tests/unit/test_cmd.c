@@ -64,10 +64,11 @@ enum txn_state engine_state(const struct engine *e)
 	return eng.state;
 }
 
-void engine_status(struct engine *e, struct json_object *out)
+int engine_status(struct engine *e, struct json_object *out)
 {
 	(void)e;
 	json_object_object_add(out, "state", json_object_new_string("fake"));
+	return 0;
 }
 
 void hyperv_status(const struct hyperv *hv, struct json_object *out)
