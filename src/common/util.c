@@ -80,6 +80,18 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out)
 	return 0;
 }
 
+const char *format_duration_ms(uint64_t ms, char *buf, size_t size)
+{
+	char frac[8] = "";
+	if (ms % 1000) {
+		snprintf(frac, sizeof(frac), ".%03u", (unsigned)(ms % 1000));
+		for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
+			frac[n - 1] = '\0';
+	}
+	snprintf(buf, size, "%llu%s", (unsigned long long)(ms / 1000), frac);
+	return buf;
+}
+
 uint64_t round_u64(double v)
 {
 	/* v - trunc(v) is exact in double, so this is round(3) for 0 <= v < 2^64; and

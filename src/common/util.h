@@ -25,6 +25,10 @@ bool str_has_prefix(const char *s, const char *prefix);
  * above max_ms. Returns 0 on success, -1 on error. */
 int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out);
 
+/* ms as seconds that parse_duration_ms reads back exactly: "15", "2.5", "0.001" (%g
+ * would keep 6 digits: 1234.567 s as 1234.57). Returns buf; size: 32 is enough. */
+const char *format_duration_ms(uint64_t ms, char *buf, size_t size);
+
 /* round(3) for 0 <= v < 2^64 (halves away from zero), without libm. */
 uint64_t round_u64(double v);
 

@@ -124,13 +124,18 @@ static void usage(FILE *out)
 		     "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage.\n");
 }
 
+/* Fatal: quiesced cannot start without its settings. */
+_Noreturn static void out_of_memory(void)
+{
+	fprintf(stderr, "quiesced: out of memory\n");
+	exit(1);
+}
+
 static void list_add(struct strlist *l, const char *s)
 {
 	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v || !(v[l->n] = strdup(s))) {
-		fprintf(stderr, "quiesced: out of memory\n");
-		exit(1);
-	}
+	if (!v || !(v[l->n] = strdup(s)))
+		out_of_memory();
 	l->v = v;
 	l->n++;
 }
@@ -178,8 +183,9 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, b
 			return -1;
 		}
 		free(*p);
-		*p = strdup(val);
-		return *p ? 0 : -1;
+		if (!(*p = strdup(val)))
+			out_of_memory();
+		return 0;
 	}
 	case OPT_DURATION:
 		if (parse_duration_ms(val, MAX_DURATION_MS, (uint64_t *)(base + o->offset)) < 0 ||
@@ -446,16 +452,16 @@ static int finish(struct config *cfg)
 {
 	if (!cfg->fs_timeout_ms)
 		cfg->fs_timeout_ms = cfg->timeout_ms;
-	if (!cfg->run_dir)
-		cfg->run_dir = strdup(DEFAULT_RUN_DIR);
+	if (!cfg->run_dir && !(cfg->run_dir = strdup(DEFAULT_RUN_DIR)))
+		out_of_memory();
 	/* Absolute paths: a daemon changes to / and relative ones would then point
 	 * elsewhere (and be unlinked there at exit). */
 	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
 	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
 	    make_absolute(&cfg->hook_dir) < 0 || make_absolute(&cfg->qga_backend) < 0)
 		return -1;
-	if (!cfg->hook_dir)
-		cfg->hook_dir = strdup(DEFAULT_HOOK_DIR);
+	if (!cfg->hook_dir && !(cfg->hook_dir = strdup(DEFAULT_HOOK_DIR)))
+		out_of_memory();
 	if (!cfg->hook_timeout_ms)
 		cfg->hook_timeout_ms = cfg->timeout_ms;
 	if (cfg->app_socket_mode == CONFIG_MODE_AUTO)
@@ -538,15 +544,9 @@ void config_print(const struct config *cfg, FILE *out)
 			break;
 		}
 		case OPT_DURATION: {
-			/* Exact (%g keeps 6 digits: 1234.567 s printed as 1234.57). */
-			unsigned long long ms = *(const uint64_t *)(base + o->offset);
-			char frac[8] = "";
-			if (ms % 1000) {
-				snprintf(frac, sizeof(frac), ".%03llu", ms % 1000);
-				for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
-					frac[n - 1] = '\0';
-			}
-			fprintf(out, "%s = %llu%s\n", o->name, ms / 1000, frac);
+			char secs[32];
+			fprintf(out, "%s = %s\n", o->name,
+				format_duration_ms(*(const uint64_t *)(base + o->offset), secs, sizeof(secs)));
 			break;
 		}
 		case OPT_LIST: {

@@ -62,6 +62,23 @@ static void test_duration_valid(void **state)
 	check_duration("10ms", 10, 10);
 }
 
+/* Printed as parse_duration_ms reads it back, exactly, with no trailing zeros. */
+static void test_format_duration(void **state)
+{
+	static const uint64_t ms[] = { 0, 1, 10, 100, 250, 1000, 1500, 1234567, 60000, DAY_MS,
+				       UINT64_MAX };
+	char buf[32];
+	(void)state;
+	assert_string_equal(format_duration_ms(1234567, buf, sizeof(buf)), "1234.567");
+	assert_string_equal(format_duration_ms(2500, buf, sizeof(buf)), "2.5");
+	assert_string_equal(format_duration_ms(10, buf, sizeof(buf)), "0.01");
+	assert_string_equal(format_duration_ms(60000, buf, sizeof(buf)), "60");
+	assert_string_equal(format_duration_ms(UINT64_MAX, buf, sizeof(buf)),
+			    "18446744073709551.615");
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]) - 1; i++)
+		check_duration(format_duration_ms(ms[i], buf, sizeof(buf)), DAY_MS, ms[i]);
+}
+
 static void test_duration_invalid(void **state)
 {
 	(void)state;
@@ -295,6 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid),
+		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_duration_large),
 		cmocka_unit_test(test_round_u64),
 		cmocka_unit_test(test_path_is_under),
