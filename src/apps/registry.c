@@ -65,18 +65,6 @@ static void raise_fd_limit(unsigned max_apps)
 			  "able to connect", (unsigned long long)rl.rlim_cur, max_apps);
 }
 
-/* Another daemon answering on the path means we must not steal its socket. */
-static bool someone_listens(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	bool yes;
-	if (fd < 0)
-		return false;
-	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-	close(fd);
-	return yes;
-}
-
 /* The member table is sized for --max-apps at start (no allocation during a phase), and
  * mostly never used. calloc() would clear it if it comes out of the heap (~100 KB
  * resident for the default 1024, all of it at start); anonymous pages from mmap() are
@@ -156,7 +144,7 @@ static int listen_on(struct registry *r, const struct sockaddr_un *sa,
 		log_warn("apps: socket");
 		return -1;
 	}
-	if (someone_listens(sa)) {
+	if (unix_socket_answers(sa, SOCK_SEQPACKET)) {
 		log_warnx("another quiesced is already running (it answers on %s)", r->path);
 		return -1;
 	}

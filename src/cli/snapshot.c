@@ -97,15 +97,6 @@ static int run_command(char **cmd, uint64_t *ms)
 	return EXIT_SNAP_NOEXEC;
 }
 
-static const char *error_desc(struct json_object *ans)
-{
-	struct json_object *err, *desc;
-	if (json_object_object_get_ex(ans, "error", &err) &&
-	    json_object_object_get_ex(err, "desc", &desc))
-		return json_object_get_string(desc);
-	return "failed";
-}
-
 /* The options before CMD. -1: go on; else the exit code (after --help or a usage error). */
 static int snapshot_opts(struct cli *cli, int argc, char **argv, double *lease)
 {
@@ -176,7 +167,7 @@ static int snapshot_freeze(struct cli *cli, struct json_object *args, const char
 			fprintf(out, "%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN));
 		else
 			fprintf(out, "quiescectl snapshot: freeze failed: %s; %s not run\n",
-				error_desc(ans), cmd);
+				cli_error_desc(ans), cmd);
 		if (!cli->json && json_object_object_get_ex(ans, "error", &err) &&
 		    json_object_object_get_ex(err, "report", &report))
 			print_report(out, "freeze", report);
@@ -217,7 +208,7 @@ static int snapshot_thaw(struct cli *cli, int cmd_status, uint64_t t_frozen, FIL
 		fprintf(out, "writes were held for %.1f ms\n", (double)(now_ms() - t_frozen));
 	}
 	if (!ret) {
-		fprintf(stderr, "quiescectl snapshot: thaw: %s\n", error_desc(ans));
+		fprintf(stderr, "quiescectl snapshot: thaw: %s\n", cli_error_desc(ans));
 		if (cmd_status == 0) {
 			fprintf(stderr, "quiescectl snapshot: the command succeeded, but its snapshot "
 					"may not be consistent\n");

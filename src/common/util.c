@@ -5,6 +5,8 @@
 #include <math.h>   /* isfinite: a macro, no libm */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +108,17 @@ int fd_set_nonblock(int fd)
 	if (fl < 0)
 		return -1;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+bool unix_socket_answers(const struct sockaddr_un *sa, int type)
+{
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	bool yes;
+	if (fd < 0)
+		return false;
+	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	return yes;
 }
 
 bool path_is_under(const char *path, const char *dir)

@@ -37,6 +37,11 @@ int fd_set_nonblock(int fd);
 /* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */
 bool path_is_under(const char *path, const char *dir);
 
+struct sockaddr_un;
+/* Something accepts connections on the Unix socket sa (type SOCK_STREAM or
+ * SOCK_SEQPACKET): another daemon's live socket, never to be unlinked or taken over. */
+bool unix_socket_answers(const struct sockaddr_un *sa, int type);
+
 /* Replace path atomically: write(f, arg) fills PATH.new, which is then renamed over
  * path (a reader sees the old file or the whole new one). 0, or -1 with errno. */
 int file_replace(const char *path, void (*write)(FILE *f, void *arg), void *arg);

@@ -231,24 +231,12 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	log_debug("control: client pid %d uid %u", (int)cred.pid, cred.uid);
 }
 
-/* Another daemon answering on path means we must not steal its socket. */
-static bool someone_listens(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool yes;
-	if (fd < 0)
-		return false;
-	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-	close(fd);
-	return yes;
-}
-
 bool control_in_use(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (str_copy(sa.sun_path, path, sizeof(sa.sun_path)) >= sizeof(sa.sun_path))
 		return false;
-	return someone_listens(&sa);
+	return unix_socket_answers(&sa, SOCK_STREAM);
 }
 
 struct control *control_new(struct host_ctx *ctx, const char *path)
@@ -263,7 +251,7 @@ struct control *control_new(struct host_ctx *ctx, const char *path)
 		return NULL;
 	}
 	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	if (someone_listens(&sa)) {
+	if (unix_socket_answers(&sa, SOCK_STREAM)) {
 		log_warnx("another quiesced is already running (it answers on %s)", path);
 		errno = EADDRINUSE;
 		return NULL;

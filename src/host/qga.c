@@ -53,33 +53,17 @@
 /* Every QGA session asks the engine as this one caller (engine/txn.h). */
 static const struct txn_caller qga_caller = { "qga" };
 
-static const struct jsonconn_limits socket_limits = {
-	.max_value = QGA_MAX_VALUE,
-	.max_depth = QGA_MAX_DEPTH,
-	.max_output = QGA_MAX_OUTPUT,
-	.ff_resync = true,
-	.ff_report = true,
-	.skip_line = true,
-	.validate_utf8 = true,
-	.strict_utf8 = true,
-	.no_nonchars = true,
-	.reject_nul_keys = true,
-	.value_timeout_ms = QGA_REQUEST_MS,
-};
+/* What the socket and the device share: they differ only in how a peer may go quiet
+ * (a socket client has QGA_REQUEST_MS to finish a request; on the device a hang-up
+ * means no host yet, not the end). */
+#define QGA_LIMITS                                                                          \
+	.max_value = QGA_MAX_VALUE, .max_depth = QGA_MAX_DEPTH, .max_output = QGA_MAX_OUTPUT, \
+	.ff_resync = true, .ff_report = true, .skip_line = true, .validate_utf8 = true,     \
+	.strict_utf8 = true, .no_nonchars = true, .reject_nul_keys = true
 
-static const struct jsonconn_limits device_limits = {
-	.max_value = QGA_MAX_VALUE,
-	.max_depth = QGA_MAX_DEPTH,
-	.max_output = QGA_MAX_OUTPUT,
-	.ff_resync = true,
-	.ff_report = true,
-	.skip_line = true,
-	.validate_utf8 = true,
-	.strict_utf8 = true,
-	.no_nonchars = true,
-	.reject_nul_keys = true,
-	.keep_on_hup = true,
-};
+static const struct jsonconn_limits socket_limits = { QGA_LIMITS,
+						      .value_timeout_ms = QGA_REQUEST_MS };
+static const struct jsonconn_limits device_limits = { QGA_LIMITS, .keep_on_hup = true };
 
 /* Input waiting for the answer to an earlier request (see drain()). */
 struct qga_input {
@@ -360,7 +344,7 @@ static int listen_socket(struct qga *g)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	mode_t old;
-	int fd, probe;
+	int fd;
 
 	if (strlen(g->path) >= sizeof(sa.sun_path)) {
 		log_warnx("qga: socket path too long: %s", g->path);
@@ -374,14 +358,10 @@ static int listen_socket(struct qga *g)
 				  g->path);
 			return -1;
 		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
+		if (unix_socket_answers(&sa, SOCK_STREAM)) {
 			log_warnx("qga: something already answers on %s", g->path);
 			return -1;
 		}
-		if (probe >= 0)
-			close(probe);
 		unlink(g->path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

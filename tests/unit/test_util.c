@@ -1,4 +1,4 @@
-/* Unit tests for src/common/util.c: durations, paths, strings, clocks. */
+/* Unit tests for src/common/util.c: durations, paths, strings, clocks, sockets. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,6 +170,33 @@ static void test_round_u64(void **state)
 	assert_int_equal(round_u64(0x1.fffffffffffffp63), 18446744073709549568ull);
 }
 
+/* ------------------------------------------------------------ unix_socket_answers */
+
+/* A listening socket answers, of its type only; once closed (a stale file) it does not. */
+static void check_answers(int type, int other)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/quiesce-test-util-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	assert_false(unix_socket_answers(&sa, type)); /* no file */
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_true(unix_socket_answers(&sa, type));
+	assert_false(unix_socket_answers(&sa, other));
+	close(fd);
+	assert_false(unix_socket_answers(&sa, type));
+	unlink(sa.sun_path);
+}
+
+static void test_unix_socket_answers(void **state)
+{
+	(void)state;
+	check_answers(SOCK_STREAM, SOCK_SEQPACKET);
+	check_answers(SOCK_SEQPACKET, SOCK_STREAM);
+}
+
 /* ------------------------------------------------------------ path_is_under */
 
 static void check_under(const char *path, const char *dir, bool want)
@@ -313,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid),
 		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_unix_socket_answers),
 		cmocka_unit_test(test_duration_large),
 		cmocka_unit_test(test_round_u64),
 		cmocka_unit_test(test_path_is_under),
