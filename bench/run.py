@@ -250,7 +250,7 @@ class Quiesced:
     system: quiesced writes its freeze record there before each freeze, and on this
     machine /tmp and /run are on the root ext4, where that costs ~0.1 ms per cycle."""
 
-    def __init__(self, scratch, name, qga=False, apps=True):
+    def __init__(self, scratch, name, qga=False, apps=True, max_apps=0):
         self.dir = os.path.join(scratch.img, "run-" + name)
         os.makedirs(self.dir)
         self.control = os.path.join(self.dir, "control.sock")
@@ -268,6 +268,8 @@ class Quiesced:
             cmd += ["--app-socket", self.app_socket, "--hook-dir", hooks]
             if daemon_supports("--app-connect-rate"):
                 cmd += ["--app-connect-rate", "0"]
+            if max_apps > 1024:  # the default; 10,000 apps need it raised
+                cmd += ["--max-apps", str(max_apps)]
         self.cmd = cmd
         self.log = open(self.log_path, "w")
         env = dict(os.environ, QUIESCE_REQUIRE_SCOPE="1")
@@ -488,7 +490,7 @@ def main():
             key = "apps-%d" % n
             if not want(key):
                 continue
-            d = Quiesced(scratch, "qa%d" % n)
+            d = Quiesced(scratch, "qa%d" % n, max_apps=n)
             daemons[key] = d
             t = time.monotonic()
             sw = Helper([qtest.bin_path("appswarm"), "-s", d.app_socket, "-n", str(n), "-p", "b%d" % n],
@@ -651,6 +653,10 @@ def main():
         raise RuntimeError("fresh cycle: " + " ".join(a))
     time.sleep(0.5)
     rss["quiesced fresh: after one cycle (%d fs)" % max(sizes)] = rss_of(fresh.pid)
+    # Its FIFREEZE workers leave 2 s after the last operation (src/fs/workpool.h).
+    time.sleep(2.5)
+    rss["quiesced fresh: after one cycle (%d fs), workers retired" % max(sizes)] = \
+        rss_of(fresh.pid)
     h.stop()
     fresh.stop()
     results["rss"] = rss
@@ -798,21 +804,23 @@ def targets(results):
                         "+%.3f ms (%s ms vs %s ms)" % ((v - raw) / 1e6, fmt_ms(v), fmt_ms(raw)),
                         "yes" if v - raw <= 0.5e6 else "**no**"))
     base = "control"
-    for metric in ("frozen", "cycle"):
-        worst = None
-        for temp in ("cold", "hot"):
-            for n in results["sizes"]:
-                v0 = med(results, base, n, temp, metric)
-                v = med(results, "apps-1000", n, temp, metric)
-                if v and v0 and (worst is None or v - v0 > worst[0]):
-                    worst = (v - v0, n, temp, v, v0)
-        if worst:
-            d, n, temp, v, v0 = worst
-            out.append(("1000 apps ≤ 0 apps + 50 ms (%s; the worst of every size, cold and hot: "
-                        "%d fs, %s)" % ({"frozen": "time to frozen", "cycle": "whole cycle"}[metric],
-                                        n, temp),
-                        "+%.2f ms (%s ms vs %s ms)" % (d / 1e6, fmt_ms(v), fmt_ms(v0)),
-                        "yes" if d <= 50e6 else "**no**"))
+    for apps, bound_ms in ((1000, 50), (10000, 300)):
+        for metric in ("frozen", "cycle"):
+            worst = None
+            for temp in ("cold", "hot"):
+                for n in results["sizes"]:
+                    v0 = med(results, base, n, temp, metric)
+                    v = med(results, "apps-%d" % apps, n, temp, metric)
+                    if v and v0 and (worst is None or v - v0 > worst[0]):
+                        worst = (v - v0, n, temp, v, v0)
+            if worst:
+                d, n, temp, v, v0 = worst
+                out.append(("%d apps ≤ 0 apps + %d ms (%s; the worst of every size, cold and "
+                            "hot: %d fs, %s)" % (apps, bound_ms, {"frozen": "time to frozen",
+                                                                 "cycle": "whole cycle"}[metric],
+                                                 n, temp),
+                            "+%.2f ms (%s ms vs %s ms)" % (d / 1e6, fmt_ms(v), fmt_ms(v0)),
+                            "yes" if d <= bound_ms * 1e6 else "**no**"))
     for k, v in results.get("rss", {}).items():
         if k.startswith("quiesced fresh"):
             out.append(("idle RSS of quiesced ≤ 2 MiB (%s)" % k.replace("quiesced fresh: ", ""),
