@@ -30,6 +30,9 @@ import stallwrite  # noqa: E402
 
 SLOW = qtest.SLOW
 TIMEOUT, FS_TIMEOUT, LEASE = 1, 1, 2
+# A freeze held in FREEZING on purpose must outlive the checks made while it is held
+# (several status calls, a guardian restart: seconds under valgrind), not time out first.
+HOLD = int(10 * SLOW)
 t, s, chk = fc.start(timeout=TIMEOUT, fs_timeout=FS_TIMEOUT, lease=LEASE)
 M0, M1 = s.mounts
 daemon = chk.daemon
@@ -86,7 +89,7 @@ def kill_idle():
 def kill_freezing():
     """The guardian dies while m0's FIFREEZE is stuck: the freeze is cancelled; once the
     FIFREEZE returns everything is thawed and the freeze answered Aborted."""
-    d = daemon()
+    d = daemon("--fs-timeout", str(HOLD), timeout=HOLD)
     g = chk.guardian_of(d)
     stall = stallwrite.StalledWrite(os.path.join(M0, "stall.dat"))
     bg = fc.BgCall(d.control, "quiesce-freeze")
@@ -252,7 +255,7 @@ def both_freezing():
     """Both killed while m0's FIFREEZE is stuck. The dead quiesced lingers until the
     FIFREEZE returns (m0 then frozen too); a new quiesced refuses to start meanwhile,
     because the old control socket still accepts; afterwards it thaws both."""
-    d = daemon(lease=30)
+    d = daemon("--fs-timeout", str(HOLD), timeout=HOLD, lease=30)
     g = chk.guardian_of(d)
     stall = stallwrite.StalledWrite(os.path.join(M0, "stall.dat"))
     bg = fc.BgCall(d.control, "quiesce-freeze")

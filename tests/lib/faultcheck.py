@@ -198,7 +198,7 @@ class Checker:
 
     def daemon(self, *extra, **kw):
         """A qtest.Daemon, ready, with its fd baseline taken."""
-        if self.fs_timeout is not None:
+        if self.fs_timeout is not None and "--fs-timeout" not in extra:
             extra = ("--fs-timeout", str(self.fs_timeout)) + extra
         d = qtest.Daemon(self.scratch, *extra, **dict(self.bounds, **kw))
         self.baseline(d)
