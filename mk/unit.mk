@@ -1,6 +1,7 @@
 # Unit tests: one cmocka binary per module, printing TAP (tests/unit/test_<module>.c).
 # The one rule for all of them; a fragment read before this one (mk/agents.mk,
-# mk/group.mk) declares its own with UNIT_TESTS += NAME, UNIT_SRC_NAME, UNIT_LIBS_NAME.
+# mk/group.mk) declares its own with UNIT_TESTS += NAME, UNIT_SRC_NAME, UNIT_LIBS_NAME
+# (and UNIT_WRAP_NAME: linker --wrap options for that test alone).
 #
 # Each links its own object with just the objects of the code under test, so a test
 # binary shows what the module depends on. The objects come from the top Makefile's
@@ -84,13 +85,23 @@ UNIT_TESTS += plancache
 UNIT_SRC_plancache := src/fs/plancache.c src/fs/policy.c src/fs/mountinfo.c src/common/util.c
 UNIT_LIBS_plancache := -lm
 
+# The freezer's scheduler: the real workers, loop and order; the ioctls faked. The
+# test's own --wrap (UNIT_WRAP_NAME, for that test only) sends ioctl to its script, so
+# nothing is frozen: real directories, real open and mount id, FIFREEZE/FITHAW never.
+UNIT_TESTS += freezer
+UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mountid.c \
+	src/fs/policy.c src/fs/mountinfo.c src/common/loop.c src/common/log.c src/common/util.c \
+	tests/unit/unitloop.c
+UNIT_LIBS_freezer := -lm -lpthread
+UNIT_WRAP_freezer := -Wl,--wrap=ioctl
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
 		$(if $(call unit_json,$(1)),tests/unit/failalloc_json.c))
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) $(FAILALLOC_WRAP) $(if $(call unit_json,$(1)),$(FAILALLOC_WRAP_JSON)) \
+	$$(Q)$$(CC) $$(LDFLAGS) $(FAILALLOC_WRAP) $(UNIT_WRAP_$(1)) $(if $(call unit_json,$(1)),$(FAILALLOC_WRAP_JSON)) \
 		-o $$@ $$^ -lcmocka $(UNIT_LIBS_$(1))
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_TEST_RULE,$(t))))

@@ -120,11 +120,14 @@ static void thaw_ready(struct freezer *fz)
 {
 	for (size_t i = 0; i < fz->n; i++) {
 		struct fs_node *nd = &fz->nodes[i];
+		/* A FITHAW that failed is tried again by the next thaw, not at once by
+		 * this one: that would spin for as long as FITHAW fails. */
 		if ((nd->state != FS_FROZEN && nd->state != FS_THAW_FAILED) || nd->waiting ||
-		    nd->abandoned)
+		    nd->abandoned || nd->thaw_tried)
 			continue;
 		if (dispatch(fz, i, JOB_THAW) < 0) {
 			nd->state = FS_THAW_FAILED;
+			nd->thaw_tried = true;
 			freezer_set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint,
 				  strerror(ENOMEM));
 		}
@@ -134,8 +137,10 @@ static void thaw_ready(struct freezer *fz)
 /* For a thaw: each node waits for its holders that are frozen. */
 static void count_thaw_waits(struct freezer *fz)
 {
-	for (size_t i = 0; i < fz->n; i++)
+	for (size_t i = 0; i < fz->n; i++) {
 		fz->nodes[i].waiting = 0;
+		fz->nodes[i].thaw_tried = false;
+	}
 	for (size_t i = 0; i < fz->n; i++) {
 		const struct fs_candidate *c = fz->nodes[i].cand;
 		for (size_t h = 0; h < c->n_holders; h++) {

@@ -61,6 +61,7 @@ struct fs_node {
 	uint64_t freeze_start_ns, freeze_end_ns;
 	uint64_t thaw_start_ns, thaw_end_ns;
 	size_t waiting;          /* scheduling: how many must go before this one */
+	bool thaw_tried;         /* scheduling: its FITHAW failed in this operation */
 	uint64_t guard_id;       /* its id with the thaw guardian (0: not handed over) */
 };
 

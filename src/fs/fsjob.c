@@ -179,6 +179,7 @@ void fsjob_thaw_done(struct freezer *fz, struct fs_node *nd, struct job *j)
 	nd->thaw_end_ns = since(fz->op_t0, j->t_end);
 	if (j->err && j->err != EINVAL) {
 		nd->state = FS_THAW_FAILED;
+		nd->thaw_tried = true;
 		nd->err = j->err;
 		nd->failed_step = "thaw";
 		freezer_set_error(fz, "failed to thaw %s: %s", nd->cand->mountpoint, strerror(j->err));
