@@ -111,7 +111,7 @@ static void on_fanout(struct loop *loop, void *arg)
 {
 	struct workpool *wp = arg;
 	unsigned long taken;
-	bool waiting, stuck = false;
+	bool waiting, queued, finished, stuck = false;
 	(void)loop;
 	pthread_mutex_lock(&wp->mu);
 	taken = wp->taken;
@@ -121,11 +121,20 @@ static void on_fanout(struct loop *loop, void *arg)
 		while (unserved(wp) && !(stuck = spawn_worker(wp) < 0))
 			;
 	waiting = unserved(wp) > 0;
+	/* A job still queued: a worker that finishes one may keep quiet about it
+	 * (no_hurry) and take that one next, which may not return for long. */
+	queued = wp->queued > 0;
+	finished = wp->finished != NULL;
 	pthread_mutex_unlock(&wp->mu);
 	/* Progress: look again soon. Out of threads (all stuck in the kernel, or none
 	 * to be had): look again, but not a thousand times a second. */
-	if (waiting)
+	if (waiting || queued)
 		arm_fanout(wp, taken, stuck ? WORKPOOL_FANOUT_RETRY_MS : WORKPOOL_FANOUT_MS);
+	/* What finished quietly is heard of here, not only when the job after it
+	 * returns: that one may be a FIFREEZE stuck for seconds, and status would
+	 * show the filesystems frozen before it as still freezing all that time. */
+	if (finished)
+		workpool_collect(wp);
 }
 
 void workpool_collect(struct workpool *wp)
@@ -143,12 +152,20 @@ void workpool_collect(struct workpool *wp)
 static void on_wakeup(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	uint64_t cnt;
+	struct workpool *wp = arg;
+	bool queued;
 	(void)loop;
 	(void)events;
 
 	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		log_warn("worker eventfd");
-	workpool_collect(arg);
+	pthread_mutex_lock(&wp->mu);
+	queued = wp->queued > 0;
+	pthread_mutex_unlock(&wp->mu);
+	/* Nothing queued: nothing to fan out to and nothing can finish quietly. */
+	if (!queued)
+		loop_timer_disarm(loop, &wp->fanout);
+	workpool_collect(wp);
 }
 
 /* WORKPOOL_RETIRE_MS after the caller's last operation, every worker idle: let
@@ -236,7 +253,7 @@ bool workpool_free(struct workpool *wp, void (*free_job)(struct workpool_job *jo
 
 int workpool_submit(struct workpool *wp, struct workpool_job *j)
 {
-	bool wait_and_see = false;
+	bool wait_and_see = false, quiet_possible = false;
 	unsigned long taken;
 	int ret = 0;
 
@@ -257,10 +274,13 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 		*wp->todo_tail = j;
 		wp->todo_tail = &j->next;
 		wp->queued++;
+		/* Another job queued or running besides this one: one of them may
+		 * finish quietly before a worker takes the next (see on_fanout). */
+		quiet_possible = wp->queued + (wp->threads - wp->idle) >= 2;
 		pthread_cond_signal(&wp->cond);
 	}
 	pthread_mutex_unlock(&wp->mu);
-	if (wait_and_see && !loop_timer_armed(&wp->fanout))
+	if ((wait_and_see || quiet_possible) && !loop_timer_armed(&wp->fanout))
 		arm_fanout(wp, taken, WORKPOOL_FANOUT_MS);
 	return ret;
 }
