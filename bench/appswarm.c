@@ -52,9 +52,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: appswarm -s SOCKET [-n N] [-p PREFIX] [-o]\n");
 		return 2;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	/* Each app is two fds (its socket and its stop eventfd): 10,000 apps need more
+	 * than a usual hard limit of 20,000, which root may raise (up to fs.nr_open). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = 2 * (rlim_t)n + 64;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+			struct rlimit more = { want, want };
+			if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+				rl = more;
+		}
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

@@ -181,6 +181,8 @@ static void raw_cycle(void)
 
 /* ------------------------------------------------------------ JSON over a socket */
 
+#define ANSWER_MAX (64 << 20)
+
 struct conn {
 	int fd;
 	char *buf;
@@ -227,8 +229,14 @@ static ssize_t conn_line_ready(const struct conn *c)
 static void conn_fill(struct conn *c)
 {
 	ssize_t r;
-	if (c->len == c->cap)
-		die("answer too long");
+	/* A freeze's report names every app: ~1.5 MB with 10,000 of them. */
+	if (c->len == c->cap) {
+		char *bigger = c->cap < ANSWER_MAX ? realloc(c->buf, 2 * c->cap) : NULL;
+		if (!bigger)
+			die("answer too long (over %d MiB)", ANSWER_MAX >> 20);
+		c->buf = bigger;
+		c->cap *= 2;
+	}
 	r = read(c->fd, c->buf + c->len, c->cap - c->len);
 	if (r < 0 && errno == EINTR)
 		return;
@@ -271,7 +279,8 @@ static struct conn main_conn, side_conn;
 static const char *sock_path;
 static bool single;       /* one connection only (qemu-ga serves one client at a time) */
 static char req_freeze[16384], req_thaw[128], req_status[128];
-static char answer[1 << 20];
+/* Room for a freeze answer whose report names 10,000 apps (~1.5 MB). */
+static char answer[16 << 20];
 
 /* The freeze request for mounts[0..n). */
 static void build_freeze(int n)
