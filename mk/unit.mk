@@ -95,6 +95,13 @@ UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mou
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
+# The control socket: a real Unix socket in a temp dir, the engine faked in the test.
+UNIT_TESTS += control
+UNIT_SRC_control := src/host/control.c src/host/cmd.c src/host/cmd_control.c \
+	src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/common/slots.c \
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+UNIT_LIBS_control := -ljson-c -lm
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
