@@ -95,6 +95,22 @@ UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mou
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
+# The control socket: a real Unix socket in a temp dir, the engine faked in the test.
+UNIT_TESTS += control
+UNIT_SRC_control := src/host/control.c src/host/cmd.c src/host/cmd_control.c \
+	src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/common/slots.c \
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+UNIT_LIBS_control := -ljson-c -lm
+
+# The filesystems stage: the real policy, freezer and workers on a sample mount table
+# of directories (fs_stage_mountinfo_path); the engine faked, the ioctls too (as freezer).
+UNIT_TESTS += fs_stage
+UNIT_SRC_fs_stage := src/fs/fs_stage.c src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c \
+	src/fs/mountid.c src/fs/plancache.c src/fs/leftover.c src/fs/policy.c src/fs/mountinfo.c \
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+UNIT_LIBS_fs_stage := -ljson-c -lm -lpthread
+UNIT_WRAP_fs_stage := -Wl,--wrap=ioctl
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
