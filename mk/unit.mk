@@ -85,6 +85,11 @@ UNIT_TESTS += plancache
 UNIT_SRC_plancache := src/fs/plancache.c src/fs/policy.c src/fs/mountinfo.c src/common/util.c
 UNIT_LIBS_plancache := -lm
 
+# quiesced's settings: the command line and the config file (inih).
+UNIT_TESTS += config
+UNIT_SRC_config := src/daemon/config.c src/common/util.c
+UNIT_LIBS_config := -linih -lm
+
 # The freezer's scheduler: the real workers, loop and order; the ioctls faked. The
 # test's own --wrap (UNIT_WRAP_NAME, for that test only) sends ioctl to its script, so
 # nothing is frozen: real directories, real open and mount id, FIFREEZE/FITHAW never.
