@@ -95,6 +95,14 @@ UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mou
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
+# The run-dir record of what is frozen: written, read back and thawed, the thaw's
+# FITHAW faked (--wrap=ioctl, as for the freezer): real directories, nothing frozen.
+UNIT_TESTS += leftover
+UNIT_SRC_leftover := src/fs/leftover.c src/fs/mountid.c src/fs/mountinfo.c src/common/log.c \
+	src/common/util.c
+UNIT_LIBS_leftover := -lm
+UNIT_WRAP_leftover := -Wl,--wrap=ioctl
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
