@@ -116,6 +116,23 @@ UNIT_SRC_fs_stage := src/fs/fs_stage.c src/fs/freezer.c src/fs/fsjob.c src/fs/wo
 UNIT_LIBS_fs_stage := -ljson-c -lm -lpthread
 UNIT_WRAP_fs_stage := -Wl,--wrap=ioctl
 
+# The run-dir record of what is frozen: written, read back and thawed, the thaw's
+# FITHAW faked (--wrap=ioctl, as for the freezer): real directories, nothing frozen.
+UNIT_TESTS += leftover
+UNIT_SRC_leftover := src/fs/leftover.c src/fs/mountid.c src/fs/mountinfo.c src/common/log.c \
+	src/common/util.c
+UNIT_LIBS_leftover := -lm
+UNIT_WRAP_leftover := -Wl,--wrap=ioctl
+
+# quiesced's side of the thaw guardian: the binary is its own fake guardian (it hands
+# its socket to the test and touches no fd); --wrap=poll lets the test read while
+# guard.c waits for room in a full send buffer.
+UNIT_TESTS += guard
+UNIT_SRC_guard := src/common/guard.c src/common/guardwire.c src/common/loop.c \
+	src/common/log.c src/common/util.c tests/unit/unitloop.c
+UNIT_LIBS_guard := -lm -lpthread
+UNIT_WRAP_guard := -Wl,--wrap=poll
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \

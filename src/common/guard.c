@@ -337,6 +337,7 @@ int guard_start(struct guard *g)
 		kill(pid, SIGKILL);
 		close_child(g);
 		waitpid(pid, NULL, 0);
+		g->pid = 0;     /* reaped: guard_free must not wait for whoever has it next */
 		return -1;
 	}
 	log_debug("started the thaw guardian %s (pid %d)", g->program, (int)pid);
