@@ -96,7 +96,7 @@ UNIT_LIBS_config := -linih -lm
 UNIT_TESTS += freezer
 UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mountid.c \
 	src/fs/policy.c src/fs/mountinfo.c src/common/loop.c src/common/log.c src/common/util.c \
-	tests/unit/unitloop.c
+	tests/unit/unitloop.c tests/unit/ioctlseam.c
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
@@ -112,7 +112,8 @@ UNIT_LIBS_control := -ljson-c -lm
 UNIT_TESTS += fs_stage
 UNIT_SRC_fs_stage := src/fs/fs_stage.c src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c \
 	src/fs/mountid.c src/fs/plancache.c src/fs/leftover.c src/fs/policy.c src/fs/mountinfo.c \
-	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c \
+	tests/unit/ioctlseam.c
 UNIT_LIBS_fs_stage := -ljson-c -lm -lpthread
 UNIT_WRAP_fs_stage := -Wl,--wrap=ioctl
 
@@ -120,7 +121,7 @@ UNIT_WRAP_fs_stage := -Wl,--wrap=ioctl
 # FITHAW faked (--wrap=ioctl, as for the freezer): real directories, nothing frozen.
 UNIT_TESTS += leftover
 UNIT_SRC_leftover := src/fs/leftover.c src/fs/mountid.c src/fs/mountinfo.c src/common/log.c \
-	src/common/util.c
+	src/common/util.c tests/unit/ioctlseam.c
 UNIT_LIBS_leftover := -lm
 UNIT_WRAP_leftover := -Wl,--wrap=ioctl
 

@@ -38,6 +38,7 @@
 #include "fs/freezer.h"
 #include "fs/mountid.h"
 #include "fs/policy.h"
+#include "ioctlseam.h"
 #include "unitguard.h"
 
 #define NFS 8            /* filesystems (directories) a test may use */
@@ -68,9 +69,6 @@ static bool released[NFS];
 static struct event evlog[MAXEV];
 static int nev;
 static int unknown_ioctls;   /* FIFREEZE/FITHAW on an fd that is none of ours */
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 static const char *ev_name(enum ev kind)
 {
@@ -105,18 +103,6 @@ static int fs_of_path(const char *path)
 	return -1;
 }
 
-static int fs_of_fd(int fd)
-{
-	char link[64], path[PATH_MAX];
-	ssize_t n;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
-		return -1;
-	path[n] = '\0';
-	return fs_of_path(path);
-}
-
 /* Plays the script of fs for one FIFREEZE or FITHAW. */
 static int play(int fs, bool freeze)
 {
@@ -135,17 +121,9 @@ static int play(int fs, bool freeze)
 	return 0;
 }
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+int ioctlseam_fake(const char *path, bool freeze)
 {
-	va_list ap;
-	void *arg;
-	int fs;
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (req != FIFREEZE && req != FITHAW)
-		return __real_ioctl(fd, req, arg);
-	fs = fs_of_fd(fd);
+	int fs = fs_of_path(path);
 	if (fs < 0) {
 		pthread_mutex_lock(&mu);
 		unknown_ioctls++;
@@ -153,7 +131,7 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 		errno = ENOTTY;
 		return -1;
 	}
-	return play(fs, req == FIFREEZE);
+	return play(fs, freeze);
 }
 
 static void release(int fs)

@@ -39,6 +39,7 @@
 
 #include <cmocka.h>
 
+#include "ioctlseam.h"
 #include "unitguard.h"
 
 #include "common/appfslist.h"
@@ -58,40 +59,17 @@ static int freeze_err[NFS];          /* 0: FIFREEZE succeeds, else fails with it
 static int freezes[NFS], thaws[NFS];  /* calls seen */
 static int strangers;                /* FIFREEZE/FITHAW on an fd none of ours */
 
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
-
-static int fs_of_fd(int fd)
+int ioctlseam_fake(const char *path, bool freeze)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t n;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
-		return -1;
-	path[n] = '\0';
-	for (int i = 0; i < NFS; i++)
+	int fs = -1, err = 0;
+	for (int i = 0; i < NFS && fs < 0; i++)
 		if (strcmp(fs_path[i], path) == 0)
-			return i;
-	return -1;
-}
-
-int __wrap_ioctl(int fd, unsigned long req, ...)
-{
-	va_list ap;
-	void *arg;
-	int fs, err = 0;
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (req != FIFREEZE && req != FITHAW)
-		return __real_ioctl(fd, req, arg);
-	fs = fs_of_fd(fd);
+			fs = i;
 	pthread_mutex_lock(&mu);
 	if (fs < 0) {
 		strangers++;
 		err = ENOTTY;
-	} else if (req == FIFREEZE) {
+	} else if (freeze) {
 		freezes[fs]++;
 		err = freeze_err[fs];
 	} else {
