@@ -296,7 +296,7 @@ static int teardown(void **state)
 static struct json_object *status(void)
 {
 	struct json_object *out = json_object_new_object(), *o;
-	hyperv_status(t.hv, out);
+	assert_int_equal(hyperv_status(t.hv, out), 0);
 	assert_true(json_object_object_get_ex(out, "hyperv", &o));
 	json_object_get(o);
 	json_object_put(out);
@@ -731,15 +731,40 @@ static bool run_request(void *arg)
 	return injected;
 }
 
+/* quiesce-status: out of memory is an error (the status is not sent), never a crash
+ * in json-c or a "hyperv" object with parts missing. */
+static bool run_status(void *arg)
+{
+	struct json_object *out = arg, *o;  /* made before the failures are armed */
+	int rc = hyperv_status(t.hv, out);
+	bool injected;
+
+	injected = failalloc_stop();
+	if (injected) {
+		assert_int_equal(rc, -1);
+		assert_false(json_object_object_get_ex(out, "hyperv", &o));
+	} else {
+		assert_int_equal(rc, 0);
+		assert_true(json_object_object_get_ex(out, "hyperv", &o));
+		assert_string_equal(status_str(o, "last", "answer"), "HV_S_OK");
+		json_object_object_del(out, "hyperv");
+	}
+	return injected;
+}
+
 static void test_out_of_memory(void **state)
 {
 	uint8_t ops[] = { HVWIRE_OP_HOT_BACKUP, HVWIRE_OP_FREEZE };
+	struct json_object *out;
 	(void)state;
 	assert_int_equal(failalloc_each("hyperv_new", run_new, NULL), 2);
 	start_hv(NULL);
 	connect_ready();
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		assert_int_equal(failalloc_each("request", run_request, &ops[i]), 1);
+	out = json_object_new_object();
+	assert_true(failalloc_each("status", run_status, out) > 10);
+	json_object_put(out);
 	/* The undo of a freeze given up, out of memory: nothing is left pending. */
 	eng.state = TXN_FROZEN;
 	eng.whose = TXN_WHOSE_YOURS;
