@@ -57,14 +57,13 @@ static void do_status(struct cmd_call *call)
 	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
 	if (ctx->status)
 		ctx->status(ctx->arg, ret);
-	if (engine_status(ctx->engine, ret) < 0) {
+	if (engine_status(ctx->engine, ret) < 0 ||
+	    (ctx->hyperv && hyperv_status(ctx->hyperv, ret) < 0)) {
 		/* Never a status with parts missing. */
 		json_object_put(ret);
 		cmd_error(call, "GenericError", "out of memory");
 		return;
 	}
-	if (ctx->hyperv)
-		hyperv_status(ctx->hyperv, ret);
 	if (ctx->qgafwd)
 		qgafwd_status(ctx->qgafwd, ret);
 	cmd_return(call, ret);

@@ -498,34 +498,55 @@ void hyperv_free(struct hyperv *hv)
 	free(hv);
 }
 
-void hyperv_status(const struct hyperv *hv, struct json_object *out)
+/* Adds v to o (and frees v if it cannot): false when out of memory. */
+static bool put(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!o || !v || json_object_object_add(o, key, v) < 0) {
+		json_object_put(v);
+		return false;
+	}
+	return true;
+}
+
+static bool put_last(const struct hyperv *hv, struct json_object *o)
+{
+	struct json_object *l;
+
+	if (!hv->last_op[0])
+		return true;
+	l = json_object_new_object();
+	if (!put(l, "op", json_object_new_string(hv->last_op)) ||
+	    !put(l, "answer", json_object_new_string(hv->last_result)) ||
+	    !put(l, "ms", json_object_new_double(hv->last_ms))) {
+		json_object_put(l);
+		return false;
+	}
+	return put(o, "last", l);
+}
+
+int hyperv_status(const struct hyperv *hv, struct json_object *out)
 {
 	struct json_object *o = json_object_new_object();
+	bool ok = put(o, "path", json_object_new_string(hv->path)) &&
+		put(o, "channel", json_object_new_string(hv->fd < 0 ? "none" :
+							 hv->is_socket ? "socket" : "device")) &&
+		put(o, "state", json_object_new_string(state_name(hv->state))) &&
+		(!hv->kernel_version ||
+		 put(o, "kernel_version", json_object_new_int64((int64_t)hv->kernel_version))) &&
+		(hv->state != HV_BUSY ||
+		 put(o, "request", json_object_new_string(op_name(hv->req.op)))) &&
+		put(o, "frozen_for_hyperv", json_object_new_boolean(hv->frozen_by_us)) &&
+		put(o, "requests", json_object_new_int64((int64_t)hv->n_requests)) &&
+		put(o, "registrations", json_object_new_int64((int64_t)hv->n_registrations)) &&
+		put(o, "resets", json_object_new_int64((int64_t)hv->n_resets)) &&
+		put(o, "overdue", json_object_new_int64((int64_t)hv->n_deadlines)) &&
+		put(o, "freeze_budget_ms", json_object_new_int64((int64_t)hv->freeze_budget_ms)) &&
+		put(o, "budget_ms", json_object_new_int64((int64_t)hv->budget_ms)) &&
+		put_last(hv, o);
 
-	json_object_object_add(o, "path", json_object_new_string(hv->path));
-	json_object_object_add(o, "channel", json_object_new_string(hv->fd < 0 ? "none" :
-				hv->is_socket ? "socket" : "device"));
-	json_object_object_add(o, "state", json_object_new_string(state_name(hv->state)));
-	if (hv->kernel_version)
-		json_object_object_add(o, "kernel_version",
-				       json_object_new_int64((int64_t)hv->kernel_version));
-	if (hv->state == HV_BUSY)
-		json_object_object_add(o, "request", json_object_new_string(op_name(hv->req.op)));
-	json_object_object_add(o, "frozen_for_hyperv", json_object_new_boolean(hv->frozen_by_us));
-	json_object_object_add(o, "requests", json_object_new_int64((int64_t)hv->n_requests));
-	json_object_object_add(o, "registrations",
-			       json_object_new_int64((int64_t)hv->n_registrations));
-	json_object_object_add(o, "resets", json_object_new_int64((int64_t)hv->n_resets));
-	json_object_object_add(o, "overdue", json_object_new_int64((int64_t)hv->n_deadlines));
-	json_object_object_add(o, "freeze_budget_ms",
-			       json_object_new_int64((int64_t)hv->freeze_budget_ms));
-	json_object_object_add(o, "budget_ms", json_object_new_int64((int64_t)hv->budget_ms));
-	if (hv->last_op[0]) {
-		struct json_object *l = json_object_new_object();
-		json_object_object_add(l, "op", json_object_new_string(hv->last_op));
-		json_object_object_add(l, "answer", json_object_new_string(hv->last_result));
-		json_object_object_add(l, "ms", json_object_new_double(hv->last_ms));
-		json_object_object_add(o, "last", l);
+	if (!ok) {
+		json_object_put(o);
+		return -1;
 	}
-	json_object_object_add(out, "hyperv", o);
+	return put(out, "hyperv", o) ? 0 : -1;
 }

@@ -42,7 +42,7 @@ struct hyperv;
 int hyperv_new(struct host_ctx *ctx, const struct hyperv_config *cfg, struct hyperv **out);
 void hyperv_free(struct hyperv *hv);
 
-/* "hyperv": {...} for quiesce-status. */
-void hyperv_status(const struct hyperv *hv, struct json_object *out);
+/* "hyperv": {...} for quiesce-status; -1 if out of memory (then nothing is added). */
+int hyperv_status(const struct hyperv *hv, struct json_object *out);
 
 #endif

@@ -74,7 +74,7 @@ void registry_list(struct registry *r, struct json_object *ret)
 	json_object_object_add(ret, "count", json_object_new_int64(0));
 }
 
-void hyperv_status(const struct hyperv *hv, struct json_object *ret)
+int hyperv_status(const struct hyperv *hv, struct json_object *ret)
 {
 	(void)hv, (void)ret;
 	abort(); /* q.hyperv is NULL */

@@ -71,11 +71,12 @@ int engine_status(struct engine *e, struct json_object *out)
 	return 0;
 }
 
-void hyperv_status(const struct hyperv *hv, struct json_object *out)
+int hyperv_status(const struct hyperv *hv, struct json_object *out)
 {
 	(void)hv;
 	(void)out;
 	fail_msg("hyperv_status without Hyper-V");
+	return -1;
 }
 
 void qgafwd_status(const struct qgafwd *f, struct json_object *out)

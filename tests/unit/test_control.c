@@ -84,11 +84,12 @@ void engine_owner_gone(struct engine *e, const void *owner)
 	eng.owner_gone++;
 }
 
-void hyperv_status(const struct hyperv *hv, struct json_object *out)
+int hyperv_status(const struct hyperv *hv, struct json_object *out)
 {
 	(void)hv;
 	(void)out;
 	fail_msg("hyperv_status without Hyper-V");
+	return -1;
 }
 
 void qgafwd_status(const struct qgafwd *f, struct json_object *out)
