@@ -133,6 +133,12 @@ UNIT_SRC_guard := src/common/guard.c src/common/guardwire.c src/common/loop.c \
 UNIT_LIBS_guard := -lm -lpthread
 UNIT_WRAP_guard := -Wl,--wrap=poll
 
+# quiescectl's output: the human text of reports and status, and client.c's --json and
+# error printing (stdout/stderr to a temp file); the answers are literals, no daemon.
+UNIT_TESTS += output
+UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c
+UNIT_LIBS_output := -ljson-c -lm
+
 # No core dump while frozen: the core limit and dumpable flag, in child processes;
 # --wrap=getrlimit,setrlimit lets the test fail them.
 UNIT_TESTS += nodump
