@@ -23,6 +23,11 @@ UNIT_SRC_gmachine := src/group/gmachine.c src/group/gwindow.c src/group/gagent.c
 UNIT_LIBS_gspec := -ljson-c -linih -lpthread -lm
 UNIT_LIBS_gwindow := -ljson-c -linih -lpthread -lm
 UNIT_LIBS_gmachine := -ljson-c -linih -lpthread -lm
+# The report (text, JSON) of runs built by hand: every time known, no threads.
+UNIT_TESTS += greport
+UNIT_SRC_greport := src/group/greport.c src/group/gmachine.c src/group/gwindow.c \
+	src/group/gspec.c src/common/util.c
+UNIT_LIBS_greport := -ljson-c -linih -lpthread -lm
 
 # The config file (also the state file): inih, from memory.
 FUZZ_TARGETS += gspec

@@ -134,6 +134,19 @@ UNIT_SRC_guard := src/common/guard.c src/common/guardwire.c src/common/loop.c \
 UNIT_LIBS_guard := -lm -lpthread
 UNIT_WRAP_guard := -Wl,--wrap=poll
 
+# quiescectl's output: the human text of reports and status, and client.c's --json and
+# error printing (stdout/stderr to a temp file); the answers are literals, no daemon.
+UNIT_TESTS += output
+UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c
+UNIT_LIBS_output := -ljson-c -lm
+
+# No core dump while frozen: the core limit and dumpable flag, in child processes;
+# --wrap=getrlimit,setrlimit lets the test fail them.
+UNIT_TESTS += nodump
+UNIT_SRC_nodump := src/common/nodump.c src/common/log.c src/common/util.c
+UNIT_LIBS_nodump := -lm
+UNIT_WRAP_nodump := -Wl,--wrap=getrlimit,--wrap=setrlimit
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \

@@ -3,6 +3,7 @@
  * null: it did not happen. */
 #include "group/greport.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -73,93 +74,140 @@ void greport_text(FILE *f, const struct grun *r, const struct greport_info *info
 			"quiesce-group dies; quiesce-group thaw %s thaws it\n", r->spec->name);
 }
 
+/* Out of memory: json-c's constructors give NULL, and an add to a NULL object is an
+ * assert in json-c; a NULL value would read as "did not happen". So every constructor
+ * goes through J(), which notes its failure in *bad, objects are added to only when
+ * they exist, and a report with a failure is not printed. */
+static struct json_object *jcheck(struct json_object *v, bool *bad)
+{
+	if (!v)
+		*bad = true;
+	return v;
+}
+
+#define J(v) jcheck((v), bad)
+
+static void jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (o)
+		json_object_object_add(o, key, v);
+	else
+		json_object_put(v);
+}
+
 /* Milliseconds to the microsecond, printed as such (not 0.0030000000000000001). */
-static struct json_object *jms(double v)
+static struct json_object *jms(double v, bool *bad)
 {
 	char buf[32];
 
 	if (v < 0)
 		return NULL;
 	snprintf(buf, sizeof(buf), "%.3f", v);
-	return json_object_new_double_s(v, buf);
+	return J(json_object_new_double_s(v, buf));
 }
 
-static struct json_object *jcall(const struct gjob *j)
+static struct json_object *jcall(const struct gjob *j, bool *bad)
 {
 	struct json_object *o;
 
 	if (!j->started)
 		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "asked_ms", jms(j->t_start));
-	json_object_object_add(o, "answered_ms", j->done ? jms(j->t_end) : NULL);
-	json_object_object_add(o, "ok", json_object_new_boolean(j->done && j->rc == 0));
-	json_object_object_add(o, "answer", json_object_new_string(j->done ? j->res.msg : "no answer"));
+	o = J(json_object_new_object());
+	jadd(o, "asked_ms", jms(j->t_start, bad));
+	jadd(o, "answered_ms", j->done ? jms(j->t_end, bad) : NULL);
+	jadd(o, "ok", J(json_object_new_boolean(j->done && j->rc == 0)));
+	jadd(o, "answer", J(json_object_new_string(j->done ? j->res.msg : "no answer")));
 	return o;
 }
 
-static struct json_object *jguest(const struct grun *r, int i, const struct gwin_guest *t)
+static struct json_object *jguest(const struct grun *r, int i, const struct gwin_guest *t,
+				  bool *bad)
 {
 	const struct gguest *g = &r->g[i];
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = J(json_object_new_object());
 	const struct gres *c = &g->check.res;
 
-	json_object_object_add(o, "uri", json_object_new_string(r->spec->g[i].uri));
-	json_object_object_add(o, "domain", json_object_new_string(r->spec->g[i].dom));
-	json_object_object_add(o, "agent", c->agent[0] ? json_object_new_string(c->agent) : NULL);
-	json_object_object_add(o, "version", c->version[0] ? json_object_new_string(c->version) : NULL);
+	jadd(o, "uri", J(json_object_new_string(r->spec->g[i].uri)));
+	jadd(o, "domain", J(json_object_new_string(r->spec->g[i].dom)));
+	jadd(o, "agent", c->agent[0] ? J(json_object_new_string(c->agent)) : NULL);
+	jadd(o, "version", c->version[0] ? J(json_object_new_string(c->version)) : NULL);
 	/* quiesced thaws on its own when its lease ends; qemu-ga never does. */
-	json_object_object_add(o, "lease", c->agent[0] ? json_object_new_boolean(
-		!strcmp(c->agent, "quiesced")) : NULL);
-	json_object_object_add(o, "state", json_object_new_string(gstate_name(g->st)));
-	json_object_object_add(o, "late", json_object_new_boolean(g->late));
-	json_object_object_add(o, "check", jcall(&g->check));
-	json_object_object_add(o, "freeze", jcall(&g->freeze));
-	json_object_object_add(o, "snapshot", jcall(&g->snap));
-	json_object_object_add(o, "thaw", jcall(&g->thaw));
-	json_object_object_add(o, "freeze_ms", jms(span(t->freeze_start, t->frozen_at)));
-	json_object_object_add(o, "frozen_ms", jms(t->froze ? span(t->frozen_at, t->thaw_start) : -1));
-	json_object_object_add(o, "thaw_ms", jms(span(t->thaw_start, t->thaw_done)));
-	json_object_object_add(o, "blocked_ms", jms(t->freeze_start < 0 ? -1
-		: span(t->freeze_start, t->froze ? t->thaw_done : t->frozen_at)));
+	jadd(o, "lease", c->agent[0] ? J(json_object_new_boolean(!strcmp(c->agent, "quiesced")))
+				     : NULL);
+	jadd(o, "state", J(json_object_new_string(gstate_name(g->st))));
+	jadd(o, "late", J(json_object_new_boolean(g->late)));
+	jadd(o, "check", jcall(&g->check, bad));
+	jadd(o, "freeze", jcall(&g->freeze, bad));
+	jadd(o, "snapshot", jcall(&g->snap, bad));
+	jadd(o, "thaw", jcall(&g->thaw, bad));
+	jadd(o, "freeze_ms", jms(span(t->freeze_start, t->frozen_at), bad));
+	jadd(o, "frozen_ms", jms(t->froze ? span(t->frozen_at, t->thaw_start) : -1, bad));
+	jadd(o, "thaw_ms", jms(span(t->thaw_start, t->thaw_done), bad));
+	jadd(o, "blocked_ms", jms(t->freeze_start < 0 ? -1
+		: span(t->freeze_start, t->froze ? t->thaw_done : t->frozen_at), bad));
+	return o;
+}
+
+/* The group's times: the all-frozen window, writes blocked, the hold. */
+static void jtimes(struct json_object *o, const struct grun *r, const struct gwin *w, bool *bad)
+{
+	struct json_object *x = J(json_object_new_object());
+
+	jadd(x, "all_frozen_from_ms", jms(w->all_from, bad));
+	jadd(x, "all_frozen_until_ms", jms(w->all_until, bad));
+	jadd(x, "window_ms", jms(w->window_ms, bad));
+	jadd(o, "all_frozen", x);
+	x = J(json_object_new_object());
+	jadd(x, "total_ms", jms(w->blocked_total_ms, bad));
+	jadd(x, "span_ms", jms(w->blocked_span_ms, bad));
+	jadd(x, "max_ms", jms(w->blocked_max_ms, bad));
+	jadd(o, "writes_blocked", x);
+	x = J(json_object_new_object());
+	jadd(x, "start_ms", jms(r->hold_start, bad));
+	jadd(x, "end_ms", jms(r->hold_end, bad));
+	jadd(x, "answer", r->hold.msg[0] ? J(json_object_new_string(r->hold.msg)) : NULL);
+	jadd(o, "hold", x);
+}
+
+static struct json_object *jreport(const struct grun *r, const struct greport_info *info,
+				   bool *bad)
+{
+	struct gwin_guest t[GSPEC_MAX_GUESTS];
+	struct json_object *o = J(json_object_new_object()), *gs = J(json_object_new_array());
+	struct gwin w;
+
+	gmachine_times(r, t);
+	gwin_compute(t, r->n, gmachine_now(r), &w);
+	jadd(o, "group", J(json_object_new_string(r->spec->name)));
+	jadd(o, "mode", J(json_object_new_string(info->mode)));
+	jadd(o, "result", J(json_object_new_string(gresult_name(r->result))));
+	jadd(o, "exit_status", J(json_object_new_int(r->result)));
+	jadd(o, "reason", r->why[0] ? J(json_object_new_string(r->why)) : NULL);
+	jadd(o, "snapshot", info->snapshot ? J(json_object_new_string(info->snapshot)) : NULL);
+	jadd(o, "deadline_ms", J(json_object_new_int64((int64_t)r->deadline_ms)));
+	jadd(o, "hold_limit_ms", J(json_object_new_int64((int64_t)r->hold_ms)));
+	for (int i = 0; i < r->n; i++) {
+		struct json_object *g = jguest(r, i, &t[i], bad);
+		if (gs)
+			json_object_array_add(gs, g);
+		else
+			json_object_put(g);
+	}
+	jadd(o, "guests", gs);
+	jtimes(o, r, &w, bad);
 	return o;
 }
 
 void greport_json(FILE *f, const struct grun *r, const struct greport_info *info)
 {
-	struct gwin_guest t[GSPEC_MAX_GUESTS];
-	struct json_object *o = json_object_new_object(), *gs = json_object_new_array(), *x;
-	struct gwin w;
+	bool bad = false;
+	struct json_object *o = jreport(r, info, &bad);
+	const char *text = bad ? NULL : json_object_to_json_string_ext(o,
+		JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	gmachine_times(r, t);
-	gwin_compute(t, r->n, gmachine_now(r), &w);
-	json_object_object_add(o, "group", json_object_new_string(r->spec->name));
-	json_object_object_add(o, "mode", json_object_new_string(info->mode));
-	json_object_object_add(o, "result", json_object_new_string(gresult_name(r->result)));
-	json_object_object_add(o, "exit_status", json_object_new_int(r->result));
-	json_object_object_add(o, "reason", r->why[0] ? json_object_new_string(r->why) : NULL);
-	json_object_object_add(o, "snapshot", info->snapshot ? json_object_new_string(info->snapshot) : NULL);
-	json_object_object_add(o, "deadline_ms", json_object_new_int64((int64_t)r->deadline_ms));
-	json_object_object_add(o, "hold_limit_ms", json_object_new_int64((int64_t)r->hold_ms));
-	for (int i = 0; i < r->n; i++)
-		json_object_array_add(gs, jguest(r, i, &t[i]));
-	json_object_object_add(o, "guests", gs);
-	x = json_object_new_object();
-	json_object_object_add(x, "all_frozen_from_ms", jms(w.all_from));
-	json_object_object_add(x, "all_frozen_until_ms", jms(w.all_until));
-	json_object_object_add(x, "window_ms", jms(w.window_ms));
-	json_object_object_add(o, "all_frozen", x);
-	x = json_object_new_object();
-	json_object_object_add(x, "total_ms", jms(w.blocked_total_ms));
-	json_object_object_add(x, "span_ms", jms(w.blocked_span_ms));
-	json_object_object_add(x, "max_ms", jms(w.blocked_max_ms));
-	json_object_object_add(o, "writes_blocked", x);
-	x = json_object_new_object();
-	json_object_object_add(x, "start_ms", jms(r->hold_start));
-	json_object_object_add(x, "end_ms", jms(r->hold_end));
-	json_object_object_add(x, "answer", r->hold.msg[0] ? json_object_new_string(r->hold.msg) : NULL);
-	json_object_object_add(o, "hold", x);
-	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (text)
+		fprintf(f, "%s\n", text);
+	else
+		fprintf(stderr, "quiesce-group: no JSON report: out of memory\n");
 	json_object_put(o);
 }
