@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # quiesce: top-level build.
 #
 #   make                 build everything into build/

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Time to frozen with 1000 connected apps against 0 apps, in the same run.
 
 Time to frozen = from sending quiesce-freeze on an open control connection to reading

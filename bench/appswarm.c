@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * appswarm: N apps in one process, registered with quiesced through libquiesce, each
  * answering every request with success at once. For bench/apps_bench.py.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Compare quiesced builds or settings, for the before/after numbers of a daemon change.
 
     bench/compare.py hot  'BIN [ARGS...]' 'BIN [ARGS...]' ...

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The scenario matrix: time to frozen (freeze request written -> its answer read) of
 raw ioctls, qemu-ga and quiesced, where the kernel is fast and where it is slow.
 

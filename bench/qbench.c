@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * qbench: freeze+thaw cycles, timed the same way for every row of the benchmark
  * (bench/run.py drives it; bench/RESULTS.md has the results).

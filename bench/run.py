@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The freeze benchmark: raw ioctls, quiesced (control and QGA sockets, with 0..1000
 registered apps) and qemu-ga, on 1, 4 and 16 scratch filesystems, cold and hot.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * appvss-sim: the hv_vss(4) sample application, done with libquiesce.
  *

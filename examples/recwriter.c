@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * recwriter: a writer that holds its writes across a snapshot.
  *

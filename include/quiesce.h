@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce: take part in application-consistent snapshots through quiesced.
  *

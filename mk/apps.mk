@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The app registry and hook directory live in src/apps/ and are part of quiesced
 # (mk/daemon.mk compiles src/apps/*.c). This fragment has their benchmark.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/: the freeze benchmark (bench/RESULTS.md).
 #
 #   make bench           as root: scratch loop mounts, every row, bench/RESULTS.md's tables

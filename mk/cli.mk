@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # quiescectl: the command-line client.
 CLI_SRC := $(wildcard src/cli/*.c) src/common/util.c
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # quiesced: the daemon.
 DAEMON_SRC := $(wildcard src/daemon/*.c src/host/*.c src/engine/*.c src/fs/*.c src/apps/*.c src/hooks/*.c \
 	src/common/*.c)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fuzzing: one libFuzzer target per parser or decoder (tests/fuzz/README.md).
 #
 # A target NAME is tests/fuzz/fuzz_NAME.c (it defines LLVMFuzzerTestOneInput), its seed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # quiesce-group: the host-side program that freezes several libvirt guests as one
 # (src/group/). It alone links libvirt: the daemon's package never pulls it in.
 GROUP_SRC := $(wildcard src/group/*.c) src/common/util.c

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # hvsim: the kernel side of /dev/vmbus/hv_vss on a socket (tools/hvsim/README.md), and the
 # sandbox that runs the stock hv_vss_daemon against it.
 

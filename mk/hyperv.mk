@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The Hyper-V channel's message encoding (src/host/hvwire.c; the adapter itself is part
 # of quiesced, mk/daemon.mk): its unit test and its fuzz target (mk/fuzz.mk builds
 # it: build/tests/fuzz_hvwire replays the corpus, make fuzz-hvwire fuzzes).

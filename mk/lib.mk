@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libquiesce (shared + static + pkg-config), its sample apps, and their tests.
 # The wire format (src/common/appwire.c) is compiled into the library too; the daemon
 # links its own copy from $(BUILD)/obj.

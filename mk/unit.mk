@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Unit tests: one cmocka binary per module, printing TAP (tests/unit/test_<module>.c).
 # The one rule for all of them; a fragment read before this one (mk/agents.mk,
 # mk/group.mk) declares its own with UNIT_TESTS += NAME, UNIT_SRC_NAME, UNIT_LIBS_NAME

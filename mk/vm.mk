@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/vm: the QEMU end-to-end snapshot test (see tools/vm/README.md).
 #
 #   make vmtest                    build the VM (cached kernel, fresh initramfs), run tools/vm/vmtest.py

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The whole suite in every mode, as CI runs it (.ci/run -> make ci -> this):
 #   1. make check               unit, integration, fuzz-corpus replay, VM test
 #   2. make check SANITIZE=1    the same built with ASan+UBSan

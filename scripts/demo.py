@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The quiesce demo: a consistent copy of two live filesystems.
 
 Makes two loop-mounted ext4 scratch filesystems under a temp dir, starts quiesced

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install the Debian packages quiesce needs to build, test, benchmark and demo.
 # Idempotent and quick when everything is there: it asks dpkg first and calls
 # apt-get only for what is missing. Run as root on Debian 12.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The app registry: the app socket (docs/protocol.md) and the "apps" stage of the
  * transaction engine.
  *

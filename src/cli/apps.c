@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiescectl apps: the applications registered on quiesced's app socket. */
 #include <getopt.h>
 #include <json-c/json.h>

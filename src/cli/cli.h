@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiescectl: shared pieces of the verbs. */
 #ifndef QUIESCE_CLI_H
 #define QUIESCE_CLI_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiescectl fsfreeze-hook freeze|thaw: quiescectl as qemu-ga's fsfreeze hook.
  *
  * For guests that keep qemu-ga for everything else: qemu-ga freezes the

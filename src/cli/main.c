@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiescectl: talk to quiesced. A table of verbs; each verb lives in its own function. */
 #include <getopt.h>
 #include <stdio.h>

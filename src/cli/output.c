@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Human-readable output of quiescectl: reports of a transaction and the status. */
 #include <json-c/json.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiescectl snapshot: freeze, run a command, always thaw.
  *
  * The freeze is held by this connection: if quiescectl dies while the command runs,

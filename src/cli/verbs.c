@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The simple verbs: status, check, freeze, thaw. snapshot is in snapshot.c. */
 #include <getopt.h>
 #include <json-c/json.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * appwire: encode, decode and check app socket frames (see appwire.h and
  * docs/protocol.md for the layouts). Every decoder first checks the length,

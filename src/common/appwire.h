@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * appwire: the app socket's wire format (docs/protocol.md), as pure functions.
  *

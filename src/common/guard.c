@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "common/guard.h"
 
 #include <errno.h>

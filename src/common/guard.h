@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesced's side of the thaw guardian (src/guardian/main.c): start it, hand it each
  * filesystem's fd before that filesystem is frozen, tell it the deadline, and notice
  * when it dies (then quiesced thaws at once and starts a new one). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "common/guardwire.h"
 
 #include <string.h>

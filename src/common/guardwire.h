@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Messages between quiesced and its thaw guardian, over a SOCK_SEQPACKET socketpair.
  * Pure encode/decode, no I/O (fuzzed by tests/fuzz/fuzz_guardwire.c).
  *

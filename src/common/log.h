@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Logging for quiesced: stderr in the foreground, syslog otherwise.
  *
  * While any filesystem is frozen, nothing may be written that could land on a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "common/loop.h"
 
 #include <errno.h>

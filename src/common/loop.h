@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The one event loop of quiesced: epoll for fds, a min-heap of monotonic timers.
  *
  * Everything the daemon does happens in callbacks from loop_run(); blocking work

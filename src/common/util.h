@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Small helpers shared by the daemon, quiescectl and the tools. */
 #ifndef QUIESCE_UTIL_H
 #define QUIESCE_UTIL_H

@@ -1,6 +1,6 @@
+// SPDX-License-Identifier: MIT
 #include "daemon/config.h"
 #include "host/qgafwd.h"
-
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesced's settings: defaults, then the config file, then the command line.
  *
  * Every setting is one row of the table in config.c, which drives getopt_long, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesced: wiring only. Options, logging, the run dir, the engine and its stages, the
  * transports, then the event loop. */
 #include <errno.h>

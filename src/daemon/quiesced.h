@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The daemon's parts, wired together in main.c. The transports see only host_ctx. */
 #ifndef QUIESCE_QUIESCED_H
 #define QUIESCE_QUIESCED_H

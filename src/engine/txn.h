@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The transaction engine: one CHECK, FREEZE or THAW at a time, an explicit state
  * machine, and the lease.
  *

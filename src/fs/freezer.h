@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Freezing and thawing a planned set of filesystems, in parallel, off the loop.
  *
  * A FIFREEZE can take long (where RCU grace periods are not expedited a cold one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "fs/fs_stage.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The filesystems as a stage of the transaction engine: plan with the policy, freeze
  * and thaw with the freezer, check what can be checked without freezing. */
 #ifndef QUIESCE_FS_STAGE_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* What quiesced is freezing, recorded in its run dir (a tmpfs) before the first
  * FIFREEZE and removed after the last thaw. If quiesced and its guardian both die
  * while frozen, the next quiesced finds the record at start and thaws what it names. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Kept apart: it needs the kernel's struct statx (glibc's lacks stx_mnt_id), and
  * <linux/stat.h> cannot be included together with <sys/stat.h>. */
 #include "fs/mountid.h"

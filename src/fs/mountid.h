@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #ifndef QUIESCE_MOUNTID_H
 #define QUIESCE_MOUNTID_H
 /* The mount id (as in mountinfo) of the mount an open fd is on, from statx(2).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "fs/mountinfo.h"
 
 #include <errno.h>

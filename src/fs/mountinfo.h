@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* /proc/self/mountinfo: parsing only, no policy.
  *
  * Line format (proc(5)):

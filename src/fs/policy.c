@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "fs/policy.h"
 
 #include <dirent.h>

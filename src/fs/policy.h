@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which filesystems to freeze, and in what order.
  *
  * The default rules are hv_vss_daemon's, so quiesced can replace it: a source under

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "fs/workpool.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The freezer's worker threads: blocking ioctls run there, off the event loop, and
  * come back to the loop through an eventfd.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group: what guest-info says about a guest's agent (pure, unit-tested). */
 #ifndef QUIESCE_GAGENT_H
 #define QUIESCE_GAGENT_H

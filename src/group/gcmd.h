@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group's HOLD by a command: run it with the group in its environment,
  * bounded by the hold limit. */
 #ifndef QUIESCE_GCMD_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group's state machine: CHECK, FREEZE (in parallel, one deadline), HOLD,
  * THAW (in parallel, to the end). The guests are reached through gops, so the unit
  * tests drive it with fake guests and main.c with libvirt (gvirt.c). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group's report: text for people, JSON (--json) for programs. */
 #ifndef QUIESCE_GREPORT_H
 #define QUIESCE_GREPORT_H

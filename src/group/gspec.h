@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group: what a group is (its guests, each a domain on a libvirt URI) and
  * its limits, from the command line or a small INI file. Pure parsing, no libvirt. */
 #ifndef QUIESCE_GSPEC_H

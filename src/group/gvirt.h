@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group's guests through libvirt's C API: the gops of the real program. */
 #ifndef QUIESCE_GVIRT_H
 #define QUIESCE_GVIRT_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-group: the group's times, from each guest's (pure arithmetic, unit-tested).
  * All times are ms on the monotonic clock since the run began; < 0 means "never". */
 #ifndef QUIESCE_GWINDOW_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce-guardian: the thaw guardian. A separate, tiny process started by quiesced.
  *
  * quiesced hands it the fd of every filesystem before freezing it. If quiesced dies

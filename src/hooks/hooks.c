@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hooks/hooks.h"
 
 #include <dirent.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The hook directory as the "hooks" stage of the transaction engine: qemu-ga's
  * fsfreeze-hook.d convention, bounded and unwound.
  *

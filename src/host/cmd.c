@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "host/cmd.h"
 
 #include <errno.h>

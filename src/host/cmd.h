@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The JSON command layer, shared by every JSON transport (the control socket of
  * quiescectl and the QEMU guest agent channel): QMP-style requests
  *   {"execute": NAME, "arguments": {...}, "id": ANY}

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* quiesce's own commands on the control socket (quiescectl). */
 #include <json-c/json.h>
 #include <stdlib.h>

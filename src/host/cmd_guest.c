@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The guest-* commands: qemu-ga's fsfreeze subset, with qemu-ga 7.2's names,
  * arguments, return values and error texts (see docs/qga.md for where and why we
  * differ). Served on the QGA channel (where the peer is the host) and on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The control socket: a Unix stream socket that quiescectl talks JSON to.
  * Anyone who can connect may read status (the socket is mode 0666); freeze, thaw
  * and check need root, checked with SO_PEERCRED on each connection. */

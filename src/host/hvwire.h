@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The messages of /dev/vmbus/hv_vss, as pure functions (no I/O), so they can be
  * unit-tested and fuzzed.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "host/hyperv.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The Hyper-V host channel: quiesced as a drop-in for hv_vss_daemon.
  *
  * The guest kernel (hv_utils, drivers/hv/hv_snapshot.c) passes the host's backup

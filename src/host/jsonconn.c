@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "host/jsonconn.h"
 
 #include <errno.h>

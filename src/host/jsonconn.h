@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A connection that carries a stream of JSON values: the control socket and the QEMU
  * guest agent channel. Input is parsed incrementally with a bounded size and depth;
  * output is queued (bounded) and written when the peer can take it. */

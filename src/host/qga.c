@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The QEMU guest agent transport: a character device or a Unix socket carrying
  * qemu-ga's stream of JSON requests, fed to the shared command layer (cmd.c).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The QEMU guest agent channel (--qga PATH): the fsfreeze family of qemu-ga's
  * protocol, for hosts that drive guest-fsfreeze-* (libvirt, Proxmox, ...), and every
  * other qemu-ga command passed to the qemu-ga backend (qgafwd.c).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce internals shared by the files in src/lib. Nothing here is exported:
  * the shared library is built with -fvisibility=hidden and a version script.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce: clocks, bounded waits and frame I/O. All sockets are non-blocking;
  * waiting happens only in quiesce__wait(), which bounds it with a deadline.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce: names for operations and errors.
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce: connect, register, close, and what the daemon granted.
  */

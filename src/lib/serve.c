@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce: read requests, answer them, and the blocking loop around both.
  */

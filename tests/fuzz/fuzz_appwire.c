@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the app socket's wire format (src/common/appwire.c).
  *

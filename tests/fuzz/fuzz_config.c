@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for quiesced's config file parser (src/daemon/config.c, with
  * inih): config_load_string on the input, on top of the defaults.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the messages between quiesced and its thaw guardian
  * (src/common/guardwire.c).

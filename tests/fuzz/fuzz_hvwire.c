@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the /dev/vmbus/hv_vss messages (src/host/hvwire.c).
  *

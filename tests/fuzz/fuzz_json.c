@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the JSON command layer as quiesced runs it: the input goes
  * through a real socket into the control or the QGA transport (src/host/control.c,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for jsonconn's framing (src/host/jsonconn.c) with small limits, so
  * that the size and depth limits, the 0xFF resync and the line skipping meet at input

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for mountinfo parsing (src/fs/mountinfo.c) and the freeze plan
  * made from it (src/fs/policy.c), with a fake block-device probe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * The main of every fuzz target's replay program ($(BUILD)/tests/fuzz_<name>, see
  * mk/fuzz.mk): feeds each file of the target's corpus to LLVMFuzzerTestOneInput once

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Apps take part in freeze and thaw, in the right order: an app sees FREEZE while the
 filesystems are still writable and THAW once they are writable again (appvss-sim -w
 writes and fsyncs on the scratch mount before answering, which would block on a

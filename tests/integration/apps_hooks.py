@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The hook directory (qemu-ga's fsfreeze-hook.d convention, bounded): hooks run as
 `HOOK freeze` in name order after the apps froze and before the filesystems freeze,
 and `HOOK thaw` in reverse after the filesystems thawed and before the apps thaw;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Many hooks: the hook table grows as the directory is read (it is not sized for the
 most hooks up front), so 20 hooks all run, in name order on freeze and in reverse on
 thaw; 256 is the most, and 257 executables in the directory veto the freeze, as does

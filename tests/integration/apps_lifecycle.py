@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Apps coming and going: one killed while frozen counts as thawed (the thaw works and
 the others are thawed); one that disconnects with FREEZE outstanding fails the freeze;
 one that registers during a transaction is welcomed at once and joins the next

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The app socket against bad peers. Every malformed frame (wrong size, unknown op,
 bad status, mismatched op or msgid, msgid 0, reserved bytes, oversize garbage, a frame
 carrying a file descriptor, a reply nobody asked for) gets that app dropped and logged

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """100 apps at once: every app gets FREEZE at the same time (each takes 500 ms to
 answer, so asking them one after another would take 50 s; in parallel the freeze takes
 about one app's delay), all 100 are thawed in reverse registration order, and each

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Vetoes and timeouts. A required app's veto or timeout fails the freeze: no
 filesystem is frozen and the apps that froze get THAW, sent in reverse registration
 order. An optional app's veto or timeout is logged and the freeze goes on. A FREEZE

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Access control on the control socket: any local user may read status; freeze, thaw,
 check and snapshot are refused to non-root clients (SO_PEERCRED), with exit status 4."""
 import json

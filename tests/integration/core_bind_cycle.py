@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A loop filesystem whose image is on m0, with m0 bind-mounted inside it (as a chroot
 built in an image file gets /home bound in): mount nesting says m0 before inner, the
 image says inner before m0. The image wins: freezing m0 first would leave inner's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Options, config file and error messages of quiesced and quiescectl."""
 import json
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A freeze that cannot complete leaves everything thawed and says which mount and why;
 a foreign freeze is reported as busy and left alone; a mount that disappears between
 CHECK and FREEZE is simply not frozen."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Freeze and thaw real loop mounts (ext4, and xfs/btrfs when their tools exist):
 writers block while frozen and finish after the thaw; nothing outside the scope is
 touched, not even through a bind mount into the scope; counts and repeats."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The thaw guardian and restarts: nothing stays frozen when quiesced dies (SIGKILL),
 hangs (SIGSTOP past the deadline), or loses its guardian, or when both die; SIGTERM
 while frozen thaws first."""

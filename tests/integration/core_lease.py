@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The lease: when it passes, quiesced thaws on its own and the next THAW reports it."""
 import json
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Dependencies between filesystems, on real mounts: a filesystem mounted inside another
 is frozen before it, a loop filesystem whose image lives on another is frozen before
 the one holding its image (the other way round, its flush would block on the frozen

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Independent filesystems are frozen at the same time on every freeze, not only on the
 first: the freezer never waits for one slow FIFREEZE before it starts the next
 independent one, and its worker pool does not queue a FIFREEZE behind a busy worker

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiescectl snapshot: the command runs only while frozen, the thaw always happens,
 the exit status is the command's, and the freeze never outlives its client."""
 import os

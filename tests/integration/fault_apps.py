@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fault matrix: an application (or a hook) that misbehaves in each phase.
 
 Faults (apps are appvss-sim processes, garbage comes from a hand-driven RawApp):

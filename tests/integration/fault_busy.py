@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Two freezers at once: each gets a clear "busy" answer, nothing is tangled, and in
 the end everything is thawed.
 

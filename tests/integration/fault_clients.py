@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fault matrix: a host-side client that goes away in each phase.
 
 Clients: quiescectl snapshot (the freeze is held by its connection), a raw control

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fault matrix: quiesced itself killed (SIGKILL), hung (SIGSTOP) or stopped (SIGTERM) in
 each phase of a transaction: CHECKING, FREEZING, FROZEN, THAWING.
 

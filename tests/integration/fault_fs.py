@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fault matrix: filesystems that fail us.
 
 - a candidate frozen by someone else (EBUSY): the freeze fails as busy, names it,

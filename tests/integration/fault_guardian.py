@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fault matrix: the thaw guardian (quiesce-guardian) killed, terminated or stopped in
 each phase, and quiesced and its guardian both killed.
 

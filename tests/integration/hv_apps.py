@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Applications and hooks in Hyper-V's requests, through hvsim, on a scratch mount.
 
 - HOT_BACKUP asks the registered apps (CHECK): all say yes -> 0; a required app says no

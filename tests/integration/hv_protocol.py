@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiesced as the Hyper-V VSS daemon, through hvsim (the kernel side of /dev/vmbus/hv_vss),
 on real scratch mounts: the whole protocol, byte for byte, and how it meets the other
 transports and foreign freezes.

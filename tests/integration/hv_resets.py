@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiesced's Hyper-V channel when things go wrong, through hvsim and a hand-made kernel
 side, on real scratch mounts. After each, nothing may stay frozen and quiesced must be
 registered again.

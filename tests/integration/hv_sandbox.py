@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The stock-daemon sandbox's safety layers refuse what they must (no daemon runs here).
 
 - sandbox-exec's mount-table rule on synthetic tables;

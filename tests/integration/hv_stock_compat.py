@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The stock hv_vss_daemon against hvsim, step by step, on scratch mounts only.
 
 SCENARIO is data: each Step lists host-side actions (hvsim commands, or a few test actions

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """hvsim's own behaviour, against a hand-driven fake daemon (no filesystem is touched).
 
 Each check is written so that the wrong kernel behaviour makes it fail: e.g. the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiesced --qga against the real qemu-ga 7.2: the same requests, the same replies.
 
 Both agents serve a Unix socket over the same scratch filesystems, one after the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Hook mode: the real qemu-ga 7.2 calls quiescectl as its fsfreeze hook.
 
 qemu-ga freezes the (scratch) filesystems itself; its hook asks quiesced for an

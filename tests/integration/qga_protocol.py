@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiesced --qga: the wire protocol, on a Unix socket and on a character device.
 
 Requests and their exact answers (qemu-ga 7.2's texts), id echo, guest-sync and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """quiesced --qga: every command in every state.
 
 States: thawed; frozen (by the agent channel, and by the control socket); after a

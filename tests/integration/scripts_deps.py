@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """scripts/deps.sh, the first thing `make demo` and `make ci` run on a new machine, with
 stand-ins for dpkg-query and apt-get on PATH (packages "missing", the install works or
 fails as each case says) and the policy-rc.d path in a temp dir:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """appvss-sim against a fake daemon: registration, -c/-f/-t 0|1|2, -w, -l, signals,
 reconnection, refusals, daemon mode; and, as root, that -w notices a filesystem
 frozen too early."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """libquiesce as a user gets it: exported symbols, soname, static archive, pkg-config,
 the header on its own (C99 pedantic, C++), the man page (renders without warnings, its
 example compiles), and how the sample apps are linked."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """recwriter against a fake daemon: the record format (checked with zlib here, not with
 recwriter's own code), holding writes between FREEZE and THAW, thawing when the daemon
 goes, continuing a file, the -c checker; and, as root, a consistent on-disk image of a

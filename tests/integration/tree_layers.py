@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The folders under src/ are the layers, and no #include runs upward.
 
     daemon/   main and config: the wiring; may include every layer below
@@ -124,4 +125,18 @@ for d in folders:
                 too_long.append((key, n, LONG_FUNCS.get(key, 80)))
 t.eq(too_long, [], "no function under src/ over 80 lines (those listed over it do not grow)")
 t.eq(sorted(set(LONG_FUNCS) - seen), [], "every function listed as over 80 lines still is (take a split one off LONG_FUNCS)")
+
+# Every source file says its licence (MIT, LICENSE at the top): debian/copyright and
+# anyone linking libquiesce rely on it.
+SOURCE_DIRS = ("src", "include", "tests", "agents", "tools", "bench", "examples", "scripts")
+unlicensed = []
+for d in SOURCE_DIRS:
+    for root, _dirs, names in os.walk(os.path.join(TOP, d)):
+        for name in names:
+            if name.endswith((".c", ".h", ".py", ".sh")):
+                path = os.path.join(root, name)
+                with open(path, errors="replace") as f:
+                    if "SPDX-License-Identifier:" not in f.read(2000):
+                        unlicensed.append(os.path.relpath(path, TOP))
+t.eq(sorted(unlicensed), [], "every source file has an SPDX-License-Identifier line")
 t.exit()

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The end-to-end VM test (tools/vm/README.md): a real guest kernel runs quiesced on the
 # virtio-serial guest agent port and the example app recwriter; the host freezes it over
 # QGA, takes a snapshot and a backup over QMP while frozen, thaws, and checks the copies.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The app socket protocol (docs/protocol.md) in Python, for tests.
 
 Both ends:

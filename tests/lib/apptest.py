@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the app registry's integration tests: appvss-sim processes registered
 with a real quiesced (qtest.Daemon), their event logs, and the daemon's reports."""
 

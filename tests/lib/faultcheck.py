@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fault tests' common "after every test" assertions (tests/integration/fault_*.py).
 
 After every fault:

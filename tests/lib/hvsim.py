@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Drive tools/hvsim (the simulated kernel side of /dev/vmbus/hv_vss) from a test.
 
     sim = HvSim("@name" or "/path/sock", freeze_timeout="900s", timeout="30s")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the QEMU guest agent tests: a QMP client that speaks the agent's
 stream (replies may be prefixed with 0xFF), quiesced started with --qga on a scratch
 scope, and the real qemu-ga run as a comparison peer inside a sandbox.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared helpers for quiesce's integration tests.
 
 Every test that freezes anything uses Scratch: loop-mounted images under a fresh

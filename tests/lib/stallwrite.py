@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A write stuck in the middle, so that a FIFREEZE of its filesystem waits: a slow freeze
 on demand, for tests of what happens when a freeze takes longer than someone's budget.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Recorded /proc/self/mountinfo samples, shared by test_mountinfo and test_policy.
  *
  * Written the way a Debian 12 (kernel 6.1) host or VM shows them: ids grow in mount

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * Unit tests for src/common/appwire.c: layouts byte by byte, every validation
  * rule, and that decoding never accepts what it should refuse.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/host/hvwire.c: the /dev/vmbus/hv_vss messages byte by byte, as
  * the kernel (drivers/hv/hv_snapshot.c) and hv_vss_daemon have them. */
 #include <setjmp.h>

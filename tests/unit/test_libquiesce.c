@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * libquiesce against a fake daemon: a real SEQPACKET socket in a temp dir.
  *

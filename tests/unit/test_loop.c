@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/common/loop.c: the timer heap and the epoll fd handlers.
  *
  * Every test stops its loop with loop_stop from a timer (a few also from an fd

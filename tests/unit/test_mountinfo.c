@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/fs/mountinfo.c: the /proc/self/mountinfo parser.
  *
  * Samples are in mountinfo_samples.h (shared with test_policy); the odd lines that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/fs/policy.c: candidates, skip reasons, dedup by superblock and
  * the freeze order, on recorded mountinfo samples with a fake block-device probe. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/common/util.c: durations, paths, strings, clocks, sockets. */
 #include <errno.h>
 #include <fcntl.h>

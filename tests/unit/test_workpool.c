@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for src/fs/workpool.c: how many threads run the jobs, and when.
  *
  * Jobs are held on purpose (they wait on a gate the test opens), never timed: "held

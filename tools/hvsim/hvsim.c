@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * hvsim: plays the kernel side of /dev/vmbus/hv_vss (hv_snapshot.c + hv_utils_transport.c)
  * on an AF_UNIX SOCK_SEQPACKET listening socket, so a VSS daemon (the stock hv_vss_daemon

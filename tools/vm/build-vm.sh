@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build the quiesce test VM from Debian packages: a kernel, an initramfs and a data disk.
 #
 #   tools/vm/build-vm.sh OUTDIR [--agent-bin PATH]... [--extra-bin PATH]...

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # /init of the quiesce test VM (busybox ash). Installed by build-vm.sh.
 #
 # It loads the modules, mounts the data disk on /mnt/data, starts the guest agent on

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checker for QREC record files (tools/vm/recwriter.c, examples/recwriter).
 
 A record is 64 bytes, little-endian:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * recwriter: the record writer of the quiesce test VM.
  *

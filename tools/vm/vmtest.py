@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """End-to-end snapshot test on a real QEMU VM (TAP on stdout; exit 0 pass, 1 fail).
 
     tools/vm/vmtest.py [--vm-dir DIR] [--recwriter PATH] [--keep] [--freeze both|plain|list]

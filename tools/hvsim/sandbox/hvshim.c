@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * hvshim.so: LD_PRELOAD shim that lets the unmodified stock hv_vss_daemon talk to hvsim,
  * and fences its freezes. Loaded only inside the sandbox (run-stock.sh + sandbox-exec).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Run the stock hv_vss_daemon (Debian hyperv-daemons) against hvsim, sandboxed so that the
 # only filesystems it can see, and so freeze, are the given scratch loop mounts.
 #

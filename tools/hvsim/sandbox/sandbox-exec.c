@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * sandbox-exec: last gate before the stock hv_vss_daemon runs (built static, so it needs
  * nothing from the new root). Started by run-stock.sh inside a private mount namespace with
