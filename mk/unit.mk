@@ -148,6 +148,16 @@ UNIT_SRC_nodump := src/common/nodump.c src/common/log.c src/common/util.c
 UNIT_LIBS_nodump := -lm
 UNIT_WRAP_nodump := -Wl,--wrap=getrlimit,--wrap=setrlimit
 
+# The QEMU guest agent transport: the channel on a real Unix socket in a temp dir, the
+# command layer, and the forwarding to a qemu-ga backend that is this binary (as in
+# test_qgaback); the engine faked in the test (nothing frozen).
+UNIT_TESTS += qga
+UNIT_SRC_qga := src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
+	src/host/qgaproto.c src/host/cmd.c src/host/cmd_guest.c src/host/jsonconn.c \
+	src/host/jsontext.c src/host/listener.c src/common/loop.c src/common/log.c \
+	src/common/nodump.c src/common/util.c tests/unit/unitloop.c
+UNIT_LIBS_qga := -ljson-c -lm
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \

@@ -67,12 +67,17 @@ static void call_done(struct cmd_call *call)
 		session_unref(s);
 }
 
+/* ans NULL (out of memory): no answer rather than a wrong one, and as when jsonconn
+ * cannot queue one, the client is dropped (it would wait for it for ever, and on QGA
+ * take the next answer for it). */
 static void send_answer(struct cmd_call *call, struct json_object *ans)
 {
 	struct cmd_session *s = call->s;
-	if (call->id || call->has_id)
+	if (ans && (call->id || call->has_id))
 		json_object_object_add(ans, "id", json_object_get(call->id));
-	if (s->conn)
+	if (!ans && s->conn)
+		jsonconn_free(s->conn);
+	else if (s->conn)
 		jsonconn_send(s->conn, ans, call->ff_prefix);
 	json_object_put(ans);
 	call_done(call);
@@ -87,16 +92,33 @@ void cmd_return_raw(struct cmd_call *call, const char *text, size_t len)
 
 void cmd_return(struct cmd_call *call, struct json_object *ret)
 {
-	struct json_object *ans = json_object_new_object();
-	json_object_object_add(ans, "return", ret ? ret : json_object_new_object());
+	struct json_object *ans;
+	/* No value: its handler ran out of memory making it (an empty object in its
+	 * place would be a wrong answer, e.g. to guest-sync). */
+	if (!ret) {
+		cmd_error(call, "GenericError", "out of memory");
+		return;
+	}
+	ans = json_object_new_object();
+	if (!ans)
+		json_object_put(ret);
+	else
+		json_object_object_add(ans, "return", ret);
 	send_answer(call, ans);
 }
 
 static struct json_object *error_object(const char *klass, const char *desc)
 {
 	struct json_object *err = json_object_new_object();
-	json_object_object_add(err, "class", json_object_new_string(klass));
-	json_object_object_add(err, "desc", json_object_new_string(desc));
+	struct json_object *k = json_object_new_string(klass), *d = json_object_new_string(desc);
+	if (!err || !k || !d) {
+		json_object_put(err);
+		json_object_put(k);
+		json_object_put(d);
+		return NULL;
+	}
+	json_object_object_add(err, "class", k);
+	json_object_object_add(err, "desc", d);
 	return err;
 }
 
@@ -128,6 +150,13 @@ static void verror(struct cmd_call *call, const char *klass, struct json_object 
 	struct json_object *ans = json_object_new_object(), *err;
 	utf8_cut(desc, vsnprintf(desc, sizeof(desc), fmt, ap), sizeof(desc));
 	err = error_object(klass, desc);
+	if (!ans || !err) {
+		json_object_put(ans);
+		json_object_put(err);
+		json_object_put(extra);
+		send_answer(call, NULL);
+		return;
+	}
 	if (extra) {
 		json_object_object_foreach(extra, k, v)
 			json_object_object_add(err, k, json_object_get(v));
@@ -156,10 +185,16 @@ void cmd_error_with(struct cmd_call *call, const char *klass, struct json_object
 
 void cmd_send_error(struct cmd_session *s, const char *klass, const char *desc)
 {
-	struct json_object *ans = json_object_new_object();
-	json_object_object_add(ans, "error", error_object(klass, desc));
-	if (s->conn)
-		jsonconn_send(s->conn, ans, false);
+	struct json_object *ans = json_object_new_object(), *err = error_object(klass, desc);
+	if (ans && err) {
+		json_object_object_add(ans, "error", err);
+		err = NULL;
+		if (s->conn)
+			jsonconn_send(s->conn, ans, false);
+	} else if (s->conn) {
+		jsonconn_free(s->conn); /* out of memory: as send_answer */
+	}
+	json_object_put(err);
 	json_object_put(ans);
 }
 

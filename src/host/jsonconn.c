@@ -384,6 +384,11 @@ int jsonconn_send(struct jsonconn *c, struct json_object *v, bool ff_prefix)
 	if (c->dead || c->closing)
 		return -1;
 	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!s) {
+		/* Out of memory: as when the answer cannot be queued. */
+		jsonconn_free(c);
+		return -1;
+	}
 	return jsonconn_send_raw(c, s, strlen(s), ff_prefix);
 }
 

@@ -34,6 +34,11 @@ bool failalloc_stop(void)
 	return fired;
 }
 
+bool failalloc_fired(void)
+{
+	return fired;
+}
+
 bool failalloc_now(void)
 {
 	if (!armed)

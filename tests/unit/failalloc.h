@@ -21,6 +21,8 @@
 void failalloc_start(unsigned long nth, bool sticky);
 /* Disarm; true if a failure was injected since failalloc_start. */
 bool failalloc_stop(void);
+/* True if a failure was injected since failalloc_start (it stays armed). */
+bool failalloc_fired(void);
 /* For the wrappers: true if this allocation is to fail. */
 bool failalloc_now(void);
 /* For failalloc_json.c: the same, unless json-c's failures are turned off. */
