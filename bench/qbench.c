@@ -280,8 +280,9 @@ static struct conn main_conn, side_conn;
 static const char *sock_path;
 static bool single;       /* one connection only (qemu-ga serves one client at a time) */
 static char req_freeze[16384], req_thaw[128], req_status[128];
-/* Room for a freeze answer whose report names 10,000 apps (~1.5 MB). */
-static char answer[16 << 20];
+/* The longest answer a connection takes (a freeze whose report names 10,000 apps is
+ * ~1.5 MB): one limit for the line and its copy, or a longer one is cut here. */
+static char answer[ANSWER_MAX];
 
 /* The freeze request for mounts[0..n). */
 static void build_freeze(int n)
