@@ -158,6 +158,14 @@ UNIT_SRC_qga := src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qga
 	src/common/nodump.c src/common/util.c tests/unit/unitloop.c
 UNIT_LIBS_qga := -ljson-c -lm
 
+# The thaw guardian itself (guardian.c: all of quiesce-guardian but main), in a child
+# process per case on a real socketpair; FITHAW faked (--wrap=ioctl, as for the
+# freezer: directories, nothing frozen), mlockall faked (--wrap=mlockall: nothing locked).
+UNIT_TESTS += guardian
+UNIT_SRC_guardian := src/guardian/guardian.c src/common/guardwire.c tests/unit/ioctlseam.c
+UNIT_LIBS_guardian :=
+UNIT_WRAP_guardian := -Wl,--wrap=ioctl,--wrap=mlockall
+
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC_$(1)) tests/unit/failalloc.c tests/unit/unitguard.c \
