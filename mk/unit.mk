@@ -160,11 +160,12 @@ UNIT_LIBS_qga := -ljson-c -lm
 
 # The thaw guardian itself (guardian.c: all of quiesce-guardian but main), in a child
 # process per case on a real socketpair; FITHAW faked (--wrap=ioctl, as for the
-# freezer: directories, nothing frozen), mlockall faked (--wrap=mlockall: nothing locked).
+# freezer: directories, nothing frozen), mlockall faked (--wrap=mlockall: nothing locked);
+# --wrap=poll,ppoll lets the test send a SIGTERM just as the guardian goes to wait.
 UNIT_TESTS += guardian
 UNIT_SRC_guardian := src/guardian/guardian.c src/common/guardwire.c tests/unit/ioctlseam.c
 UNIT_LIBS_guardian :=
-UNIT_WRAP_guardian := -Wl,--wrap=ioctl,--wrap=mlockall
+UNIT_WRAP_guardian := -Wl,--wrap=ioctl,--wrap=mlockall,--wrap=poll,--wrap=ppoll
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

@@ -54,6 +54,10 @@ static size_t n_held;
 static char record[GUARD_PATH_MAX + 1];
 static int sock = -1;
 static volatile sig_atomic_t got_term;
+/* SIGTERM and SIGHUP are blocked but while the guardian waits (ppoll with this
+ * mask, in rest() too): one cannot come between its look at got_term and
+ * the wait, and leave it waiting for quiesced's next frame. */
+static sigset_t wait_mask;
 
 static uint64_t now_ms(void)
 {
@@ -206,7 +210,14 @@ static void rest(void)
 {
 	const struct timespec t = { 0, REST_NS };
 	if (!got_term)
-		nanosleep(&t, NULL);
+		(void)ppoll(NULL, 0, &t, &wait_mask);
+}
+
+/* poll, for timeout_ms (-1: no end), SIGTERM and SIGHUP let in meanwhile. */
+static int wait_for(struct pollfd *p, int timeout_ms)
+{
+	struct timespec t = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	return ppoll(p, 1, timeout_ms < 0 ? NULL : &t, &wait_mask);
 }
 
 static void usage(void)
@@ -224,6 +235,7 @@ static void usage(void)
 int guardian_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t term;
 	uint64_t deadline = 0;
 	char *end;
 	long v;
@@ -254,6 +266,12 @@ int guardian_main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	sigprocmask(SIG_BLOCK, &term, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+	sigdelset(&wait_mask, SIGHUP);
 	send_msg(GUARD_HELLO, (uint64_t)getpid());
 
 	for (;;) {
@@ -278,7 +296,7 @@ int guardian_main(int argc, char **argv)
 			}
 			timeout = (int)(deadline - now > 60000 ? 60000 : deadline - now);
 		}
-		r = poll(&p, 1, timeout);
+		r = wait_for(&p, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r > 0 && (p.revents & POLLIN))

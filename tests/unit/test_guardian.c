@@ -59,6 +59,7 @@ struct shared {
 	int n_freeze;               /* FIFREEZE calls: there must be none */
 	int n_mlock, mlock_flags;
 	bool mlock_fails;           /* set by the test before the child starts */
+	bool term_in_wait;          /* SIGTERM itself as it next goes to wait */
 };
 
 static struct shared *sh;
@@ -66,6 +67,7 @@ static char base[64], record[96];
 static char outpath[96], errpath[96];
 static pid_t child = -1;
 static int sock = -1;       /* the test's end */
+static bool in_child;       /* this process is the guardian */
 
 /* ------------------------------------------------------------ the seams */
 
@@ -98,6 +100,33 @@ int __wrap_mlockall(int flags)
 		return -1;
 	}
 	return 0;
+}
+
+/* The guardian's wait (poll or ppoll): with term_in_wait, a SIGTERM comes right
+ * before it, after the guardian last looked whether one had come. */
+int __real_poll(struct pollfd *p, nfds_t n, int ms);
+int __wrap_poll(struct pollfd *p, nfds_t n, int ms);
+int __real_ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *mask);
+int __wrap_ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *mask);
+
+static void term_in_wait(void)
+{
+	if (in_child && sh->term_in_wait) {
+		sh->term_in_wait = false;
+		kill(getpid(), SIGTERM);
+	}
+}
+
+int __wrap_poll(struct pollfd *p, nfds_t n, int ms)
+{
+	term_in_wait();
+	return __real_poll(p, n, ms);
+}
+
+int __wrap_ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *mask)
+{
+	term_in_wait();
+	return __real_ppoll(p, n, t, mask);
 }
 
 /* ------------------------------------------------------------ fixture */
@@ -163,6 +192,7 @@ static void run_child(char **argv, int drop)
 	assert_true(child >= 0);
 	if (child > 0)
 		return;
+	in_child = true;
 	if (drop >= 0)
 		close(drop);
 	redirect(1, outpath);
@@ -216,8 +246,9 @@ static bool next_frame(struct guardwire_msg *m, int ms)
 	return true;
 }
 
-/* A guardian on a new socketpair, its HELLO read. */
-static void start(void)
+/* A guardian on a new socketpair, its HELLO read; what pre() sends is queued before
+ * it starts. */
+static void start_with(void (*pre)(void))
 {
 	int sv[2];
 	char fdarg[16];
@@ -225,14 +256,21 @@ static void start(void)
 	struct guardwire_msg m;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+	sock = sv[0];
+	if (pre)
+		pre();
 	run_child(argv, sv[0]);
 	close(sv[1]);
-	sock = sv[0];
 	assert_true(next_frame(&m, WAIT_MS));
 	assert_int_equal(m.type, GUARD_HELLO);
 	assert_int_equal(m.value, (uint64_t)child);
 	assert_int_equal(sh->n_mlock, 1);
 	assert_int_equal(sh->mlock_flags, MCL_CURRENT | MCL_FUTURE);
+}
+
+static void start(void)
+{
+	start_with(NULL);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -629,6 +667,27 @@ static void test_sighup(void **state)
 	terminated(SIGHUP);
 }
 
+static void arm_ab(void);
+
+/* A SIGTERM that comes after the guardian last looked for one, just before it waits
+ * for quiesced, still ends it at once (it does not wait for quiesced's next frame). */
+static void test_sigterm_before_wait(void **state)
+{
+	(void)state;
+	sh->term_in_wait = true;
+	start_with(arm_ab);
+	assert_int_equal(reap(), 0);
+	assert_false(sh->term_in_wait);
+	expect_thaws(2, "b", "a");
+	expect_err("quiesce-guardian: terminated: thawed 2 filesystems");
+}
+
+static void arm_ab(void)
+{
+	arm(1, "a");
+	arm(2, "b");
+}
+
 /* SIGINT (Ctrl-C in quiesced's terminal) is quiesced's to handle. */
 static void test_sigint_ignored(void **state)
 {
@@ -706,6 +765,7 @@ int main(void)
 		T(test_max_held),
 		T(test_sigterm),
 		T(test_sighup),
+		T(test_sigterm_before_wait),
 		T(test_sigint_ignored),
 		T(test_help_version),
 		T(test_bad_usage),
