@@ -132,29 +132,15 @@ static void on_term(int sig)
 static int receive(uint64_t *deadline)
 {
 	unsigned char buf[GUARD_MSG_SIZE + 1];
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-			     .msg_controllen = sizeof(ctl.b) };
 	struct guardwire_msg m;
-	int fds[4], nfds = 0;
+	int fds[GUARD_RECV_FDS], nfds;
 	ssize_t n;
 
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	n = guardwire_recv(sock, MSG_DONTWAIT, buf, sizeof(buf), fds, GUARD_RECV_FDS, &nfds, NULL);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 1;
 	if (n <= 0)
 		return -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k && nfds < 4; i++)
-				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-		}
-	}
 	if (guardwire_decode(buf, (size_t)n, &m) < 0 || (m.type == GUARD_ARM) != (nfds == 1)) {
 		/* Not from quiesced as we know it: hold what came, trust nothing else. */
 		for (int i = 0; i < nfds; i++)

@@ -237,11 +237,13 @@ static bool readable(int fd, int ms)
 static bool next_frame(struct guardwire_msg *m, int ms)
 {
 	unsigned char buf[GUARD_MSG_SIZE + 1];
+	int fds[GUARD_RECV_FDS], nfds;
 	ssize_t n;
 	if (!readable(sock, ms))
 		return false;
-	n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+	n = guardwire_recv(sock, MSG_DONTWAIT, buf, sizeof(buf), fds, GUARD_RECV_FDS, &nfds, NULL);
 	assert_int_equal(n, GUARD_MSG_SIZE);
+	assert_int_equal(nfds, 0);
 	assert_int_equal(guardwire_decode(buf, (size_t)n, m), 0);
 	return true;
 }
