@@ -289,8 +289,11 @@ static void test_usage(void **state)
 		   "apps", "--bogus", NULL);
 	usage_case("", "status: option '--wait' requires an argument\n"
 		   "Try 'quiescectl status --help'.\n", 2, "status", "--wait", NULL);
-	/* --lease is freeze's: status takes it not. */
-	usage_case("", "Try 'quiescectl status --help'.\n", 2, "status", "--lease", "5", NULL);
+	/* --lease is freeze's: the others say they do not take it (not only "Try"). */
+	usage_case("", "quiescectl status: unrecognized option '--lease'\n"
+		   "Try 'quiescectl status --help'.\n", 2, "status", "--lease", "5", NULL);
+	usage_case("", "quiescectl thaw: unrecognized option '--lease'\n"
+		   "Try 'quiescectl thaw --help'.\n", 2, "thaw", "--lease=5", NULL);
 	/* --help: stdout, exit 0. */
 	usage_case("Usage: quiescectl status\nShow the state, what is frozen and for how long, the "
 		   "lease, the last transaction.\nAny user may ask.\n--socket PATH, --json and "
