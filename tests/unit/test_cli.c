@@ -224,6 +224,14 @@ static void test_apps(void **state)
 		  "apps", NULL);
 	verb_case("{\"error\":{\"class\":\"GenericError\",\"desc\":\"no app socket\"}}", req, 1, "",
 		  "quiescectl apps: no app socket\n", "apps", NULL);
+	/* JSON nulls where quiesced puts strings: the default, not "(null)". */
+	verb_case("{\"return\":{\"apps\":[{\"id\":3,\"name\":null,\"state\":null,"
+		  "\"last\":{\"op\":null,\"result\":\"ok\"}}],\"max\":64,\"socket\":null}}", req,
+		  0, "1 app registered (at most 64) on ?\n"
+		  "ID    NAME                     PID      UID    KIND     TIMEOUT  STATE   LAST"
+		  "                       CONNECTED\n"
+		  "3     ?                        0        0      optional 0 ms     ?       "
+		  "? ok                       0 ms ago\n", "", "apps", NULL);
 }
 
 /* Bad usage: exit 2 and the reason, before any connection. */

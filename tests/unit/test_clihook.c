@@ -179,6 +179,34 @@ static void test_thaw(void **state)
 		  "quiescectl fsfreeze-hook: thaw: status: out of memory\n", "thaw", NULL);
 }
 
+/* JSON nulls where quiesced puts strings (a broken or foreign peer): no crash, no
+ * "(null)" printed. */
+static void test_nulls(void **state)
+{
+	static const char *const status_only[] = { REQ_STATUS };
+	static const char *const status_thaw[] = { REQ_STATUS, REQ_THAW };
+	const struct fake_step fs[] = { {
+		.reply = "{\"return\":{\"state\":null,\"origin\":null,\"stages\":[{\"stage\":"
+			 "\"filesystems\",\"active\":true}]}}",
+	} };
+	const struct fake_step apps[] = {
+		{ .reply = "{\"return\":{\"state\":null,\"stages\":[{\"stage\":null}]}}" },
+		{ .reply = OK },
+	};
+	const struct fake_step no_desc[] = {
+		{ .reply = "{\"return\":{\"state\":\"frozen\"}}" },
+		{ .reply = "{\"error\":{\"class\":\"LeaseExpired\",\"desc\":null}}" },
+	};
+
+	(void)state;
+	hook_case(fs, 1, status_only, 1, 5000, 0,
+		  "quiescectl fsfreeze-hook: not thawing: quiesced holds a filesystem freeze made "
+		  "by ?, not by this hook\n", "thaw", NULL);
+	hook_case(apps, 2, status_thaw, 2, 5000, 0, "", "thaw", NULL);
+	hook_case(no_desc, 2, status_thaw, 2, 5000, 5, "quiescectl fsfreeze-hook thaw: failed\n",
+		  "thaw", NULL);
+}
+
 /* quiesced gone or silent half-way: exit 3. */
 static void test_lost(void **state)
 {
@@ -310,6 +338,7 @@ int main(void)
 		T(test_freeze),
 		T(test_freeze_refused),
 		T(test_thaw),
+		T(test_nulls),
 		T(test_lost),
 		T(test_unreachable),
 		T(test_usage),

@@ -360,6 +360,39 @@ static void test_gone_while_running(void **state)
 	free(err);
 }
 
+/* JSON nulls where quiesced puts strings (a broken or foreign peer): no crash, no
+ * "(null)" printed. */
+static void test_nulls(void **state)
+{
+	static const char *const req[] = { REQ_FREEZE };
+	const struct fake_step refused[] = {
+		{ .reply = "{\"error\":{\"class\":\"Vetoed\",\"desc\":null}}" },
+	};
+	const struct fake_step steps[] = {
+		{ .reply = "{\"return\":{\"count\":1,\"report\":{\"ok\":true,\"ms\":1,\"phases\":"
+			   "[{\"filesystems\":[{\"mountpoint\":\"/a\",\"state\":null},{\"mountpoint\":"
+			   "null,\"state\":\"frozen\"},{\"mountpoint\":\"/b\",\"state\":\"frozen\"}]}]}}}" },
+		{ .reply = THAWED },
+	};
+	struct fakectl f;
+	char *out, *err;
+
+	(void)state;
+	fake_start(&f, refused, 1);
+	assert_int_equal(snap(f.path, 5000, &out, &err, "touch", marker, NULL), 125);
+	fake_check(&f, req, 1);
+	free(out);
+	assert_string_equal(err, "quiescectl snapshot: freeze failed: failed; touch not run\n");
+	free(err);
+	fake_start(&f, steps, 2);
+	assert_int_equal(snap(f.path, 5000, &out, &err, "sh", "-c",
+			      "printf '%s|' \"$QUIESCE_MOUNTPOINTS\"", NULL), 0);
+	fake_check(&f, freeze_thaw, 2);
+	assert_string_equal(out, "/b|");
+	free(out);
+	free(err);
+}
+
 static void test_json(void **state)
 {
 	const struct fake_step steps[] = { { .reply = FROZEN }, { .reply = EXPIRED } };
@@ -441,6 +474,7 @@ int main(void)
 		T(test_freeze_unanswered),
 		T(test_thaw_fails),
 		T(test_gone_while_running),
+		T(test_nulls),
 		T(test_json),
 		T(test_usage),
 	};
