@@ -141,6 +141,20 @@ UNIT_TESTS += output
 UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c
 UNIT_LIBS_output := -ljson-c -lm
 
+# quiescectl's verbs against a stand-in quiesced (tests/unit/fakectl.c: a thread serving
+# a real Unix socket in a temp dir, playing a script): main.c (test_cli.c includes it,
+# its main renamed), the simple verbs, apps and the client; snapshot (its commands real
+# child processes); the qemu-ga hook.
+CLI_UNIT_SRC := src/cli/apps.c src/cli/client.c src/cli/hook.c src/cli/opts.c src/cli/output.c \
+	src/cli/snapshot.c src/cli/verbs.c src/common/util.c tests/unit/fakectl.c
+UNIT_TESTS += cli snapshot clihook
+UNIT_SRC_cli := $(CLI_UNIT_SRC)
+UNIT_SRC_snapshot := $(CLI_UNIT_SRC)
+UNIT_SRC_clihook := $(CLI_UNIT_SRC)
+UNIT_LIBS_cli := -ljson-c -lm -lpthread
+UNIT_LIBS_snapshot := -ljson-c -lm -lpthread
+UNIT_LIBS_clihook := -ljson-c -lm -lpthread
+
 # No core dump while frozen: the core limit and dumpable flag, in child processes;
 # --wrap=getrlimit,setrlimit lets the test fail them.
 UNIT_TESTS += nodump
