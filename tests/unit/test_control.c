@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "fakeengine.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -39,73 +40,13 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/host.h"
-#include "host/hyperv.h"
 #include "host/jsonconn.h"
-#include "host/qgafwd.h"
 
 /* ------------------------------------------------------------ the fake engine */
 
-static struct {
-	unsigned submitted, owner_gone;
-	enum txn_op op;
-	const void *owner;
-	txn_done_fn done;
-	void *arg;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	assert_null(eng.done);   /* the test answers each call before the next */
-	eng.submitted++;
-	eng.op = req->op;
-	eng.owner = req->owner;
-	eng.done = done;
-	eng.arg = arg;
-}
-
-enum txn_state engine_state(const struct engine *e)
-{
-	(void)e;
-	return TXN_IDLE;
-}
-
-int engine_status(struct engine *e, struct json_object *out)
-{
-	(void)e;
-	json_object_object_add(out, "state", json_object_new_string("fake"));
-	return 0;
-}
-
-void engine_owner_gone(struct engine *e, const void *owner)
-{
-	(void)e;
-	(void)owner;
-	eng.owner_gone++;
-}
-
-int hyperv_status(const struct hyperv *hv, struct json_object *out)
-{
-	(void)hv;
-	(void)out;
-	fail_msg("hyperv_status without Hyper-V");
-	return -1;
-}
-
-void qgafwd_status(const struct qgafwd *f, struct json_object *out)
-{
-	(void)f;
-	(void)out;
-	fail_msg("qgafwd_status without a backend");
-}
-
 static void engine_answers(enum txn_err err)
 {
-	struct txn_result res = { eng.op, err, "fake says so", 1, NULL, TXN_WHOSE_NONE };
-	txn_done_fn done = eng.done;
-	assert_non_null(done);
-	eng.done = NULL;
-	done(eng.arg, &res);
+	fake_engine_answer(0, err, "fake says so", 1, TXN_WHOSE_NONE, NULL);
 }
 
 /* ------------------------------------------------------------ the socket */
@@ -134,7 +75,8 @@ static void start(void)
 static int setup(void **state)
 {
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
+	fake_eng.one_at_a_time = true;
 	unit_guard_on(state);
 	snprintf(t.dir, sizeof(t.dir), "/tmp/qctl.XXXXXX");
 	assert_non_null(mkdtemp(t.dir));
@@ -142,7 +84,7 @@ static int setup(void **state)
 	snprintf(t.path, sizeof(t.path), "%s/control.sock", t.dir);
 	t.loop = loop_new();
 	assert_non_null(t.loop);
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng,
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng,
 				   .status = status_cb };
 	return 0;
 }
@@ -150,7 +92,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	control_free(t.ctl);
-	assert_null(eng.done);   /* no call left unanswered */
+	assert_int_equal(fake_eng.n, 0);   /* no call left unanswered */
 	loop_free(t.loop);
 	unlink(t.path);
 	assert_int_equal(rmdir(t.dir), 0);   /* control_free removed the socket */
@@ -320,15 +262,9 @@ static void test_stale_and_foreign(void **state)
 
 /* ------------------------------------------------------------ commands */
 
-static bool engine_called(void *arg)
-{
-	(void)arg;
-	return eng.done != NULL;
-}
-
 static bool owner_gone(void *arg)
 {
-	return eng.owner_gone >= *(unsigned *)arg;
+	return fake_eng.owner_gone >= *(unsigned *)arg;
 }
 
 static void test_commands_root(void **state)
@@ -342,8 +278,8 @@ static void test_commands_root(void **state)
 	assert_int_equal(t.status_calls, 1);
 	/* Root may freeze; the answer comes when the engine is done, with the id. */
 	say(fd, "{\"execute\":\"quiesce-freeze\",\"id\":\"f1\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_FREEZE);
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
 	engine_answers(TXN_OK);
 	a = answer(fd);
 	assert_non_null(a);
@@ -352,8 +288,8 @@ static void test_commands_root(void **state)
 	json_object_put(a);
 	/* quiesce-snapshot: the freeze is this client's (its session). */
 	say(fd, "{\"execute\":\"quiesce-snapshot\"}{\"execute\":\"quiesce-status\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_non_null(eng.owner);
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_non_null(fake_eng.last.req.owner);
 	/* The status of the same write is answered while the snapshot waits. */
 	a = answer(fd);
 	assert_string_equal(get_str(a, "return", "daemon"), "true");
@@ -380,7 +316,7 @@ static void test_commands_user(void **state)
 	/* The guest-* commands are the QGA channel's. */
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\"}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-fsfreeze-freeze has not been found");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -414,7 +350,7 @@ static void test_malformed(void **state)
 	/* Nested past the depth limit. */
 	say(fd, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}\n");
 	assert_true(errors_then_status(fd) >= 1);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -564,7 +500,7 @@ static void test_leave_pending(void **state)
 	other = client_as(0);
 	fd = client_as(0);
 	say(fd, "{\"execute\":\"quiesce-snapshot\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
 	engine_answers(TXN_OK);   /* to nobody; the session is freed now */
@@ -585,7 +521,7 @@ static void test_leave_mid_request(void **state)
 	say(fd, "{\"execute\":\"quiesce-fre");
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	status_ok(other);
 	close(other);
 }
@@ -598,7 +534,7 @@ static void test_free_pending(void **state)
 	start();
 	fd = client_as(0);
 	say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	control_free(t.ctl);
 	t.ctl = NULL;
 	expect_eof(fd);

@@ -36,6 +36,8 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "fakeengine.h"
+#include "fakeqga.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -49,13 +51,6 @@
 
 /* ------------------------------------------------------------ the stand-in qemu-ga */
 
-static void fake_send(int fd, const char *s)
-{
-	size_t n = strlen(s);
-	if (write(fd, s, n) != (ssize_t)n)
-		_exit(4);
-}
-
 static const char fake_info[] =
 	"{\"return\": {\"version\": \"7.2.99\", \"supported_commands\": ["
 	"{\"enabled\": true, \"name\": \"guest-get-time\", \"success-response\": true}, "
@@ -67,128 +62,41 @@ static const char fake_info[] =
 
 /* guest-get-time: answered with the id; guest-get-fsinfo: never answered (hung);
  * guest-get-users: dies; test-no-reply: no answer by design. */
-static void fake_line(int fd, const char *line)
+static void fake_request(int fd, const char *name, struct json_object *req)
 {
-	struct json_object *req = json_tokener_parse(line), *exec, *args, *id = NULL;
-	const char *name;
-	char buf[512];
-
-	if (!req || !json_object_object_get_ex(req, "execute", &exec))
-		_exit(5);
-	name = json_object_get_string(exec);
 	if (str_has_prefix(name, "guest-fsfreeze"))
 		_exit(9); /* never: quiesced blocks them (-b) and serves them itself */
-	json_object_object_get_ex(req, "id", &id);
-	if (!strcmp(name, "guest-sync-delimited") || !strcmp(name, "guest-sync")) {
-		json_object_object_get_ex(req, "arguments", &args);
-		snprintf(buf, sizeof(buf), "%s{\"return\": %lld}\n", name[10] == '-' ? "\xff" : "",
-			 (long long)json_object_get_int64(json_object_object_get(args, "id")));
-		fake_send(fd, buf);
-	} else if (!strcmp(name, "guest-info")) {
-		fake_send(fd, fake_info);
-	} else if (!strcmp(name, "guest-get-users")) {
+	if (!strcmp(name, "guest-info"))
+		fakeqga_send(fd, fake_info);
+	else if (!strcmp(name, "guest-get-users"))
 		_exit(3);
-	} else if (!strcmp(name, "guest-get-time")) {
-		snprintf(buf, sizeof(buf), "{\"return\": 1234, \"id\": %s}\n",
-			 json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN));
-		fake_send(fd, buf);
-	}
-	json_object_put(req);
+	else if (!strcmp(name, "guest-get-time"))
+		fakeqga_answer_id(fd, "1234", req);
 }
 
-static int fake_qemu_ga(int argc, char **argv)
+/* The freeze family is blocked; the greeting's commands are not. */
+static int fake_check(int argc, char **argv)
 {
-	const char *path = NULL, *blocked = "";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[8192];
-	size_t len = 0;
-	int lfd, fd;
+	const char *blocked = fakeqga_arg(argc, argv, "-b");
 
-	for (int i = 1; i + 1 < argc; i++) {
-		if (!strcmp(argv[i], "-p"))
-			path = argv[i + 1];
-		if (!strcmp(argv[i], "-b"))
-			blocked = argv[i + 1];
-	}
-	/* The freeze family is blocked; the greeting's commands are not. */
-	if (!path || !strstr(blocked, "guest-fsfreeze-freeze,") ||
+	if (!blocked)
+		blocked = "";
+	if (!fakeqga_arg(argc, argv, "-p") || !strstr(blocked, "guest-fsfreeze-freeze,") ||
 	    !strstr(blocked, "guest-fsfreeze-thaw") || strstr(blocked, "guest-sync"))
 		return 7;
 	if (getenv("FAKE_MODE") && !strcmp(getenv("FAKE_MODE"), "exit"))
 		return 3;
-	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
-		return 6;
-	fd = accept(lfd, NULL, NULL);
-	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		char *nl;
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-		buf[len] = '\0';
-		while ((nl = memchr(buf, '\n', len))) {
-			char *line = buf;
-			*nl = '\0';
-			if ((unsigned char)line[0] == 0xff)
-				line++; /* its parse error is not needed here */
-			if (*line)
-				fake_line(fd, line);
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len);
-		}
-	}
+	return 0;
 }
+
+/* Its parse error for a line after 0xFF is not needed here. */
+static const struct fakeqga fake_qemu_ga = { .check = fake_check, .request = fake_request };
 
 /* ------------------------------------------------------------ the fake engine */
 
-static struct {
-	enum txn_state state;
-	unsigned submitted;
-	enum txn_op op;
-	bool mountpoints_set, undo_if_none;
-	size_t n_mountpoints;
-	char mount0[64];
-	txn_done_fn done;
-	void *arg;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	assert_null(eng.done); /* the test answers each call before the next */
-	eng.submitted++;
-	eng.op = req->op;
-	eng.mountpoints_set = req->mountpoints_set;
-	eng.undo_if_none = req->undo_if_none;
-	eng.n_mountpoints = req->n_mountpoints;
-	eng.mount0[0] = '\0';
-	if (req->n_mountpoints)
-		str_copy(eng.mount0, req->mountpoints[0], sizeof(eng.mount0));
-	eng.done = done;
-	eng.arg = arg;
-}
-
-enum txn_state engine_state(const struct engine *e)
-{
-	(void)e;
-	return eng.state;
-}
-
 static void engine_answers(enum txn_err err, const char *msg, unsigned count)
 {
-	struct txn_result res = { eng.op, err, msg, count, NULL, TXN_WHOSE_NONE };
-	txn_done_fn done = eng.done;
-	assert_non_null(done);
-	eng.done = NULL;
-	done(eng.arg, &res);
-}
-
-static bool engine_called(void *arg)
-{
-	(void)arg;
-	return eng.done != NULL;
+	fake_engine_answer(0, err, msg, count, TXN_WHOSE_NONE, NULL);
 }
 
 /* ------------------------------------------------------------ the channel */
@@ -214,13 +122,14 @@ static void start_fwd(const char *program, bool disabled, uint64_t timeout_ms)
 static int setup(void **state)
 {
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
+	fake_eng.one_at_a_time = true;
 	unit_guard_on(state);
 	setenv("FAKE_MODE", "ok", 1);
 	snprintf(t.path, sizeof(t.path), "%s/qga.sock", topdir);
 	t.loop = loop_new();
 	assert_non_null(t.loop);
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng };
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng };
 	return 0;
 }
 
@@ -234,7 +143,7 @@ static int teardown(void **state)
 {
 	qga_free(t.g);
 	qgafwd_free(t.ctx.qgafwd);
-	assert_null(eng.done); /* no call left unanswered */
+	assert_int_equal(fake_eng.n, 0); /* no call left unanswered */
 	loop_free(t.loop);
 	assert_int_equal(access(t.path, F_OK), -1); /* qga_free removed the socket */
 	unit_guard_off(state);
@@ -471,7 +380,7 @@ static void test_sync_and_ping(void **state)
 	say(fd, "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"Parameter 'x' is unexpected\"}}");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -484,37 +393,37 @@ static void test_fsfreeze(void **state)
 	say(fd, "{\"execute\":\"guest-fsfreeze-status\",\"id\":1}\n");
 	expect_json(fd, "{\"return\":\"thawed\",\"id\":1}");
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":2}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_FREEZE);
-	assert_true(eng.undo_if_none);
-	assert_false(eng.mountpoints_set);
-	eng.state = TXN_FROZEN;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
+	assert_true(fake_eng.last.req.undo_if_none);
+	assert_false(fake_eng.last.req.mountpoints_set);
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 3);
 	expect_json(fd, "{\"return\":3,\"id\":2}");
 	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
 	expect_json(fd, "{\"return\":\"frozen\"}");
 	/* The lease took the freeze back: worded as qemu-ga's hold limit. */
 	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":3}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_E_LEASE, "the lease of 10 s ran out", 0);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
 			"\"couldn't hold writes: the lease of 10 s ran out\"},\"id\":3}");
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\","
 		"\"arguments\":{\"mountpoints\":[\"/srv/a\",\"/b\"]}}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_true(eng.mountpoints_set);
-	assert_int_equal(eng.n_mountpoints, 2);
-	assert_string_equal(eng.mount0, "/srv/a");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 2);
+	assert_string_equal(fake_eng.last.mounts[0], "/srv/a");
 	engine_answers(TXN_E_BUSY, "a freeze is already running", 0);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"a freeze is already running\"}}");
 	/* An empty list freezes nothing, never everything; 0 (qemu-ga). */
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[]}}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_true(eng.mountpoints_set);
-	assert_int_equal(eng.n_mountpoints, 0);
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 0);
 	engine_answers(TXN_OK, "ok", 0);
 	expect_json(fd, "{\"return\":0}");
 	/* Bad arguments never reach the engine. */
@@ -522,7 +431,7 @@ static void test_fsfreeze(void **state)
 	expect_error(fd, "GenericError", "Parameter 'mountpoints' is unexpected");
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/\"}}\n");
 	expect_error(fd, "GenericError", "");
-	assert_int_equal(eng.submitted, 4);
+	assert_int_equal(fake_eng.submitted, 4);
 	close(fd);
 }
 
@@ -534,15 +443,15 @@ static void test_frozen_gate(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	eng.state = TXN_FREEZING; /* frozen from the start of a freeze */
+	fake_eng.state = TXN_FREEZING; /* frozen from the start of a freeze */
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-fsfreeze-freeze has been disabled: the agent is in frozen state\"},"
 			"\"id\":1}");
-	eng.state = TXN_THAWING; /* until its thaw has finished */
+	fake_eng.state = TXN_THAWING; /* until its thaw has finished */
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\"}\n");
 	expect_error(fd, "CommandNotFound", "Command guest-fsfreeze-freeze-list has been disabled");
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	say(fd, "{\"execute\":\"guest-ping\"}\n");
 	expect_json(fd, "{\"return\":{}}");
 	say(fd, "{\"execute\":\"guest-info\"}\n");
@@ -563,11 +472,11 @@ static void test_frozen_gate(void **state)
 	assert_true(saw_freeze);
 	json_object_put(a);
 	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	eng.state = TXN_IDLE;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 2);
 	expect_json(fd, "{\"return\":2}");
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	close(fd);
 }
 
@@ -584,9 +493,9 @@ static void test_order(void **state)
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n"
 		"\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":2}}\n"
 		"{\"execute\":\"guest-fsfreeze-status\",\"id\":3}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	nothing_comes(fd);
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd, "{\"return\":1,\"id\":1}");
 	expect_error(fd, "GenericError", "JSON parse error, stray");
@@ -595,7 +504,7 @@ static void test_order(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 2);
 	json_object_put(a);
 	expect_json(fd, "{\"return\":\"frozen\",\"id\":3}");
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	close(fd);
 }
 
@@ -611,7 +520,7 @@ static void test_queue_limit(void **state)
 	for (int i = 0; i < 17; i++)
 		strcat(many, "{\"execute\":\"guest-ping\"}\n");
 	say(fd, many);
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	expect_eof(fd);
 	engine_answers(TXN_OK, "ok", 1);
 	close(fd);
@@ -619,7 +528,7 @@ static void test_queue_limit(void **state)
 	fd2 = client();
 	many[strlen(many) - strlen("{\"execute\":\"guest-ping\"}\n")] = '\0';
 	say(fd2, many);
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd2, "{\"return\":1}");
 	for (int i = 0; i < 16; i++)
@@ -669,7 +578,7 @@ static void test_malformed(void **state)
 			"\"desc\":\"JSON nesting depth limit exceeded\"}}");
 	say(fd, "{\"execute\":\"guest-ping\",\"id\":6}\n");
 	expect_json(fd, "{\"return\":{},\"id\":6}");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -682,15 +591,15 @@ static void test_disconnect_mid_freeze(void **state)
 	open_channel();
 	fd = client();
 	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	/* The host goes away while the freeze runs: seen (its side closed)... */
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
 	expect_eof(fd);
 	close(fd);
 	/* ...and the freeze goes on: its answer goes to nobody, nothing is thawed. */
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 2);
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	/* A client that leaves while frozen changes nothing either. */
 	fd = client();
 	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
@@ -698,13 +607,13 @@ static void test_disconnect_mid_freeze(void **state)
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
 	expect_eof(fd);
 	close(fd);
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	/* The next client thaws it. */
 	fd = client();
 	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 2);
 	expect_json(fd, "{\"return\":2,\"id\":2}");
 	close(fd);
@@ -786,15 +695,15 @@ static void test_forward(void **state)
 	assert_true(saw_noreply);
 	json_object_put(a);
 	/* While frozen nothing is forwarded. */
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	say(fd, "{\"execute\":\"guest-get-time\",\"id\":13}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-get-time has been disabled: the agent is in frozen state\"},\"id\":13}");
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	assert_int_equal(fwd_status("forwarded"), 5); /* not the one refused */
 	assert_int_equal(fwd_status("timeouts"), 0);
 	assert_int_equal(fwd_status("deaths"), 0);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 	close(fd2);
 }
@@ -831,13 +740,13 @@ static void test_thaw_hurries(void **state)
 	fd = client();
 	say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	assert_false(unit_run_until(t.loop, never, NULL, 100));
-	eng.state = TXN_FROZEN; /* frozen by another client since */
+	fake_eng.state = TXN_FROZEN; /* frozen by another client since */
 	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd, "{\"return\":1,\"id\":2}");
 	close(fd);
@@ -1014,8 +923,8 @@ int main(int argc, char **argv)
 	FILE *f;
 	int r;
 
-	if (argc > 2 && !strcmp(argv[1], "-m"))
-		return fake_qemu_ga(argc, argv);
+	if (fakeqga_wanted(argc, argv))
+		return fakeqga_run(argc, argv, &fake_qemu_ga);
 	if (!realpath("/proc/self/exe", self) || !mkdtemp(topdir))
 		return 1;
 	/* Its config: an empty one of ours, not the machine's. */
