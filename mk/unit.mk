@@ -108,7 +108,7 @@ UNIT_TESTS += control
 UNIT_SRC_control := src/host/control.c src/host/cmd.c src/host/cmd_control.c \
 	src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/common/slots.c \
 	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c \
-	tests/unit/fakeengine.c
+	tests/unit/fakeengine.c tests/unit/jsonpeer.c
 UNIT_LIBS_control := -ljson-c -lm
 
 # The filesystems stage: the real policy, freezer and workers on a sample mount table
@@ -160,7 +160,7 @@ UNIT_SRC_qga := src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qga
 	src/host/qgaproto.c src/host/cmd.c src/host/cmd_guest.c src/host/jsonconn.c \
 	src/host/jsontext.c src/host/listener.c src/common/loop.c src/common/log.c \
 	src/common/nodump.c src/common/util.c tests/unit/unitloop.c tests/unit/fakeengine.c \
-	tests/unit/fakeqga.c
+	tests/unit/fakeqga.c tests/unit/jsonpeer.c
 UNIT_LIBS_qga := -ljson-c -lm
 
 define UNIT_TEST_RULE

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "fakeengine.h"
+#include "jsonpeer.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -115,59 +116,25 @@ static int client_as(uid_t uid)
 	return fd;
 }
 
-static void say(int fd, const char *text)
-{
-	size_t n = strlen(text);
-	assert_int_equal(send(fd, text, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-/* A whole line, or the end of the connection, is there to read. */
-static bool line_or_eof(void *arg)
-{
-	char buf[4096];
-	ssize_t n = recv(*(int *)arg, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n > 0 && memchr(buf, '\n', (size_t)n)) || (n < 0 && errno != EAGAIN);
-}
-
 /* The next answer line, parsed (the caller puts it); NULL: the connection ended. */
 static struct json_object *answer(int fd)
 {
 	char buf[4096];
-	size_t n = 0;
-	assert_true(unit_run_until(t.loop, line_or_eof, &fd, 5000));
-	while (n < sizeof(buf) - 1) {
-		ssize_t r = recv(fd, buf + n, 1, MSG_DONTWAIT);
-		if (r <= 0) {
-			assert_int_equal(n, 0);
-			return NULL;
-		}
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
+	int r = peer_line(t.loop, fd, buf, sizeof(buf), 5000);
+	assert_int_not_equal(r, -1);
+	if (r == 0)
+		return NULL;
 	struct json_object *v = json_tokener_parse(buf);
 	if (!v)
 		fail_msg("not JSON: %s", buf);
 	return v;
 }
-
-/* The member at a/b (b may be NULL), as a string. */
-static const char *get_str(struct json_object *a, const char *k1, const char *k2)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(a, k1, &v))
-		fail_msg("no %s in %s", k1, json_object_to_json_string(a));
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		fail_msg("no %s.%s in %s", k1, k2, json_object_to_json_string(a));
-	return json_object_get_string(v);
-}
-
 static void expect_error(int fd, const char *klass, const char *desc)
 {
 	struct json_object *a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "error", "class"), klass);
-	assert_string_equal(get_str(a, "error", "desc"), desc);
+	assert_string_equal(peer_str(a, "error", "class"), klass);
+	assert_string_equal(peer_str(a, "error", "desc"), desc);
 	json_object_put(a);
 }
 
@@ -175,10 +142,10 @@ static void expect_error(int fd, const char *klass, const char *desc)
 static void status_ok(int fd)
 {
 	struct json_object *a;
-	say(fd, "{\"execute\":\"quiesce-status\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\"}\n");
 	a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "return", "state"), "fake");
+	assert_string_equal(peer_str(a, "return", "state"), "fake");
 	json_object_put(a);
 }
 
@@ -186,7 +153,7 @@ static void status_ok(int fd)
 static unsigned errors_then_status(int fd)
 {
 	unsigned n = 0;
-	say(fd, "{\"execute\":\"quiesce-status\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\"}\n");
 	for (;;) {
 		struct json_object *a = answer(fd);
 		assert_non_null(a);
@@ -194,7 +161,7 @@ static unsigned errors_then_status(int fd)
 			json_object_put(a);
 			return n;
 		}
-		assert_string_equal(get_str(a, "error", "class"), "GenericError");
+		assert_string_equal(peer_str(a, "error", "class"), "GenericError");
 		json_object_put(a);
 		n++;
 	}
@@ -277,22 +244,22 @@ static void test_commands_root(void **state)
 	status_ok(fd);
 	assert_int_equal(t.status_calls, 1);
 	/* Root may freeze; the answer comes when the engine is done, with the id. */
-	say(fd, "{\"execute\":\"quiesce-freeze\",\"id\":\"f1\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-freeze\",\"id\":\"f1\"}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
 	engine_answers(TXN_OK);
 	a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "id", NULL), "f1");
-	assert_string_equal(get_str(a, "return", "count"), "1");
+	assert_string_equal(peer_str(a, "id", NULL), "f1");
+	assert_string_equal(peer_str(a, "return", "count"), "1");
 	json_object_put(a);
 	/* quiesce-snapshot: the freeze is this client's (its session). */
-	say(fd, "{\"execute\":\"quiesce-snapshot\"}{\"execute\":\"quiesce-status\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-snapshot\"}{\"execute\":\"quiesce-status\"}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_non_null(fake_eng.last.req.owner);
 	/* The status of the same write is answered while the snapshot waits. */
 	a = answer(fd);
-	assert_string_equal(get_str(a, "return", "daemon"), "true");
+	assert_string_equal(peer_str(a, "return", "daemon"), "true");
 	json_object_put(a);
 	engine_answers(TXN_E_VETO);
 	expect_error(fd, "Vetoed", "fake says so");
@@ -307,14 +274,14 @@ static void test_commands_user(void **state)
 	start();
 	fd = client_as(65534);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-freeze\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-freeze\"}\n");
 	expect_error(fd, "PermissionDenied",
 		     "permission denied: quiesce-freeze needs root (you are uid 65534)");
-	say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
 	expect_error(fd, "PermissionDenied",
 		     "permission denied: quiesce-thaw needs root (you are uid 65534)");
 	/* The guest-* commands are the QGA channel's. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\"}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-fsfreeze-freeze has not been found");
 	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
@@ -329,26 +296,26 @@ static void test_malformed(void **state)
 	start();
 	fd = client_as(0);
 	/* A parse error is answered and the connection goes on. */
-	say(fd, "}\n");
+	peer_say(fd, "}\n");
 	expect_error(fd, "GenericError", "JSON parse error, unexpected character");
 	status_ok(fd);
 	/* The parser resumes at the next byte (no line skipping on this socket): a broken
 	 * object may give more than one error, never anything run, and the connection
 	 * goes on. */
-	say(fd, "{\"execute\" \"quiesce-freeze\"}\n");
+	peer_say(fd, "{\"execute\" \"quiesce-freeze\"}\n");
 	assert_true(errors_then_status(fd) >= 1);
 	/* A NUL in a string, bytes that are not UTF-8. */
-	say(fd, "{\"execute\":\"quiesce-status\\u0000x\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\\u0000x\"}\n");
 	expect_error(fd, "GenericError", "JSON parse error, " JSONCONN_WHY_NUL);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-\xc0\xaf\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-\xc0\xaf\"}\n");
 	assert_true(errors_then_status(fd) >= 1);
 	/* Not a request object. */
-	say(fd, "[1,2]\n");
+	peer_say(fd, "[1,2]\n");
 	expect_error(fd, "GenericError", "QMP input must be a JSON object");
 	status_ok(fd);
 	/* Nested past the depth limit. */
-	say(fd, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}\n");
+	peer_say(fd, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}\n");
 	assert_true(errors_then_status(fd) >= 1);
 	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
@@ -368,7 +335,7 @@ static void test_too_long(void **state)
 	memcpy(big, "{\"execute\":\"", 12);
 	memset(big + 12, 'a', n - 12);
 	big[n] = '\0';
-	say(fd, big);
+	peer_say(fd, big);
 	free(big);
 	expect_error(fd, "GenericError", "JSON parse error, " JSONCONN_WHY_TOO_LONG);
 	expect_eof(fd);
@@ -393,7 +360,7 @@ static void test_many_clients(void **state)
 	for (int i = 0; i < N; i++) {
 		char req[80];
 		snprintf(req, sizeof(req), "{\"execute\":\"quiesce-status\",\"id\":%d}\n", i);
-		say(fd[i], req);
+		peer_say(fd[i], req);
 	}
 	for (int i = N - 1; i >= 0; i--) {
 		struct json_object *a = answer(fd[i]), *id;
@@ -499,7 +466,7 @@ static void test_leave_pending(void **state)
 	start();
 	other = client_as(0);
 	fd = client_as(0);
-	say(fd, "{\"execute\":\"quiesce-snapshot\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-snapshot\"}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
@@ -518,7 +485,7 @@ static void test_leave_mid_request(void **state)
 	other = client_as(0);
 	fd = client_as(0);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-fre");
+	peer_say(fd, "{\"execute\":\"quiesce-fre");
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
 	assert_int_equal(fake_eng.submitted, 0);
@@ -533,7 +500,7 @@ static void test_free_pending(void **state)
 	(void)state;
 	start();
 	fd = client_as(0);
-	say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	control_free(t.ctl);
 	t.ctl = NULL;

@@ -38,6 +38,7 @@
 #include "failalloc.h"
 #include "fakeengine.h"
 #include "fakeqga.h"
+#include "jsonpeer.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -160,47 +161,10 @@ static int client(void)
 	return fd;
 }
 
-static void say_n(int fd, const char *text, size_t n)
-{
-	assert_int_equal(send(fd, text, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void say(int fd, const char *text)
-{
-	say_n(fd, text, strlen(text));
-}
-
-static bool line_or_eof(void *arg)
-{
-	char buf[4096];
-	ssize_t n = recv(*(int *)arg, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n > 0 && memchr(buf, '\n', (size_t)n)) || (n < 0 && errno != EAGAIN);
-}
-
-/* The next answer line, raw (0xFF included), in buf: 1; 0: the connection ended;
- * -1: nothing within limit_ms. */
-static int try_answer(int fd, char *buf, size_t size, unsigned limit_ms)
-{
-	size_t n = 0;
-	if (!unit_run_until(t.loop, line_or_eof, &fd, limit_ms))
-		return -1;
-	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, 1, MSG_DONTWAIT);
-		if (r <= 0) {
-			assert_int_equal(n, 0);
-			return 0;
-		}
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
-	return 1;
-}
-
-/* The same, bounded: false if the connection ended. */
+/* The next answer line, raw (0xFF included), bounded: false if the connection ended. */
 static bool answer_text(int fd, char *buf, size_t size, unsigned limit_ms)
 {
-	int r = try_answer(fd, buf, size, limit_ms);
+	int r = peer_line(t.loop, fd, buf, size, limit_ms);
 	assert_int_not_equal(r, -1);
 	return r == 1;
 }
@@ -232,16 +196,6 @@ static void expect_eof(int fd)
 	assert_false(answer_text(fd, buf, sizeof(buf), 5000));
 }
 
-static const char *get_str(struct json_object *a, const char *k1, const char *k2)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(a, k1, &v))
-		fail_msg("no %s in %s", k1, json_object_to_json_string(a));
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		fail_msg("no %s.%s in %s", k1, k2, json_object_to_json_string(a));
-	return json_object_get_string(v);
-}
-
 /* The answer is exactly this JSON (compared as plain text after a round trip). */
 static void expect_json(int fd, const char *want)
 {
@@ -257,9 +211,9 @@ static void expect_json(int fd, const char *want)
 static void expect_error(int fd, const char *klass, const char *desc)
 {
 	struct json_object *a = answer(fd);
-	assert_string_equal(get_str(a, "error", "class"), klass);
-	if (!str_has_prefix(get_str(a, "error", "desc"), desc))
-		fail_msg("desc \"%s\" does not start with \"%s\"", get_str(a, "error", "desc"), desc);
+	assert_string_equal(peer_str(a, "error", "class"), klass);
+	if (!str_has_prefix(peer_str(a, "error", "desc"), desc))
+		fail_msg("desc \"%s\" does not start with \"%s\"", peer_str(a, "error", "desc"), desc);
 	json_object_put(a);
 }
 
@@ -348,13 +302,13 @@ static void test_sync_and_ping(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":5}}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":5}}\n");
 	expect_json(fd, "{\"return\":5}");
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-9007199254740993},\"id\":\"x\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-9007199254740993},\"id\":\"x\"}\n");
 	expect_json(fd, "{\"return\":-9007199254740993,\"id\":\"x\"}");
 	/* The host's resync: 0xFF (answered with qemu-ga's parse error, not delimited),
 	 * then guest-sync-delimited, answered after a 0xFF of its own. */
-	say(fd, "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":77}}\n");
+	peer_say(fd, "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":77}}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON parse error, stray '\xef\xbf\xbd'\"}}");
 	a = answer_ff(fd, &ff, 5000);
@@ -362,7 +316,7 @@ static void test_sync_and_ping(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 77);
 	json_object_put(a);
 	/* Half a request, then 0xFF: the half is dropped, the resync works. */
-	say(fd, "{\"execute\":\"guest-sy\xff{\"execute\":\"guest-sync-delimited\","
+	peer_say(fd, "{\"execute\":\"guest-sy\xff{\"execute\":\"guest-sync-delimited\","
 		"\"arguments\":{\"id\":78}}\n");
 	expect_error(fd, "GenericError", "JSON parse error, stray");
 	a = answer_ff(fd, &ff, 5000);
@@ -370,14 +324,14 @@ static void test_sync_and_ping(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 78);
 	json_object_put(a);
 	/* Only a successful answer is delimited. */
-	say(fd, "{\"execute\":\"guest-sync-delimited\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync-delimited\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"Parameter 'id' is missing\"},\"id\":1}");
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":\"a\"}}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":\"a\"}}\n");
 	expect_error(fd, "GenericError", "Invalid parameter type for 'id', expected: integer");
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":[1,{\"a\":null}]}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":[1,{\"a\":null}]}\n");
 	expect_json(fd, "{\"return\":{},\"id\":[1,{\"a\":null}]}");
-	say(fd, "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"Parameter 'x' is unexpected\"}}");
 	assert_int_equal(fake_eng.submitted, 0);
@@ -390,9 +344,9 @@ static void test_fsfreeze(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\",\"id\":1}\n");
 	expect_json(fd, "{\"return\":\"thawed\",\"id\":1}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":2}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
 	assert_true(fake_eng.last.req.undo_if_none);
@@ -400,17 +354,17 @@ static void test_fsfreeze(void **state)
 	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 3);
 	expect_json(fd, "{\"return\":3,\"id\":2}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
 	expect_json(fd, "{\"return\":\"frozen\"}");
 	/* The lease took the freeze back: worded as qemu-ga's hold limit. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":3}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":3}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
 	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_E_LEASE, "the lease of 10 s ran out", 0);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
 			"\"couldn't hold writes: the lease of 10 s ran out\"},\"id\":3}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\","
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\","
 		"\"arguments\":{\"mountpoints\":[\"/srv/a\",\"/b\"]}}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_true(fake_eng.last.req.mountpoints_set);
@@ -420,16 +374,16 @@ static void test_fsfreeze(void **state)
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"a freeze is already running\"}}");
 	/* An empty list freezes nothing, never everything; 0 (qemu-ga). */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[]}}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[]}}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_true(fake_eng.last.req.mountpoints_set);
 	assert_int_equal(fake_eng.last.req.n_mountpoints, 0);
 	engine_answers(TXN_OK, "ok", 0);
 	expect_json(fd, "{\"return\":0}");
 	/* Bad arguments never reach the engine. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]}}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]}}\n");
 	expect_error(fd, "GenericError", "Parameter 'mountpoints' is unexpected");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/\"}}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/\"}}\n");
 	expect_error(fd, "GenericError", "");
 	assert_int_equal(fake_eng.submitted, 4);
 	close(fd);
@@ -444,23 +398,23 @@ static void test_frozen_gate(void **state)
 	open_channel();
 	fd = client();
 	fake_eng.state = TXN_FREEZING; /* frozen from the start of a freeze */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-fsfreeze-freeze has been disabled: the agent is in frozen state\"},"
 			"\"id\":1}");
 	fake_eng.state = TXN_THAWING; /* until its thaw has finished */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\"}\n");
 	expect_error(fd, "CommandNotFound", "Command guest-fsfreeze-freeze-list has been disabled");
 	fake_eng.state = TXN_FROZEN;
-	say(fd, "{\"execute\":\"guest-ping\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\"}\n");
 	expect_json(fd, "{\"return\":{}}");
-	say(fd, "{\"execute\":\"guest-info\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-info\"}\n");
 	a = answer(fd);
 	assert_true(json_object_object_get_ex(json_object_object_get(a, "return"),
 					      "supported_commands", &list));
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
-		const char *name = get_str(c, "name", NULL);
+		const char *name = peer_str(c, "name", NULL);
 		bool on = json_object_get_boolean(json_object_object_get(c, "enabled"));
 		if (!strcmp(name, "guest-fsfreeze-freeze")) {
 			saw_freeze = true;
@@ -471,7 +425,7 @@ static void test_frozen_gate(void **state)
 	}
 	assert_true(saw_freeze);
 	json_object_put(a);
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\"}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 2);
@@ -490,7 +444,7 @@ static void test_order(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n"
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n"
 		"\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":2}}\n"
 		"{\"execute\":\"guest-fsfreeze-status\",\"id\":3}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
@@ -519,7 +473,7 @@ static void test_queue_limit(void **state)
 	fd = client();
 	for (int i = 0; i < 17; i++)
 		strcat(many, "{\"execute\":\"guest-ping\"}\n");
-	say(fd, many);
+	peer_say(fd, many);
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	expect_eof(fd);
 	engine_answers(TXN_OK, "ok", 1);
@@ -527,7 +481,7 @@ static void test_queue_limit(void **state)
 	/* 16 are fine. */
 	fd2 = client();
 	many[strlen(many) - strlen("{\"execute\":\"guest-ping\"}\n")] = '\0';
-	say(fd2, many);
+	peer_say(fd2, many);
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd2, "{\"return\":1}");
@@ -544,21 +498,21 @@ static void test_malformed(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\" guest-ping}\n");
+	peer_say(fd, "{\"execute\" guest-ping}\n");
 	expect_error(fd, "GenericError", "JSON parse error, ");
-	say(fd, "[1,2]\n");
+	peer_say(fd, "[1,2]\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"QMP input must be a JSON object\"}}");
-	say(fd, "null\n");
+	peer_say(fd, "null\n");
 	expect_error(fd, "GenericError", "QMP input must be a JSON object");
-	say(fd, "{\"execute\":\"guest-ping\",\"bogus\":1,\"id\":4}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"bogus\":1,\"id\":4}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"QMP input member 'bogus' is unexpected\"},\"id\":4}");
-	say(fd, "{\"execute\":\"guest-exec\",\"id\":5}\n"); /* no backend */
+	peer_say(fd, "{\"execute\":\"guest-exec\",\"id\":5}\n"); /* no backend */
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\","
 			"\"desc\":\"The command guest-exec has not been found\"},\"id\":5}");
 	/* Not UTF-8: qemu-ga refuses it. */
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":\"\xc0\xaf\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":\"\xc0\xaf\"}\n");
 	expect_error(fd, "GenericError", "JSON parse error, ");
 	/* Past 64 KiB: one error, the rest of the line skipped, then on. */
 	memset(big, ' ', sizeof(big));
@@ -566,17 +520,17 @@ static void test_malformed(void **state)
 	memset(big + 30, 'a', sizeof(big) - 32);
 	big[sizeof(big) - 2] = '"';
 	big[sizeof(big) - 1] = '\n';
-	say_n(fd, big, sizeof(big));
+	peer_say_n(fd, big, sizeof(big));
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON token size limit exceeded\"}}");
 	/* 40 levels of nesting. */
 	for (int i = 0; i < 40; i++)
 		strcat(deep, "[");
 	strcat(deep, "\n");
-	say(fd, deep);
+	peer_say(fd, deep);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON nesting depth limit exceeded\"}}");
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":6}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":6}\n");
 	expect_json(fd, "{\"return\":{},\"id\":6}");
 	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
@@ -590,7 +544,7 @@ static void test_disconnect_mid_freeze(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	/* The host goes away while the freeze runs: seen (its side closed)... */
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
@@ -602,7 +556,7 @@ static void test_disconnect_mid_freeze(void **state)
 	assert_int_equal(fake_eng.submitted, 1);
 	/* A client that leaves while frozen changes nothing either. */
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
 	expect_json(fd, "{\"return\":\"frozen\"}");
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
 	expect_eof(fd);
@@ -610,7 +564,7 @@ static void test_disconnect_mid_freeze(void **state)
 	assert_int_equal(fake_eng.submitted, 1);
 	/* The next client thaws it. */
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
 	fake_eng.state = TXN_IDLE;
@@ -626,7 +580,7 @@ static void test_max_clients(void **state)
 	open_channel();
 	for (int i = 0; i < 4; i++) {
 		fd[i] = client();
-		say(fd[i], "{\"execute\":\"guest-ping\"}\n");
+		peer_say(fd[i], "{\"execute\":\"guest-ping\"}\n");
 		expect_json(fd[i], "{\"return\":{}}");
 	}
 	fd[4] = client();
@@ -638,7 +592,7 @@ static void test_max_clients(void **state)
 	expect_eof(fd[0]);
 	close(fd[0]);
 	fd[0] = client();
-	say(fd[0], "{\"execute\":\"guest-ping\"}\n");
+	peer_say(fd[0], "{\"execute\":\"guest-ping\"}\n");
 	expect_json(fd[0], "{\"return\":{}}");
 	for (int i = 0; i < 4; i++)
 		close(fd[i]);
@@ -658,31 +612,31 @@ static void test_forward(void **state)
 	wait_backend();
 	fd = client();
 	/* The backend's answer, with the host's id, whatever its shape. */
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":\"abc\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":\"abc\"}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":\"abc\"}");
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":[1,{\"k\":-2.5}]}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":[1,{\"k\":-2.5}]}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":[1,{\"k\":-2.5}]}");
 	/* Two clients at once: each gets its own. */
 	fd2 = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":11}\n");
-	say(fd2, "{\"execute\":\"guest-get-time\",\"id\":22}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":11}\n");
+	peer_say(fd2, "{\"execute\":\"guest-get-time\",\"id\":22}\n");
 	expect_json(fd2, "{\"return\":1234,\"id\":22}");
 	expect_json(fd, "{\"return\":1234,\"id\":11}");
 	/* No answer by design: nothing comes for it, the next request is answered. */
-	say(fd, "{\"execute\":\"test-no-reply\",\"id\":9}\n{\"execute\":\"guest-ping\",\"id\":10}\n");
+	peer_say(fd, "{\"execute\":\"test-no-reply\",\"id\":9}\n{\"execute\":\"guest-ping\",\"id\":10}\n");
 	expect_json(fd, "{\"return\":{},\"id\":10}");
 	/* Known to neither. */
-	say(fd, "{\"execute\":\"guest-nonesuch\",\"id\":12}\n");
+	peer_say(fd, "{\"execute\":\"guest-nonesuch\",\"id\":12}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-nonesuch has not been found");
 	/* guest-info: its commands too, with qemu-ga's version; ours once. */
-	say(fd, "{\"execute\":\"guest-info\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-info\"}\n");
 	a = answer(fd);
 	ret = json_object_object_get(a, "return");
-	assert_string_equal(get_str(ret, "version", NULL), "7.2.99");
+	assert_string_equal(peer_str(ret, "version", NULL), "7.2.99");
 	assert_true(json_object_object_get_ex(ret, "supported_commands", &list));
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
-		const char *name = get_str(c, "name", NULL);
+		const char *name = peer_str(c, "name", NULL);
 		bool resp = json_object_get_boolean(json_object_object_get(c, "success-response"));
 		syncs += !strcmp(name, "guest-sync");
 		if (!strcmp(name, "guest-get-time"))
@@ -696,7 +650,7 @@ static void test_forward(void **state)
 	json_object_put(a);
 	/* While frozen nothing is forwarded. */
 	fake_eng.state = TXN_FROZEN;
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":13}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":13}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-get-time has been disabled: the agent is in frozen state\"},\"id\":13}");
 	fake_eng.state = TXN_IDLE;
@@ -717,14 +671,14 @@ static void test_backend_slow(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer guest-get-fsinfo within 0.");
 	assert_int_equal(fwd_status("timeouts"), 1);
 	wait_backend();
 	assert_int_equal(fwd_status("starts"), 2);
 	assert_int_equal(fwd_status("deaths"), 0); /* a restart on purpose */
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":2}");
 	close(fd);
 }
@@ -738,10 +692,10 @@ static void test_thaw_hurries(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	assert_false(unit_run_until(t.loop, never, NULL, 100));
 	fake_eng.state = TXN_FROZEN; /* frozen by another client since */
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer");
 	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
@@ -760,11 +714,11 @@ static void test_backend_dies(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-users\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-users\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-users: the guest agent backend (qemu-ga) ");
 	assert_int_equal(fwd_status("timeouts"), 0);
 	wait_backend();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":2}");
 	close(fd);
 }
@@ -778,12 +732,12 @@ static void test_backend_absent(void **state)
 	start_fwd("/nonexistent/qemu-ga", false, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\","
 			"\"desc\":\"The command guest-get-time has not been found\"},\"id\":1}");
 	qgafwd_status(t.ctx.qgafwd, o);
-	assert_string_equal(get_str(o, "qga_backend", "state"), "none");
-	assert_string_equal(get_str(o, "qga_backend", "reason"),
+	assert_string_equal(peer_str(o, "qga_backend", "state"), "none");
+	assert_string_equal(peer_str(o, "qga_backend", "reason"),
 			    "/nonexistent/qemu-ga not found (--qga-backend)");
 	json_object_put(o);
 	close(fd);
@@ -792,7 +746,7 @@ static void test_backend_absent(void **state)
 	start_fwd(self, true, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\"}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-get-time has not been found");
 	close(fd);
 }
@@ -806,7 +760,7 @@ static void test_backend_down(void **state)
 	start_fwd(self, false, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"guest-get-time: not "
 			"run: the guest agent backend (qemu-ga) is not available (it is being "
 			"restarted)\"},\"id\":1}");
@@ -871,11 +825,11 @@ static bool run_request(void *arg)
 	int fd, got;
 	(void)arg;
 	fd = client();
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n");
 	/* Out of memory, no answer may come at all: given up on sooner then. */
-	got = try_answer(fd, buf, sizeof(buf), 500);
+	got = peer_line(t.loop, fd, buf, sizeof(buf), 500);
 	if (got == -1 && !failalloc_fired())
-		got = try_answer(fd, buf, sizeof(buf), 5000);
+		got = peer_line(t.loop, fd, buf, sizeof(buf), 5000);
 	failed = failalloc_stop();
 	if (!failed) {
 		assert_int_equal(got, 1);
