@@ -22,10 +22,10 @@ UNIT_SRC_hookpath  := src/hooks/hookpath.c src/common/util.c
 UNIT_SRC_hookrecord := src/hooks/hookrecord.c src/common/util.c
 
 UNIT_SRC_qgaproto  := src/host/qgaproto.c
-# The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
+# The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments: fakeqga.c).
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
 	src/common/log.c src/common/nodump.c \
-	src/common/util.c tests/unit/unitloop.c
+	src/common/util.c tests/unit/unitloop.c tests/unit/fakeqga.c
 UNIT_SRC_engine    := $(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/util.c \
 	tests/unit/unitloop.c
 UNIT_SRC_slots     := src/common/slots.c
@@ -38,9 +38,10 @@ UNIT_SRC_registry  := $(wildcard src/apps/*.c) src/common/slots.c src/common/app
 	src/common/appfslist.c src/common/loop.c src/common/log.c src/common/util.c
 UNIT_SRC_jsonconn  := src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c \
 	src/common/util.c
-# The engine is faked in the test (every error class, nothing frozen).
+# The engine faked (tests/unit/fakeengine.c: every error class, nothing frozen).
 UNIT_SRC_cmd       := src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
-	src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c
+	src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c \
+	tests/unit/fakeengine.c
 # The hooks runner: the stage with real scripts; the engine faked in the test.
 UNIT_SRC_hooks     := src/hooks/hooks.c src/hooks/hookproc.c src/hooks/hookpath.c \
 	src/hooks/hookrecord.c src/hooks/hookrestart.c src/common/loop.c src/common/log.c \
@@ -101,11 +102,13 @@ UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mou
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
-# The control socket: a real Unix socket in a temp dir, the engine faked in the test.
+# The control socket: a real Unix socket in a temp dir, the engine faked
+# (tests/unit/fakeengine.c).
 UNIT_TESTS += control
 UNIT_SRC_control := src/host/control.c src/host/cmd.c src/host/cmd_control.c \
 	src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/common/slots.c \
-	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c \
+	tests/unit/fakeengine.c tests/unit/jsonpeer.c
 UNIT_LIBS_control := -ljson-c -lm
 
 # The filesystems stage: the real policy, freezer and workers on a sample mount table
@@ -164,12 +167,14 @@ UNIT_WRAP_nodump := -Wl,--wrap=getrlimit,--wrap=setrlimit
 
 # The QEMU guest agent transport: the channel on a real Unix socket in a temp dir, the
 # command layer, and the forwarding to a qemu-ga backend that is this binary (as in
-# test_qgaback); the engine faked in the test (nothing frozen).
+# test_qgaback, tests/unit/fakeqga.c); the engine faked (tests/unit/fakeengine.c:
+# nothing frozen).
 UNIT_TESTS += qga
 UNIT_SRC_qga := src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
 	src/host/qgaproto.c src/host/cmd.c src/host/cmd_guest.c src/host/jsonconn.c \
 	src/host/jsontext.c src/host/listener.c src/common/loop.c src/common/log.c \
-	src/common/nodump.c src/common/util.c tests/unit/unitloop.c
+	src/common/nodump.c src/common/util.c tests/unit/unitloop.c tests/unit/fakeengine.c \
+	tests/unit/fakeqga.c tests/unit/jsonpeer.c
 UNIT_LIBS_qga := -ljson-c -lm
 
 # The thaw guardian itself (guardian.c: all of quiesce-guardian but main), in a child
