@@ -13,8 +13,8 @@ FUZZ_SRC_hvwire := src/host/hvwire.c
 
 # The adapter (hyperv.c: requests, answers, budgets) and its channel (hvchan.c): the
 # channel is a Unix SOCK_SEQPACKET socket in a temp dir (the test is the kernel's
-# side), the engine faked in the test: nothing is frozen.
+# side), the engine faked (tests/unit/fakeengine.c): nothing is frozen.
 UNIT_TESTS += hyperv
 UNIT_SRC_hyperv := src/host/hyperv.c src/host/hvchan.c src/host/hvwire.c src/common/loop.c \
-	src/common/log.c src/common/util.c tests/unit/unitloop.c
+	src/common/log.c src/common/util.c tests/unit/unitloop.c tests/unit/fakeengine.c
 UNIT_LIBS_hyperv := -ljson-c -lm

@@ -22,10 +22,10 @@ UNIT_SRC_hookpath  := src/hooks/hookpath.c src/common/util.c
 UNIT_SRC_hookrecord := src/hooks/hookrecord.c src/common/util.c
 
 UNIT_SRC_qgaproto  := src/host/qgaproto.c
-# The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments).
+# The binary is also its own stand-in qemu-ga (run with qemu-ga's arguments: fakeqga.c).
 UNIT_SRC_qgaback   := src/host/qgaback.c src/host/qgaconf.c src/host/qgaproto.c src/common/loop.c \
 	src/common/log.c src/common/nodump.c \
-	src/common/util.c tests/unit/unitloop.c
+	src/common/util.c tests/unit/unitloop.c tests/unit/fakeqga.c
 UNIT_SRC_engine    := $(wildcard src/engine/*.c) src/common/loop.c src/common/log.c src/common/util.c \
 	tests/unit/unitloop.c
 UNIT_SRC_slots     := src/common/slots.c
@@ -38,9 +38,10 @@ UNIT_SRC_registry  := $(wildcard src/apps/*.c) src/common/slots.c src/common/app
 	src/common/appfslist.c src/common/loop.c src/common/log.c src/common/util.c
 UNIT_SRC_jsonconn  := src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c \
 	src/common/util.c
-# The engine is faked in the test (every error class, nothing frozen).
+# The engine faked (tests/unit/fakeengine.c: every error class, nothing frozen).
 UNIT_SRC_cmd       := src/host/cmd.c src/host/cmd_control.c src/host/cmd_guest.c \
-	src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c
+	src/host/jsonconn.c src/host/jsontext.c src/common/loop.c src/common/log.c src/common/util.c \
+	tests/unit/fakeengine.c
 # The hooks runner: the stage with real scripts; the engine faked in the test.
 UNIT_SRC_hooks     := src/hooks/hooks.c src/hooks/hookproc.c src/hooks/hookpath.c \
 	src/hooks/hookrecord.c src/hooks/hookrestart.c src/common/loop.c src/common/log.c \
@@ -101,11 +102,13 @@ UNIT_SRC_freezer := src/fs/freezer.c src/fs/fsjob.c src/fs/workpool.c src/fs/mou
 UNIT_LIBS_freezer := -lm -lpthread
 UNIT_WRAP_freezer := -Wl,--wrap=ioctl
 
-# The control socket: a real Unix socket in a temp dir, the engine faked in the test.
+# The control socket: a real Unix socket in a temp dir, the engine faked
+# (tests/unit/fakeengine.c).
 UNIT_TESTS += control
 UNIT_SRC_control := src/host/control.c src/host/cmd.c src/host/cmd_control.c \
 	src/host/jsonconn.c src/host/jsontext.c src/host/listener.c src/common/slots.c \
-	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c
+	src/common/loop.c src/common/log.c src/common/util.c tests/unit/unitloop.c \
+	tests/unit/fakeengine.c tests/unit/jsonpeer.c
 UNIT_LIBS_control := -ljson-c -lm
 
 # The filesystems stage: the real policy, freezer and workers on a sample mount table
@@ -141,6 +144,20 @@ UNIT_TESTS += output
 UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c
 UNIT_LIBS_output := -ljson-c -lm
 
+# quiescectl's verbs against a stand-in quiesced (tests/unit/fakectl.c: a thread serving
+# a real Unix socket in a temp dir, playing a script): main.c (test_cli.c includes it,
+# its main renamed), the simple verbs, apps and the client; snapshot (its commands real
+# child processes); the qemu-ga hook.
+CLI_UNIT_SRC := src/cli/apps.c src/cli/client.c src/cli/hook.c src/cli/opts.c src/cli/output.c \
+	src/cli/snapshot.c src/cli/verbs.c src/common/util.c tests/unit/fakectl.c
+UNIT_TESTS += cli snapshot clihook
+UNIT_SRC_cli := $(CLI_UNIT_SRC)
+UNIT_SRC_snapshot := $(CLI_UNIT_SRC)
+UNIT_SRC_clihook := $(CLI_UNIT_SRC)
+UNIT_LIBS_cli := -ljson-c -lm -lpthread
+UNIT_LIBS_snapshot := -ljson-c -lm -lpthread
+UNIT_LIBS_clihook := -ljson-c -lm -lpthread
+
 # No core dump while frozen: the core limit and dumpable flag, in child processes;
 # --wrap=getrlimit,setrlimit lets the test fail them.
 UNIT_TESTS += nodump
@@ -150,13 +167,24 @@ UNIT_WRAP_nodump := -Wl,--wrap=getrlimit,--wrap=setrlimit
 
 # The QEMU guest agent transport: the channel on a real Unix socket in a temp dir, the
 # command layer, and the forwarding to a qemu-ga backend that is this binary (as in
-# test_qgaback); the engine faked in the test (nothing frozen).
+# test_qgaback, tests/unit/fakeqga.c); the engine faked (tests/unit/fakeengine.c:
+# nothing frozen).
 UNIT_TESTS += qga
 UNIT_SRC_qga := src/host/qga.c src/host/qgafwd.c src/host/qgaback.c src/host/qgaconf.c \
 	src/host/qgaproto.c src/host/cmd.c src/host/cmd_guest.c src/host/jsonconn.c \
 	src/host/jsontext.c src/host/listener.c src/common/loop.c src/common/log.c \
-	src/common/nodump.c src/common/util.c tests/unit/unitloop.c
+	src/common/nodump.c src/common/util.c tests/unit/unitloop.c tests/unit/fakeengine.c \
+	tests/unit/fakeqga.c tests/unit/jsonpeer.c
 UNIT_LIBS_qga := -ljson-c -lm
+
+# The thaw guardian itself (guardian.c: all of quiesce-guardian but main), in a child
+# process per case on a real socketpair; FITHAW faked (--wrap=ioctl, as for the
+# freezer: directories, nothing frozen), mlockall faked (--wrap=mlockall: nothing locked);
+# --wrap=poll,ppoll lets the test send a SIGTERM just as the guardian goes to wait.
+UNIT_TESTS += guardian
+UNIT_SRC_guardian := src/guardian/guardian.c src/common/guardwire.c tests/unit/ioctlseam.c
+UNIT_LIBS_guardian :=
+UNIT_WRAP_guardian := -Wl,--wrap=ioctl,--wrap=mlockall,--wrap=poll,--wrap=ppoll
 
 define UNIT_TEST_RULE
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o \

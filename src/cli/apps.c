@@ -7,10 +7,12 @@
 
 #include "cli/cli.h"
 
+/* A member's text, or dflt if it is missing or null. */
 static const char *str(struct json_object *o, const char *key, const char *dflt)
 {
 	struct json_object *v;
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : dflt;
+	const char *s = json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+	return s ? s : dflt;
 }
 
 static double num(struct json_object *o, const char *key, double dflt)
@@ -61,8 +63,8 @@ static void print_apps(FILE *out, struct json_object *ret)
 											  : "optional",
 			timeout, str(a, "state", "?"), lastbuf, since);
 		/* A version 2 app's word on its last answer (a position, a veto's reason). */
-		if (last && json_object_object_get_ex(last, "detail", &v))
-			fprintf(out, "      %s\n", json_object_get_string(v));
+		if (last && str(last, "detail", NULL))
+			fprintf(out, "      %s\n", str(last, "detail", NULL));
 	}
 }
 

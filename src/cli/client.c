@@ -155,10 +155,11 @@ struct json_object *cli_return(struct json_object *ans)
 const char *cli_error_desc(struct json_object *ans)
 {
 	struct json_object *err, *desc;
+	const char *s = NULL;
 	if (json_object_object_get_ex(ans, "error", &err) &&
 	    json_object_object_get_ex(err, "desc", &desc))
-		return json_object_get_string(desc);
-	return "failed";
+		s = json_object_get_string(desc); /* NULL if it is null */
+	return s ? s : "failed";
 }
 
 void cli_print_json(struct json_object *v)

@@ -55,18 +55,25 @@ static bool env_true(const char *name)
 	return v && (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true"));
 }
 
+/* A member's text, or "?" if it is missing or null. */
+static const char *str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	const char *s = json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+	return s ? s : "?";
+}
+
 /* Is a filesystem freeze under way or held? Then the engine's freeze is not one
  * of ours (ours are apps-only), and our thaw must leave it alone. */
 static bool holds_filesystems(struct json_object *st, const char **origin)
 {
-	struct json_object *stages, *v;
-	*origin = json_object_object_get_ex(st, "origin", &v) ? json_object_get_string(v) : "?";
+	struct json_object *stages;
+	*origin = str(st, "origin");
 	if (!json_object_object_get_ex(st, "stages", &stages))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(stages); i++) {
-		struct json_object *s = json_object_array_get_idx(stages, i), *name, *active;
-		if (json_object_object_get_ex(s, "stage", &name) &&
-		    !strcmp(json_object_get_string(name), "filesystems") &&
+		struct json_object *s = json_object_array_get_idx(stages, i), *active;
+		if (!strcmp(str(s, "stage"), "filesystems") &&
 		    json_object_object_get_ex(s, "active", &active) &&
 		    json_object_get_boolean(active))
 			return true;
@@ -112,7 +119,7 @@ static int hook_thaw(struct cli *cli)
 		json_object_put(ans);
 		return EXIT_FAILED;
 	}
-	state = json_object_object_get_ex(st, "state", &v) ? json_object_get_string(v) : "?";
+	state = str(st, "state");
 	expired = json_object_object_get_ex(st, "lease_expired", &v) && json_object_get_boolean(v);
 	/* qemu-ga calls the thaw hook after every thaw, also when nothing was frozen. */
 	if (!strcmp(state, "idle") && !expired) {

@@ -36,15 +36,19 @@ static void export_mountpoints(struct json_object *report)
 		return;
 	if (json_object_object_get_ex(report, "phases", &phases)) {
 		for (size_t i = 0; i < json_object_array_length(phases); i++) {
-			struct json_object *ph = json_object_array_get_idx(phases, i), *st, *mp;
+			struct json_object *ph = json_object_array_get_idx(phases, i);
 			if (!json_object_object_get_ex(ph, "filesystems", &fss))
 				continue;
 			for (size_t k = 0; k < json_object_array_length(fss); k++) {
-				struct json_object *fs = json_object_array_get_idx(fss, k);
-				if (json_object_object_get_ex(fs, "state", &st) &&
-				    !strcmp(json_object_get_string(st), "frozen") &&
-				    json_object_object_get_ex(fs, "mountpoint", &mp))
-					fprintf(f, "%s%s", len ? "\n" : "", json_object_get_string(mp));
+				struct json_object *fs = json_object_array_get_idx(fss, k), *st, *mp;
+				const char *state = NULL, *m = NULL;
+				/* (null, the JSON value, gives NULL) */
+				if (json_object_object_get_ex(fs, "state", &st))
+					state = json_object_get_string(st);
+				if (json_object_object_get_ex(fs, "mountpoint", &mp))
+					m = json_object_get_string(mp);
+				if (state && m && !strcmp(state, "frozen"))
+					fprintf(f, "%s%s", len ? "\n" : "", m);
 				fflush(f);
 			}
 		}

@@ -44,6 +44,9 @@ static int verb_opts(struct cli *cli, const char *verb, const char *synopsis, co
 			}
 			continue;
 		}
+		/* getopt knows --lease (freeze's) and let it through: say that this verb does not. */
+		if (c == 'l')
+			fprintf(stderr, "%s: unrecognized option '--lease'\n", who);
 		fprintf(stderr, "Try 'quiescectl %s --help'.\n", verb);
 		return -1;
 	}

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "fakeengine.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -30,61 +31,10 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/host.h"
-#include "host/hyperv.h"
 #include "host/jsonconn.h"
 #include "host/qga.h"
-#include "host/qgafwd.h"
 
 /* ------------------------------------------------------------ the fake engine */
-
-static struct {
-	enum txn_state state;
-	unsigned submitted;
-	struct txn_request req;      /* the last one; mountpoints copied below */
-	char mounts[4][64];
-	txn_done_fn done;
-	void *arg;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	eng.submitted++;
-	eng.req = *req;
-	eng.req.mountpoints = NULL;
-	for (size_t i = 0; i < req->n_mountpoints && i < 4; i++)
-		snprintf(eng.mounts[i], sizeof(eng.mounts[i]), "%s", req->mountpoints[i]);
-	eng.done = done;
-	eng.arg = arg;
-}
-
-enum txn_state engine_state(const struct engine *e)
-{
-	(void)e;
-	return eng.state;
-}
-
-int engine_status(struct engine *e, struct json_object *out)
-{
-	(void)e;
-	json_object_object_add(out, "state", json_object_new_string("fake"));
-	return 0;
-}
-
-int hyperv_status(const struct hyperv *hv, struct json_object *out)
-{
-	(void)hv;
-	(void)out;
-	fail_msg("hyperv_status without Hyper-V");
-	return -1;
-}
-
-void qgafwd_status(const struct qgafwd *f, struct json_object *out)
-{
-	(void)f;
-	(void)out;
-	fail_msg("qgafwd_status without a backend");
-}
 
 static const struct txn_caller test_control_caller = { "control" };
 static const struct txn_caller test_qga_caller = { "qga" };
@@ -92,17 +42,14 @@ static const struct txn_caller test_qga_caller = { "qga" };
 /* Answer the pending engine call. */
 static void engine_answers(enum txn_err err, const char *msg, unsigned count, bool report)
 {
-	struct txn_result res = { eng.req.op, err, msg, count, NULL, TXN_WHOSE_NONE };
-	txn_done_fn done = eng.done;
+	struct json_object *r = NULL;
 
-	assert_non_null(done);
 	if (report) {
-		res.report = json_object_new_object();
-		json_object_object_add(res.report, "fake", json_object_new_int(1));
+		r = json_object_new_object();
+		json_object_object_add(r, "fake", json_object_new_int(1));
 	}
-	eng.done = NULL;
-	done(eng.arg, &res);
-	json_object_put(res.report);
+	fake_engine_answer(0, err, msg, count, TXN_WHOSE_NONE, r);
+	json_object_put(r);
 }
 
 /* ------------------------------------------------------------ the session */
@@ -173,12 +120,12 @@ static int setup(void **state)
 	int sv[2];
 	(void)state;
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
 	t.loop = loop_new();
 	assert_non_null(t.loop);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	t.peer = sv[1];
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng,
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng,
 				   .status = status_cb, .apps = apps_cb };
 	t.s.conn = jsonconn_new(t.loop, sv[0], &conn_limits, &conn_ops, NULL);
 	assert_non_null(t.s.conn);
@@ -198,7 +145,7 @@ static int teardown(void **state)
 		jsonconn_free(t.s.conn);
 	cmd_session_closed(&t.s);
 	assert_true(t.released);
-	assert_null(eng.done);   /* no call left unanswered */
+	assert_int_equal(fake_eng.n, 0);   /* no call left unanswered */
 	close(t.peer);
 	loop_free(t.loop);
 	return 0;
@@ -305,7 +252,7 @@ static void test_request_checks(void **state)
 	expect_error("CommandNotFound", "The command no-such has not been found");
 	request("{\"execute\":\"0123456789012345678901234567890123456789012345678901234567890123\"}");
 	expect_error("CommandNotFound", "The command 0123456789012345678901234567890123456789012345678901234567890123 has not been found");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 }
 
 static void test_id_echoed(void **state)
@@ -359,7 +306,7 @@ static void test_root_and_transport(void **state)
 	as_qga();
 	request("{\"execute\":\"quiesce-status\"}");
 	expect_error("CommandNotFound", "The command quiesce-status has not been found");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 }
 
 static void test_gate(void **state)
@@ -369,7 +316,7 @@ static void test_gate(void **state)
 	t.refuse = "guest-fsfreeze-freeze";
 	request("{\"execute\":\"guest-fsfreeze-freeze\"}");
 	expect_error("CommandDisabled", "The command guest-fsfreeze-freeze has been disabled");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 }
 
 /* ------------------------------------------------------------ quiesce-* */
@@ -390,7 +337,7 @@ static void test_control_freeze_args(void **state)
 	expect_error("GenericError", "Parameter 'lease' must be between 0 and 86400 seconds");
 	request("{\"execute\":\"quiesce-snapshot\",\"arguments\":{\"apps-only\":1}}");
 	expect_error("GenericError", "Invalid parameter type for 'apps-only', expected: boolean");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 }
 
 static void test_control_freeze(void **state)
@@ -400,17 +347,17 @@ static void test_control_freeze(void **state)
 	as_root();
 	request("{\"execute\":\"quiesce-freeze\",\"arguments\":{\"mountpoints\":[\"/a\",\"/b\"],"
 		"\"lease\":1.5,\"apps-only\":true},\"id\":7}");
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	no_answer();   /* until the engine is done */
-	assert_int_equal(eng.req.op, TXN_FREEZE);
-	assert_int_equal(eng.req.lease_ms, 1500);
-	assert_true(eng.req.skip_fs);
-	assert_true(eng.req.mountpoints_set);
-	assert_true(eng.req.strict_mountpoints);
-	assert_null(eng.req.owner);
-	assert_int_equal(eng.req.n_mountpoints, 2);
-	assert_string_equal(eng.mounts[0], "/a");
-	assert_string_equal(eng.mounts[1], "/b");
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
+	assert_int_equal(fake_eng.last.req.lease_ms, 1500);
+	assert_true(fake_eng.last.req.skip_fs);
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_true(fake_eng.last.req.strict_mountpoints);
+	assert_null(fake_eng.last.req.owner);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 2);
+	assert_string_equal(fake_eng.last.mounts[0], "/a");
+	assert_string_equal(fake_eng.last.mounts[1], "/b");
 	engine_answers(TXN_OK, "", 2, true);
 	a = answer();
 	assert_true(json_object_object_get_ex(a, "return", &ret));
@@ -423,9 +370,9 @@ static void test_control_freeze(void **state)
 
 	/* quiesce-snapshot: the session owns the freeze. */
 	request("{\"execute\":\"quiesce-snapshot\"}");
-	assert_ptr_equal(eng.req.owner, &t.s);
-	assert_false(eng.req.mountpoints_set);
-	assert_int_equal(eng.req.lease_ms, 0);
+	assert_ptr_equal(fake_eng.last.req.owner, &t.s);
+	assert_false(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.lease_ms, 0);
 	engine_answers(TXN_OK, "", 0, false);
 	expect_return("{\"count\":0}");
 }
@@ -443,12 +390,12 @@ static void test_control_errors(void **state)
 	as_root();
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		request("{\"execute\":\"quiesce-thaw\"}");
-		assert_int_equal(eng.req.op, TXN_THAW);
+		assert_int_equal(fake_eng.last.req.op, TXN_THAW);
 		engine_answers(map[i].err, "it went wrong", 0, false);
 		expect_error(map[i].klass, "it went wrong");
 	}
 	request("{\"execute\":\"quiesce-check\"}");
-	assert_int_equal(eng.req.op, TXN_CHECK);
+	assert_int_equal(fake_eng.last.req.op, TXN_CHECK);
 	engine_answers(TXN_E_VETO, "app x said no", 0, true);
 	{
 		struct json_object *a = answer(), *err, *v;
@@ -477,7 +424,7 @@ static void test_control_status_apps(void **state)
 	request("{\"execute\":\"quiesce-apps\"}");
 	expect_return("{\"apps\":[]}");
 	assert_int_equal(t.apps_calls, 1);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 }
 
 /* ------------------------------------------------------------ guest-* */
@@ -523,7 +470,7 @@ static void test_guest_no_args(void **state)
 	expect_error("GenericError", "Parameter 'x' is unexpected");
 	request("{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":{}}}");
 	expect_error("GenericError", "Invalid parameter type for 'mountpoints', expected: array");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	request("{\"execute\":\"guest-ping\"}");
 	expect_return("{}");
 }
@@ -538,7 +485,7 @@ static void test_guest_status(void **state)
 	(void)state;
 	as_qga();
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		eng.state = map[i].st;
+		fake_eng.state = map[i].st;
 		request("{\"execute\":\"guest-fsfreeze-status\"}");
 		expect_return(map[i].ret);
 	}
@@ -549,23 +496,23 @@ static void test_guest_freeze_thaw(void **state)
 	(void)state;
 	as_qga();
 	request("{\"execute\":\"guest-fsfreeze-freeze\"}");
-	assert_int_equal(eng.req.op, TXN_FREEZE);
-	assert_true(eng.req.undo_if_none);
-	assert_false(eng.req.mountpoints_set);
-	assert_false(eng.req.strict_mountpoints);
-	assert_null(eng.req.owner);
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
+	assert_true(fake_eng.last.req.undo_if_none);
+	assert_false(fake_eng.last.req.mountpoints_set);
+	assert_false(fake_eng.last.req.strict_mountpoints);
+	assert_null(fake_eng.last.req.owner);
 	engine_answers(TXN_OK, "", 3, true);
 	expect_return("3");
 
 	request("{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/m\"]}}");
-	assert_true(eng.req.mountpoints_set);
-	assert_int_equal(eng.req.n_mountpoints, 1);
-	assert_string_equal(eng.mounts[0], "/m");
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 1);
+	assert_string_equal(fake_eng.last.mounts[0], "/m");
 	engine_answers(TXN_E_FS, "cannot freeze /m", 0, false);
 	expect_error("GenericError", "cannot freeze /m");
 
 	request("{\"execute\":\"guest-fsfreeze-thaw\"}");
-	assert_int_equal(eng.req.op, TXN_THAW);
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
 	engine_answers(TXN_E_LEASE, "the lease passed", 0, false);
 	expect_error("GenericError", "couldn't hold writes: the lease passed");
 }

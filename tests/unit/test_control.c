@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "fakeengine.h"
+#include "jsonpeer.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -39,73 +41,13 @@
 #include "host/cmd.h"
 #include "host/control.h"
 #include "host/host.h"
-#include "host/hyperv.h"
 #include "host/jsonconn.h"
-#include "host/qgafwd.h"
 
 /* ------------------------------------------------------------ the fake engine */
 
-static struct {
-	unsigned submitted, owner_gone;
-	enum txn_op op;
-	const void *owner;
-	txn_done_fn done;
-	void *arg;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	assert_null(eng.done);   /* the test answers each call before the next */
-	eng.submitted++;
-	eng.op = req->op;
-	eng.owner = req->owner;
-	eng.done = done;
-	eng.arg = arg;
-}
-
-enum txn_state engine_state(const struct engine *e)
-{
-	(void)e;
-	return TXN_IDLE;
-}
-
-int engine_status(struct engine *e, struct json_object *out)
-{
-	(void)e;
-	json_object_object_add(out, "state", json_object_new_string("fake"));
-	return 0;
-}
-
-void engine_owner_gone(struct engine *e, const void *owner)
-{
-	(void)e;
-	(void)owner;
-	eng.owner_gone++;
-}
-
-int hyperv_status(const struct hyperv *hv, struct json_object *out)
-{
-	(void)hv;
-	(void)out;
-	fail_msg("hyperv_status without Hyper-V");
-	return -1;
-}
-
-void qgafwd_status(const struct qgafwd *f, struct json_object *out)
-{
-	(void)f;
-	(void)out;
-	fail_msg("qgafwd_status without a backend");
-}
-
 static void engine_answers(enum txn_err err)
 {
-	struct txn_result res = { eng.op, err, "fake says so", 1, NULL, TXN_WHOSE_NONE };
-	txn_done_fn done = eng.done;
-	assert_non_null(done);
-	eng.done = NULL;
-	done(eng.arg, &res);
+	fake_engine_answer(0, err, "fake says so", 1, TXN_WHOSE_NONE, NULL);
 }
 
 /* ------------------------------------------------------------ the socket */
@@ -134,7 +76,8 @@ static void start(void)
 static int setup(void **state)
 {
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
+	fake_eng.one_at_a_time = true;
 	unit_guard_on(state);
 	snprintf(t.dir, sizeof(t.dir), "/tmp/qctl.XXXXXX");
 	assert_non_null(mkdtemp(t.dir));
@@ -142,7 +85,7 @@ static int setup(void **state)
 	snprintf(t.path, sizeof(t.path), "%s/control.sock", t.dir);
 	t.loop = loop_new();
 	assert_non_null(t.loop);
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng,
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng,
 				   .status = status_cb };
 	return 0;
 }
@@ -150,7 +93,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	control_free(t.ctl);
-	assert_null(eng.done);   /* no call left unanswered */
+	assert_int_equal(fake_eng.n, 0);   /* no call left unanswered */
 	loop_free(t.loop);
 	unlink(t.path);
 	assert_int_equal(rmdir(t.dir), 0);   /* control_free removed the socket */
@@ -173,59 +116,25 @@ static int client_as(uid_t uid)
 	return fd;
 }
 
-static void say(int fd, const char *text)
-{
-	size_t n = strlen(text);
-	assert_int_equal(send(fd, text, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-/* A whole line, or the end of the connection, is there to read. */
-static bool line_or_eof(void *arg)
-{
-	char buf[4096];
-	ssize_t n = recv(*(int *)arg, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n > 0 && memchr(buf, '\n', (size_t)n)) || (n < 0 && errno != EAGAIN);
-}
-
 /* The next answer line, parsed (the caller puts it); NULL: the connection ended. */
 static struct json_object *answer(int fd)
 {
 	char buf[4096];
-	size_t n = 0;
-	assert_true(unit_run_until(t.loop, line_or_eof, &fd, 5000));
-	while (n < sizeof(buf) - 1) {
-		ssize_t r = recv(fd, buf + n, 1, MSG_DONTWAIT);
-		if (r <= 0) {
-			assert_int_equal(n, 0);
-			return NULL;
-		}
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
+	int r = peer_line(t.loop, fd, buf, sizeof(buf), 5000);
+	assert_int_not_equal(r, -1);
+	if (r == 0)
+		return NULL;
 	struct json_object *v = json_tokener_parse(buf);
 	if (!v)
 		fail_msg("not JSON: %s", buf);
 	return v;
 }
-
-/* The member at a/b (b may be NULL), as a string. */
-static const char *get_str(struct json_object *a, const char *k1, const char *k2)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(a, k1, &v))
-		fail_msg("no %s in %s", k1, json_object_to_json_string(a));
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		fail_msg("no %s.%s in %s", k1, k2, json_object_to_json_string(a));
-	return json_object_get_string(v);
-}
-
 static void expect_error(int fd, const char *klass, const char *desc)
 {
 	struct json_object *a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "error", "class"), klass);
-	assert_string_equal(get_str(a, "error", "desc"), desc);
+	assert_string_equal(peer_str(a, "error", "class"), klass);
+	assert_string_equal(peer_str(a, "error", "desc"), desc);
 	json_object_put(a);
 }
 
@@ -233,10 +142,10 @@ static void expect_error(int fd, const char *klass, const char *desc)
 static void status_ok(int fd)
 {
 	struct json_object *a;
-	say(fd, "{\"execute\":\"quiesce-status\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\"}\n");
 	a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "return", "state"), "fake");
+	assert_string_equal(peer_str(a, "return", "state"), "fake");
 	json_object_put(a);
 }
 
@@ -244,7 +153,7 @@ static void status_ok(int fd)
 static unsigned errors_then_status(int fd)
 {
 	unsigned n = 0;
-	say(fd, "{\"execute\":\"quiesce-status\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\"}\n");
 	for (;;) {
 		struct json_object *a = answer(fd);
 		assert_non_null(a);
@@ -252,7 +161,7 @@ static unsigned errors_then_status(int fd)
 			json_object_put(a);
 			return n;
 		}
-		assert_string_equal(get_str(a, "error", "class"), "GenericError");
+		assert_string_equal(peer_str(a, "error", "class"), "GenericError");
 		json_object_put(a);
 		n++;
 	}
@@ -320,15 +229,9 @@ static void test_stale_and_foreign(void **state)
 
 /* ------------------------------------------------------------ commands */
 
-static bool engine_called(void *arg)
-{
-	(void)arg;
-	return eng.done != NULL;
-}
-
 static bool owner_gone(void *arg)
 {
-	return eng.owner_gone >= *(unsigned *)arg;
+	return fake_eng.owner_gone >= *(unsigned *)arg;
 }
 
 static void test_commands_root(void **state)
@@ -341,22 +244,22 @@ static void test_commands_root(void **state)
 	status_ok(fd);
 	assert_int_equal(t.status_calls, 1);
 	/* Root may freeze; the answer comes when the engine is done, with the id. */
-	say(fd, "{\"execute\":\"quiesce-freeze\",\"id\":\"f1\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_FREEZE);
+	peer_say(fd, "{\"execute\":\"quiesce-freeze\",\"id\":\"f1\"}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
 	engine_answers(TXN_OK);
 	a = answer(fd);
 	assert_non_null(a);
-	assert_string_equal(get_str(a, "id", NULL), "f1");
-	assert_string_equal(get_str(a, "return", "count"), "1");
+	assert_string_equal(peer_str(a, "id", NULL), "f1");
+	assert_string_equal(peer_str(a, "return", "count"), "1");
 	json_object_put(a);
 	/* quiesce-snapshot: the freeze is this client's (its session). */
-	say(fd, "{\"execute\":\"quiesce-snapshot\"}{\"execute\":\"quiesce-status\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_non_null(eng.owner);
+	peer_say(fd, "{\"execute\":\"quiesce-snapshot\"}{\"execute\":\"quiesce-status\"}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_non_null(fake_eng.last.req.owner);
 	/* The status of the same write is answered while the snapshot waits. */
 	a = answer(fd);
-	assert_string_equal(get_str(a, "return", "daemon"), "true");
+	assert_string_equal(peer_str(a, "return", "daemon"), "true");
 	json_object_put(a);
 	engine_answers(TXN_E_VETO);
 	expect_error(fd, "Vetoed", "fake says so");
@@ -371,16 +274,16 @@ static void test_commands_user(void **state)
 	start();
 	fd = client_as(65534);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-freeze\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-freeze\"}\n");
 	expect_error(fd, "PermissionDenied",
 		     "permission denied: quiesce-freeze needs root (you are uid 65534)");
-	say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
 	expect_error(fd, "PermissionDenied",
 		     "permission denied: quiesce-thaw needs root (you are uid 65534)");
 	/* The guest-* commands are the QGA channel's. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\"}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-fsfreeze-freeze has not been found");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -393,28 +296,28 @@ static void test_malformed(void **state)
 	start();
 	fd = client_as(0);
 	/* A parse error is answered and the connection goes on. */
-	say(fd, "}\n");
+	peer_say(fd, "}\n");
 	expect_error(fd, "GenericError", "JSON parse error, unexpected character");
 	status_ok(fd);
 	/* The parser resumes at the next byte (no line skipping on this socket): a broken
 	 * object may give more than one error, never anything run, and the connection
 	 * goes on. */
-	say(fd, "{\"execute\" \"quiesce-freeze\"}\n");
+	peer_say(fd, "{\"execute\" \"quiesce-freeze\"}\n");
 	assert_true(errors_then_status(fd) >= 1);
 	/* A NUL in a string, bytes that are not UTF-8. */
-	say(fd, "{\"execute\":\"quiesce-status\\u0000x\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-status\\u0000x\"}\n");
 	expect_error(fd, "GenericError", "JSON parse error, " JSONCONN_WHY_NUL);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-\xc0\xaf\"}\n");
+	peer_say(fd, "{\"execute\":\"quiesce-\xc0\xaf\"}\n");
 	assert_true(errors_then_status(fd) >= 1);
 	/* Not a request object. */
-	say(fd, "[1,2]\n");
+	peer_say(fd, "[1,2]\n");
 	expect_error(fd, "GenericError", "QMP input must be a JSON object");
 	status_ok(fd);
 	/* Nested past the depth limit. */
-	say(fd, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}\n");
+	peer_say(fd, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}\n");
 	assert_true(errors_then_status(fd) >= 1);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -432,7 +335,7 @@ static void test_too_long(void **state)
 	memcpy(big, "{\"execute\":\"", 12);
 	memset(big + 12, 'a', n - 12);
 	big[n] = '\0';
-	say(fd, big);
+	peer_say(fd, big);
 	free(big);
 	expect_error(fd, "GenericError", "JSON parse error, " JSONCONN_WHY_TOO_LONG);
 	expect_eof(fd);
@@ -457,7 +360,7 @@ static void test_many_clients(void **state)
 	for (int i = 0; i < N; i++) {
 		char req[80];
 		snprintf(req, sizeof(req), "{\"execute\":\"quiesce-status\",\"id\":%d}\n", i);
-		say(fd[i], req);
+		peer_say(fd[i], req);
 	}
 	for (int i = N - 1; i >= 0; i--) {
 		struct json_object *a = answer(fd[i]), *id;
@@ -563,8 +466,8 @@ static void test_leave_pending(void **state)
 	start();
 	other = client_as(0);
 	fd = client_as(0);
-	say(fd, "{\"execute\":\"quiesce-snapshot\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	peer_say(fd, "{\"execute\":\"quiesce-snapshot\"}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
 	engine_answers(TXN_OK);   /* to nobody; the session is freed now */
@@ -582,10 +485,10 @@ static void test_leave_mid_request(void **state)
 	other = client_as(0);
 	fd = client_as(0);
 	status_ok(fd);
-	say(fd, "{\"execute\":\"quiesce-fre");
+	peer_say(fd, "{\"execute\":\"quiesce-fre");
 	close(fd);
 	assert_true(unit_run_until(t.loop, owner_gone, &gone, 5000));
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	status_ok(other);
 	close(other);
 }
@@ -597,8 +500,8 @@ static void test_free_pending(void **state)
 	(void)state;
 	start();
 	fd = client_as(0);
-	say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	peer_say(fd, "{\"execute\":\"quiesce-thaw\"}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	control_free(t.ctl);
 	t.ctl = NULL;
 	expect_eof(fd);

@@ -232,26 +232,14 @@ static void start(struct fx *fx)
 static void next_frame(struct fx *fx, struct guardwire_msg *m, int *fd)
 {
 	unsigned char buf[GUARD_MSG_SIZE + 1];
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-			     .msg_controllen = sizeof(ctl.b) };
-	int nfds = 0;
+	int fds[GUARD_RECV_FDS], nfds, flags;
 	ssize_t n;
 	assert_true(readable(fx->gsock, WAIT_MS));
-	n = recvmsg(fx->gsock, &mh, MSG_CMSG_CLOEXEC);
+	n = guardwire_recv(fx->gsock, 0, buf, sizeof(buf), fds, GUARD_RECV_FDS, &nfds, &flags);
 	assert_int_equal(n, GUARD_MSG_SIZE);
-	assert_false(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
-	*fd = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		assert_int_equal(c->cmsg_type, SCM_RIGHTS);
-		nfds += (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
-	}
+	assert_false(flags & (MSG_TRUNC | MSG_CTRUNC));
 	assert_true(nfds <= 1);
+	*fd = nfds ? fds[0] : -1;
 	assert_int_equal(guardwire_decode(buf, (size_t)n, m), 0);
 }
 

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "fakeengine.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -48,63 +49,11 @@
 
 /* ------------------------------------------------------------ the fake engine */
 
-struct call {
-	struct txn_request req;
-	txn_done_fn done;
-	void *arg;
-};
-
-static struct {
-	enum txn_state state;
-	enum txn_whose whose;
-	const char *origin;
-	struct call q[8];
-	unsigned n, submitted;
-	bool answer_now;             /* answer at once, inside engine_submit */
-	enum txn_err now_err;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	eng.submitted++;
-	if (eng.answer_now) {
-		struct txn_result res = { req->op, eng.now_err, "busy", 0, NULL, TXN_WHOSE_OTHER };
-		done(arg, &res);
-		return;
-	}
-	assert_true(eng.n < 8);
-	eng.q[eng.n++] = (struct call){ *req, done, arg };
-}
-
-enum txn_state engine_state(const struct engine *e) { (void)e; return eng.state; }
-
-enum txn_whose engine_whose(const struct engine *e, const struct txn_caller *c)
-{
-	(void)e;
-	assert_non_null(c);
-	assert_string_equal(c->name, "hyperv");
-	return eng.whose;
-}
-
-const char *engine_origin(const struct engine *e) { (void)e; return eng.origin; }
-const char *engine_state_name(enum txn_state s) { (void)s; return "state"; }
-const char *engine_op_name(enum txn_op op) { (void)op; return "op"; }
-const char *engine_err_name(enum txn_err e) { (void)e; return "err"; }
-
 /* Answer the i-th pending call (0: the oldest). */
 static void engine_answers_report(unsigned i, enum txn_err err, unsigned count,
 				  enum txn_whose whose, struct json_object *report)
 {
-	struct call c;
-	struct txn_result res;
-
-	assert_true(i < eng.n);
-	c = eng.q[i];
-	memmove(&eng.q[i], &eng.q[i + 1], (eng.n - i - 1) * sizeof(eng.q[0]));
-	eng.n--;
-	res = (struct txn_result){ c.req.op, err, err ? "it failed" : "", count, report, whose };
-	c.done(c.arg, &res);
+	fake_engine_answer(i, err, err ? "it failed" : "", count, whose, report);
 }
 
 static void engine_answers(unsigned i, enum txn_err err, unsigned count, enum txn_whose whose)
@@ -262,14 +211,15 @@ static void start_hv(const char *timeouts)
 static int setup(void **state)
 {
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
+	fake_eng.whose_caller = "hyperv";
 	t.peer = -1;
 	t.loop = loop_new();
 	assert_non_null(t.loop);
 	/* The timer heap allocated before any allocation is failed on purpose. */
 	loop_timer_arm(t.loop, &t.dummy, 0, NULL, NULL);
 	loop_timer_disarm(t.loop, &t.dummy);
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng };
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng };
 	snprintf(t.dir, sizeof(t.dir), "/tmp/test_hyperv.XXXXXX");
 	assert_non_null(mkdtemp(t.dir));
 	snprintf(t.path, sizeof(t.path), "%s/hv_vss", t.dir);
@@ -282,7 +232,7 @@ static int teardown(void **state)
 {
 	hyperv_free(t.hv);
 	/* Calls the engine still owed are answered to nobody. */
-	while (eng.n)
+	while (fake_eng.n)
 		engine_answers(0, TXN_E_ABORTED, 0, TXN_WHOSE_NONE);
 	close_peer();
 	if (t.lfd >= 0)
@@ -326,9 +276,9 @@ static void test_cycle(void **state)
 	assert_int_equal(t.hv->n_registrations, 1);
 
 	request(HVWIRE_OP_HOT_BACKUP, 1);
-	assert_int_equal(eng.n, 1);
-	assert_int_equal(eng.q[0].req.op, TXN_CHECK);
-	caller = eng.q[0].req.caller;
+	assert_int_equal(fake_eng.n, 1);
+	assert_int_equal(fake_eng.q[0].req.op, TXN_CHECK);
+	caller = fake_eng.q[0].req.caller;
 	assert_int_equal(t.hv->state, HV_BUSY);
 	expect_no_reply();                  /* held until the engine answers */
 	st = status();
@@ -338,23 +288,23 @@ static void test_cycle(void **state)
 	expect_reply(HVWIRE_S_OK, 1);
 
 	request(HVWIRE_OP_FREEZE, 2);
-	assert_int_equal(eng.n, 1);
-	assert_int_equal(eng.q[0].req.op, TXN_FREEZE);
-	assert_ptr_equal(eng.q[0].req.caller, caller);
-	assert_null(eng.q[0].req.owner);    /* held by the lease, not a session */
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_YOURS;
+	assert_int_equal(fake_eng.n, 1);
+	assert_int_equal(fake_eng.q[0].req.op, TXN_FREEZE);
+	assert_ptr_equal(fake_eng.q[0].req.caller, caller);
+	assert_null(fake_eng.q[0].req.owner);    /* held by the lease, not a session */
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	engine_answers(0, TXN_OK, 2, TXN_WHOSE_NONE);
 	expect_reply(HVWIRE_S_OK, 2);
 	assert_true(t.hv->frozen_by_us);
 
 	request(HVWIRE_OP_THAW, 3);
-	assert_int_equal(eng.n, 1);
-	assert_int_equal(eng.q[0].req.op, TXN_THAW);
-	assert_true(eng.q[0].req.early_reply);
-	assert_ptr_equal(eng.q[0].req.caller, caller);
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	assert_int_equal(fake_eng.n, 1);
+	assert_int_equal(fake_eng.q[0].req.op, TXN_THAW);
+	assert_true(fake_eng.q[0].req.early_reply);
+	assert_ptr_equal(fake_eng.q[0].req.caller, caller);
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	engine_answers(0, TXN_OK, 2, TXN_WHOSE_NONE);
 	expect_reply(HVWIRE_S_OK, 3);
 	assert_false(t.hv->frozen_by_us);
@@ -366,7 +316,7 @@ static void test_cycle(void **state)
 	assert_string_equal(status_str(st, "last", "op"), "THAW");
 	assert_string_equal(status_str(st, "last", "answer"), "HV_S_OK");
 	json_object_put(st);
-	assert_int_equal(eng.submitted, 3);
+	assert_int_equal(fake_eng.submitted, 3);
 }
 
 /* The engine's report of a filesystem that failed (log_failed_fs). */
@@ -394,32 +344,32 @@ static void test_freeze_refused(void **state)
 	connect_ready();
 
 	/* Someone else's freeze: refused, not taken as Hyper-V's. */
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_OTHER;
-	eng.origin = "control";
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_OTHER;
+	fake_eng.origin = "control";
 	request(HVWIRE_OP_FREEZE, 1);
 	engine_answers(0, TXN_E_FROZEN, 0, TXN_WHOSE_OTHER);
 	expect_reply(HVWIRE_E_FAIL, 1);
 	assert_false(t.hv->frozen_by_us);
 
 	/* Hyper-V's own held freeze: a second FREEZE is done. */
-	eng.whose = TXN_WHOSE_YOURS;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	request(HVWIRE_OP_FREEZE, 2);
 	engine_answers(0, TXN_E_FROZEN, 0, TXN_WHOSE_YOURS);
 	expect_reply(HVWIRE_S_OK, 2);
 
 	/* Busy, answered inside engine_submit. */
-	eng.state = TXN_CHECKING;
-	eng.whose = TXN_WHOSE_OTHER;
-	eng.answer_now = true;
-	eng.now_err = TXN_E_BUSY;
+	fake_eng.state = TXN_CHECKING;
+	fake_eng.whose = TXN_WHOSE_OTHER;
+	fake_eng.answer_now = true;
+	fake_eng.now_err = TXN_E_BUSY;
 	request(HVWIRE_OP_FREEZE, 3);
 	expect_reply(HVWIRE_E_FAIL, 3);
-	eng.answer_now = false;
+	fake_eng.answer_now = false;
 
 	/* A filesystem failed; a CHECK vetoed. */
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	request(HVWIRE_OP_FREEZE, 4);
 	r = fs_report();
 	engine_answers_report(0, TXN_E_FS, 0, TXN_WHOSE_NONE, r);
@@ -434,14 +384,14 @@ static void test_freeze_refused(void **state)
 	engine_answers(0, TXN_OK, 0, TXN_WHOSE_NONE);
 	expect_reply(HVWIRE_S_OK, 6);
 	assert_true(t.hv->frozen_by_us);
-	assert_int_equal(eng.n, 0);
+	assert_int_equal(fake_eng.n, 0);
 }
 
 static void freeze_ok(uint8_t tag)
 {
 	request(HVWIRE_OP_FREEZE, tag);
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_YOURS;
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	engine_answers(0, TXN_OK, 1, TXN_WHOSE_NONE);
 	expect_reply(HVWIRE_S_OK, tag);
 	assert_true(t.hv->frozen_by_us);
@@ -457,38 +407,38 @@ static void test_thaw(void **state)
 	request(HVWIRE_OP_THAW, 1);
 	expect_reply(HVWIRE_S_OK, 1);
 	/* Someone else's freeze: left alone, answered done. */
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_OTHER;
-	eng.origin = "control";
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_OTHER;
+	fake_eng.origin = "control";
 	request(HVWIRE_OP_THAW, 2);
 	expect_reply(HVWIRE_S_OK, 2);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 
 	/* Hyper-V's freeze ended early (the lease): the engine is asked, HV_E_FAIL. */
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	freeze_ok(3);
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	request(HVWIRE_OP_THAW, 4);
-	assert_int_equal(eng.n, 1);
-	assert_int_equal(eng.q[0].req.op, TXN_THAW);
+	assert_int_equal(fake_eng.n, 1);
+	assert_int_equal(fake_eng.q[0].req.op, TXN_THAW);
 	engine_answers(0, TXN_OK, 0, TXN_WHOSE_NONE);
 	expect_reply(HVWIRE_E_FAIL, 4);
 	assert_false(t.hv->frozen_by_us);
 
 	/* Hyper-V's freeze ended and another caller froze since: not thawed, HV_E_FAIL. */
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	freeze_ok(5);
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_OTHER;
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_OTHER;
 	request(HVWIRE_OP_THAW, 6);
 	expect_reply(HVWIRE_E_FAIL, 6);
-	assert_int_equal(eng.n, 0);
+	assert_int_equal(fake_eng.n, 0);
 	assert_false(t.hv->frozen_by_us);
 
 	/* The engine's THAW fails. */
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	freeze_ok(7);
 	request(HVWIRE_OP_THAW, 8);
 	engine_answers(0, TXN_E_FS, 0, TXN_WHOSE_NONE);
@@ -510,7 +460,7 @@ static void test_bad_messages(void **state)
 	expect_reply(HVWIRE_S_OK, 2);
 	request(200, 3);
 	expect_reply(HVWIRE_S_OK, 3);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 
 	/* Short: the channel is given up and opened again at once. */
 	assert_int_equal(send(t.peer, msg, 5, 0), 5);
@@ -522,7 +472,7 @@ static void test_bad_messages(void **state)
 	expect_closed();
 	connect_ready();
 	assert_int_equal(t.hv->n_resets, 2);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 
 	/* A bad answer to the registration: retried after the first backoff. */
 	close_peer();
@@ -598,23 +548,23 @@ static void test_reset_while_frozen(void **state)
 
 	/* The channel closes with a FREEZE under way: thawed before reopening. */
 	request(HVWIRE_OP_FREEZE, 1);
-	eng.state = TXN_FREEZING;
-	eng.whose = TXN_WHOSE_YOURS;
+	fake_eng.state = TXN_FREEZING;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	close_peer();
 	assert_true(unit_run_until(t.loop, resetting, NULL, WAIT_MS));
 	assert_int_equal(t.hv->state, HV_RESETTING);
 	assert_false(loop_timer_armed(&t.hv->retry));
 	assert_true(loop_timer_armed(&t.hv->deadline));
-	assert_int_equal(eng.n, 2);
-	assert_int_equal(eng.q[1].req.op, TXN_THAW);
+	assert_int_equal(fake_eng.n, 2);
+	assert_int_equal(fake_eng.q[1].req.op, TXN_THAW);
 	assert_int_equal(t.hv->undo_pending, 1);
 	/* The FREEZE ends after the host had its answer: the thaw under way undoes it. */
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(0, TXN_OK, 1, TXN_WHOSE_NONE);
-	assert_int_equal(eng.n, 1);
+	assert_int_equal(fake_eng.n, 1);
 	assert_false(t.hv->frozen_by_us);
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	engine_answers(0, TXN_OK, 1, TXN_WHOSE_NONE);
 	assert_int_equal(t.hv->undo_pending, 0);
 	connect_ready();
@@ -624,11 +574,11 @@ static void test_reset_while_frozen(void **state)
 	freeze_ok(2);
 	close_peer();
 	assert_true(unit_run_until(t.loop, resetting, NULL, WAIT_MS));
-	assert_int_equal(eng.n, 1);
+	assert_int_equal(fake_eng.n, 1);
 	hvchan_on_deadline(t.loop, t.hv);
 	connect_ready();
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	engine_answers(0, TXN_E_FS, 0, TXN_WHOSE_NONE);
 	assert_int_equal(t.hv->state, HV_READY);
 	assert_false(loop_timer_armed(&t.hv->retry));
@@ -655,14 +605,14 @@ static void test_late_answers(void **state)
 
 	/* A FREEZE overdue: HV_E_FAIL, and the freeze under way undone. */
 	request(HVWIRE_OP_FREEZE, 2);
-	eng.state = TXN_FREEZING;
-	eng.whose = TXN_WHOSE_YOURS;
+	fake_eng.state = TXN_FREEZING;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	expect_reply(HVWIRE_E_FAIL, 2);
-	assert_int_equal(eng.n, 2);
-	assert_int_equal(eng.q[1].req.op, TXN_THAW);
+	assert_int_equal(fake_eng.n, 2);
+	assert_int_equal(fake_eng.q[1].req.op, TXN_THAW);
 	engine_answers(0, TXN_E_ABORTED, 0, TXN_WHOSE_NONE);
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	engine_answers(0, TXN_OK, 0, TXN_WHOSE_NONE);
 	expect_no_reply();
 	assert_false(t.hv->frozen_by_us);
@@ -673,8 +623,8 @@ static void test_late_answers(void **state)
 	request(HVWIRE_OP_THAW, 4);
 	expect_reply(HVWIRE_E_FAIL, 4);
 	assert_true(t.hv->frozen_by_us);
-	eng.state = TXN_IDLE;
-	eng.whose = TXN_WHOSE_NONE;
+	fake_eng.state = TXN_IDLE;
+	fake_eng.whose = TXN_WHOSE_NONE;
 	engine_answers(0, TXN_OK, 1, TXN_WHOSE_NONE);
 	assert_false(t.hv->frozen_by_us);
 	expect_no_reply();
@@ -721,10 +671,10 @@ static bool run_request(void *arg)
 	injected = failalloc_stop();
 	if (injected) {
 		/* Never left waiting: HV_E_FAIL, the engine not asked. */
-		assert_int_equal(eng.n, 0);
+		assert_int_equal(fake_eng.n, 0);
 		expect_reply(HVWIRE_E_FAIL, 9);
 	} else {
-		assert_int_equal(eng.n, 1);
+		assert_int_equal(fake_eng.n, 1);
 		engine_answers(0, TXN_OK, 0, TXN_WHOSE_NONE);
 		expect_reply(HVWIRE_S_OK, 9);
 	}
@@ -766,13 +716,13 @@ static void test_out_of_memory(void **state)
 	assert_true(failalloc_each("status", run_status, out) > 10);
 	json_object_put(out);
 	/* The undo of a freeze given up, out of memory: nothing is left pending. */
-	eng.state = TXN_FROZEN;
-	eng.whose = TXN_WHOSE_YOURS;
+	fake_eng.state = TXN_FROZEN;
+	fake_eng.whose = TXN_WHOSE_YOURS;
 	failalloc_start(1, false);
 	assert_false(hyperv_undo_ours(t.hv, "test"));
 	assert_true(failalloc_stop());
 	assert_int_equal(t.hv->undo_pending, 0);
-	assert_int_equal(eng.n, 0);
+	assert_int_equal(fake_eng.n, 0);
 }
 
 int main(void)

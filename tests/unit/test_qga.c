@@ -36,6 +36,9 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "fakeengine.h"
+#include "fakeqga.h"
+#include "jsonpeer.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -49,13 +52,6 @@
 
 /* ------------------------------------------------------------ the stand-in qemu-ga */
 
-static void fake_send(int fd, const char *s)
-{
-	size_t n = strlen(s);
-	if (write(fd, s, n) != (ssize_t)n)
-		_exit(4);
-}
-
 static const char fake_info[] =
 	"{\"return\": {\"version\": \"7.2.99\", \"supported_commands\": ["
 	"{\"enabled\": true, \"name\": \"guest-get-time\", \"success-response\": true}, "
@@ -67,128 +63,41 @@ static const char fake_info[] =
 
 /* guest-get-time: answered with the id; guest-get-fsinfo: never answered (hung);
  * guest-get-users: dies; test-no-reply: no answer by design. */
-static void fake_line(int fd, const char *line)
+static void fake_request(int fd, const char *name, struct json_object *req)
 {
-	struct json_object *req = json_tokener_parse(line), *exec, *args, *id = NULL;
-	const char *name;
-	char buf[512];
-
-	if (!req || !json_object_object_get_ex(req, "execute", &exec))
-		_exit(5);
-	name = json_object_get_string(exec);
 	if (str_has_prefix(name, "guest-fsfreeze"))
 		_exit(9); /* never: quiesced blocks them (-b) and serves them itself */
-	json_object_object_get_ex(req, "id", &id);
-	if (!strcmp(name, "guest-sync-delimited") || !strcmp(name, "guest-sync")) {
-		json_object_object_get_ex(req, "arguments", &args);
-		snprintf(buf, sizeof(buf), "%s{\"return\": %lld}\n", name[10] == '-' ? "\xff" : "",
-			 (long long)json_object_get_int64(json_object_object_get(args, "id")));
-		fake_send(fd, buf);
-	} else if (!strcmp(name, "guest-info")) {
-		fake_send(fd, fake_info);
-	} else if (!strcmp(name, "guest-get-users")) {
+	if (!strcmp(name, "guest-info"))
+		fakeqga_send(fd, fake_info);
+	else if (!strcmp(name, "guest-get-users"))
 		_exit(3);
-	} else if (!strcmp(name, "guest-get-time")) {
-		snprintf(buf, sizeof(buf), "{\"return\": 1234, \"id\": %s}\n",
-			 json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN));
-		fake_send(fd, buf);
-	}
-	json_object_put(req);
+	else if (!strcmp(name, "guest-get-time"))
+		fakeqga_answer_id(fd, "1234", req);
 }
 
-static int fake_qemu_ga(int argc, char **argv)
+/* The freeze family is blocked; the greeting's commands are not. */
+static int fake_check(int argc, char **argv)
 {
-	const char *path = NULL, *blocked = "";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[8192];
-	size_t len = 0;
-	int lfd, fd;
+	const char *blocked = fakeqga_arg(argc, argv, "-b");
 
-	for (int i = 1; i + 1 < argc; i++) {
-		if (!strcmp(argv[i], "-p"))
-			path = argv[i + 1];
-		if (!strcmp(argv[i], "-b"))
-			blocked = argv[i + 1];
-	}
-	/* The freeze family is blocked; the greeting's commands are not. */
-	if (!path || !strstr(blocked, "guest-fsfreeze-freeze,") ||
+	if (!blocked)
+		blocked = "";
+	if (!fakeqga_arg(argc, argv, "-p") || !strstr(blocked, "guest-fsfreeze-freeze,") ||
 	    !strstr(blocked, "guest-fsfreeze-thaw") || strstr(blocked, "guest-sync"))
 		return 7;
 	if (getenv("FAKE_MODE") && !strcmp(getenv("FAKE_MODE"), "exit"))
 		return 3;
-	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
-		return 6;
-	fd = accept(lfd, NULL, NULL);
-	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		char *nl;
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-		buf[len] = '\0';
-		while ((nl = memchr(buf, '\n', len))) {
-			char *line = buf;
-			*nl = '\0';
-			if ((unsigned char)line[0] == 0xff)
-				line++; /* its parse error is not needed here */
-			if (*line)
-				fake_line(fd, line);
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len);
-		}
-	}
+	return 0;
 }
+
+/* Its parse error for a line after 0xFF is not needed here. */
+static const struct fakeqga fake_qemu_ga = { .check = fake_check, .request = fake_request };
 
 /* ------------------------------------------------------------ the fake engine */
 
-static struct {
-	enum txn_state state;
-	unsigned submitted;
-	enum txn_op op;
-	bool mountpoints_set, undo_if_none;
-	size_t n_mountpoints;
-	char mount0[64];
-	txn_done_fn done;
-	void *arg;
-} eng;
-
-void engine_submit(struct engine *e, const struct txn_request *req, txn_done_fn done, void *arg)
-{
-	(void)e;
-	assert_null(eng.done); /* the test answers each call before the next */
-	eng.submitted++;
-	eng.op = req->op;
-	eng.mountpoints_set = req->mountpoints_set;
-	eng.undo_if_none = req->undo_if_none;
-	eng.n_mountpoints = req->n_mountpoints;
-	eng.mount0[0] = '\0';
-	if (req->n_mountpoints)
-		str_copy(eng.mount0, req->mountpoints[0], sizeof(eng.mount0));
-	eng.done = done;
-	eng.arg = arg;
-}
-
-enum txn_state engine_state(const struct engine *e)
-{
-	(void)e;
-	return eng.state;
-}
-
 static void engine_answers(enum txn_err err, const char *msg, unsigned count)
 {
-	struct txn_result res = { eng.op, err, msg, count, NULL, TXN_WHOSE_NONE };
-	txn_done_fn done = eng.done;
-	assert_non_null(done);
-	eng.done = NULL;
-	done(eng.arg, &res);
-}
-
-static bool engine_called(void *arg)
-{
-	(void)arg;
-	return eng.done != NULL;
+	fake_engine_answer(0, err, msg, count, TXN_WHOSE_NONE, NULL);
 }
 
 /* ------------------------------------------------------------ the channel */
@@ -214,13 +123,14 @@ static void start_fwd(const char *program, bool disabled, uint64_t timeout_ms)
 static int setup(void **state)
 {
 	memset(&t, 0, sizeof(t));
-	memset(&eng, 0, sizeof(eng));
+	fake_engine_reset();
+	fake_eng.one_at_a_time = true;
 	unit_guard_on(state);
 	setenv("FAKE_MODE", "ok", 1);
 	snprintf(t.path, sizeof(t.path), "%s/qga.sock", topdir);
 	t.loop = loop_new();
 	assert_non_null(t.loop);
-	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&eng };
+	t.ctx = (struct host_ctx){ .loop = t.loop, .engine = (struct engine *)&fake_eng };
 	return 0;
 }
 
@@ -234,7 +144,7 @@ static int teardown(void **state)
 {
 	qga_free(t.g);
 	qgafwd_free(t.ctx.qgafwd);
-	assert_null(eng.done); /* no call left unanswered */
+	assert_int_equal(fake_eng.n, 0); /* no call left unanswered */
 	loop_free(t.loop);
 	assert_int_equal(access(t.path, F_OK), -1); /* qga_free removed the socket */
 	unit_guard_off(state);
@@ -251,47 +161,10 @@ static int client(void)
 	return fd;
 }
 
-static void say_n(int fd, const char *text, size_t n)
-{
-	assert_int_equal(send(fd, text, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void say(int fd, const char *text)
-{
-	say_n(fd, text, strlen(text));
-}
-
-static bool line_or_eof(void *arg)
-{
-	char buf[4096];
-	ssize_t n = recv(*(int *)arg, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n > 0 && memchr(buf, '\n', (size_t)n)) || (n < 0 && errno != EAGAIN);
-}
-
-/* The next answer line, raw (0xFF included), in buf: 1; 0: the connection ended;
- * -1: nothing within limit_ms. */
-static int try_answer(int fd, char *buf, size_t size, unsigned limit_ms)
-{
-	size_t n = 0;
-	if (!unit_run_until(t.loop, line_or_eof, &fd, limit_ms))
-		return -1;
-	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, 1, MSG_DONTWAIT);
-		if (r <= 0) {
-			assert_int_equal(n, 0);
-			return 0;
-		}
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
-	return 1;
-}
-
-/* The same, bounded: false if the connection ended. */
+/* The next answer line, raw (0xFF included), bounded: false if the connection ended. */
 static bool answer_text(int fd, char *buf, size_t size, unsigned limit_ms)
 {
-	int r = try_answer(fd, buf, size, limit_ms);
+	int r = peer_line(t.loop, fd, buf, size, limit_ms);
 	assert_int_not_equal(r, -1);
 	return r == 1;
 }
@@ -323,16 +196,6 @@ static void expect_eof(int fd)
 	assert_false(answer_text(fd, buf, sizeof(buf), 5000));
 }
 
-static const char *get_str(struct json_object *a, const char *k1, const char *k2)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(a, k1, &v))
-		fail_msg("no %s in %s", k1, json_object_to_json_string(a));
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		fail_msg("no %s.%s in %s", k1, k2, json_object_to_json_string(a));
-	return json_object_get_string(v);
-}
-
 /* The answer is exactly this JSON (compared as plain text after a round trip). */
 static void expect_json(int fd, const char *want)
 {
@@ -348,9 +211,9 @@ static void expect_json(int fd, const char *want)
 static void expect_error(int fd, const char *klass, const char *desc)
 {
 	struct json_object *a = answer(fd);
-	assert_string_equal(get_str(a, "error", "class"), klass);
-	if (!str_has_prefix(get_str(a, "error", "desc"), desc))
-		fail_msg("desc \"%s\" does not start with \"%s\"", get_str(a, "error", "desc"), desc);
+	assert_string_equal(peer_str(a, "error", "class"), klass);
+	if (!str_has_prefix(peer_str(a, "error", "desc"), desc))
+		fail_msg("desc \"%s\" does not start with \"%s\"", peer_str(a, "error", "desc"), desc);
 	json_object_put(a);
 }
 
@@ -439,13 +302,13 @@ static void test_sync_and_ping(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":5}}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":5}}\n");
 	expect_json(fd, "{\"return\":5}");
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-9007199254740993},\"id\":\"x\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-9007199254740993},\"id\":\"x\"}\n");
 	expect_json(fd, "{\"return\":-9007199254740993,\"id\":\"x\"}");
 	/* The host's resync: 0xFF (answered with qemu-ga's parse error, not delimited),
 	 * then guest-sync-delimited, answered after a 0xFF of its own. */
-	say(fd, "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":77}}\n");
+	peer_say(fd, "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":77}}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON parse error, stray '\xef\xbf\xbd'\"}}");
 	a = answer_ff(fd, &ff, 5000);
@@ -453,7 +316,7 @@ static void test_sync_and_ping(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 77);
 	json_object_put(a);
 	/* Half a request, then 0xFF: the half is dropped, the resync works. */
-	say(fd, "{\"execute\":\"guest-sy\xff{\"execute\":\"guest-sync-delimited\","
+	peer_say(fd, "{\"execute\":\"guest-sy\xff{\"execute\":\"guest-sync-delimited\","
 		"\"arguments\":{\"id\":78}}\n");
 	expect_error(fd, "GenericError", "JSON parse error, stray");
 	a = answer_ff(fd, &ff, 5000);
@@ -461,17 +324,17 @@ static void test_sync_and_ping(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 78);
 	json_object_put(a);
 	/* Only a successful answer is delimited. */
-	say(fd, "{\"execute\":\"guest-sync-delimited\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync-delimited\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"Parameter 'id' is missing\"},\"id\":1}");
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":\"a\"}}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":\"a\"}}\n");
 	expect_error(fd, "GenericError", "Invalid parameter type for 'id', expected: integer");
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":[1,{\"a\":null}]}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":[1,{\"a\":null}]}\n");
 	expect_json(fd, "{\"return\":{},\"id\":[1,{\"a\":null}]}");
-	say(fd, "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"Parameter 'x' is unexpected\"}}");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -481,48 +344,48 @@ static void test_fsfreeze(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\",\"id\":1}\n");
 	expect_json(fd, "{\"return\":\"thawed\",\"id\":1}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":2}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_FREEZE);
-	assert_true(eng.undo_if_none);
-	assert_false(eng.mountpoints_set);
-	eng.state = TXN_FROZEN;
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":2}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_FREEZE);
+	assert_true(fake_eng.last.req.undo_if_none);
+	assert_false(fake_eng.last.req.mountpoints_set);
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 3);
 	expect_json(fd, "{\"return\":3,\"id\":2}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
 	expect_json(fd, "{\"return\":\"frozen\"}");
 	/* The lease took the freeze back: worded as qemu-ga's hold limit. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":3}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":3}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_E_LEASE, "the lease of 10 s ran out", 0);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
 			"\"couldn't hold writes: the lease of 10 s ran out\"},\"id\":3}");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\","
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\","
 		"\"arguments\":{\"mountpoints\":[\"/srv/a\",\"/b\"]}}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_true(eng.mountpoints_set);
-	assert_int_equal(eng.n_mountpoints, 2);
-	assert_string_equal(eng.mount0, "/srv/a");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 2);
+	assert_string_equal(fake_eng.last.mounts[0], "/srv/a");
 	engine_answers(TXN_E_BUSY, "a freeze is already running", 0);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"a freeze is already running\"}}");
 	/* An empty list freezes nothing, never everything; 0 (qemu-ga). */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[]}}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_true(eng.mountpoints_set);
-	assert_int_equal(eng.n_mountpoints, 0);
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[]}}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_true(fake_eng.last.req.mountpoints_set);
+	assert_int_equal(fake_eng.last.req.n_mountpoints, 0);
 	engine_answers(TXN_OK, "ok", 0);
 	expect_json(fd, "{\"return\":0}");
 	/* Bad arguments never reach the engine. */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]}}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]}}\n");
 	expect_error(fd, "GenericError", "Parameter 'mountpoints' is unexpected");
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/\"}}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/\"}}\n");
 	expect_error(fd, "GenericError", "");
-	assert_int_equal(eng.submitted, 4);
+	assert_int_equal(fake_eng.submitted, 4);
 	close(fd);
 }
 
@@ -534,24 +397,24 @@ static void test_frozen_gate(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	eng.state = TXN_FREEZING; /* frozen from the start of a freeze */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
+	fake_eng.state = TXN_FREEZING; /* frozen from the start of a freeze */
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-fsfreeze-freeze has been disabled: the agent is in frozen state\"},"
 			"\"id\":1}");
-	eng.state = TXN_THAWING; /* until its thaw has finished */
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\"}\n");
+	fake_eng.state = TXN_THAWING; /* until its thaw has finished */
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze-list\"}\n");
 	expect_error(fd, "CommandNotFound", "Command guest-fsfreeze-freeze-list has been disabled");
-	eng.state = TXN_FROZEN;
-	say(fd, "{\"execute\":\"guest-ping\"}\n");
+	fake_eng.state = TXN_FROZEN;
+	peer_say(fd, "{\"execute\":\"guest-ping\"}\n");
 	expect_json(fd, "{\"return\":{}}");
-	say(fd, "{\"execute\":\"guest-info\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-info\"}\n");
 	a = answer(fd);
 	assert_true(json_object_object_get_ex(json_object_object_get(a, "return"),
 					      "supported_commands", &list));
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
-		const char *name = get_str(c, "name", NULL);
+		const char *name = peer_str(c, "name", NULL);
 		bool on = json_object_get_boolean(json_object_object_get(c, "enabled"));
 		if (!strcmp(name, "guest-fsfreeze-freeze")) {
 			saw_freeze = true;
@@ -562,12 +425,12 @@ static void test_frozen_gate(void **state)
 	}
 	assert_true(saw_freeze);
 	json_object_put(a);
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\"}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	eng.state = TXN_IDLE;
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\"}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 2);
 	expect_json(fd, "{\"return\":2}");
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	close(fd);
 }
 
@@ -581,12 +444,12 @@ static void test_order(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n"
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n"
 		"\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":2}}\n"
 		"{\"execute\":\"guest-fsfreeze-status\",\"id\":3}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	nothing_comes(fd);
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd, "{\"return\":1,\"id\":1}");
 	expect_error(fd, "GenericError", "JSON parse error, stray");
@@ -595,7 +458,7 @@ static void test_order(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(a, "return")), 2);
 	json_object_put(a);
 	expect_json(fd, "{\"return\":\"frozen\",\"id\":3}");
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	close(fd);
 }
 
@@ -610,16 +473,16 @@ static void test_queue_limit(void **state)
 	fd = client();
 	for (int i = 0; i < 17; i++)
 		strcat(many, "{\"execute\":\"guest-ping\"}\n");
-	say(fd, many);
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	peer_say(fd, many);
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	expect_eof(fd);
 	engine_answers(TXN_OK, "ok", 1);
 	close(fd);
 	/* 16 are fine. */
 	fd2 = client();
 	many[strlen(many) - strlen("{\"execute\":\"guest-ping\"}\n")] = '\0';
-	say(fd2, many);
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	peer_say(fd2, many);
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd2, "{\"return\":1}");
 	for (int i = 0; i < 16; i++)
@@ -635,21 +498,21 @@ static void test_malformed(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\" guest-ping}\n");
+	peer_say(fd, "{\"execute\" guest-ping}\n");
 	expect_error(fd, "GenericError", "JSON parse error, ");
-	say(fd, "[1,2]\n");
+	peer_say(fd, "[1,2]\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"QMP input must be a JSON object\"}}");
-	say(fd, "null\n");
+	peer_say(fd, "null\n");
 	expect_error(fd, "GenericError", "QMP input must be a JSON object");
-	say(fd, "{\"execute\":\"guest-ping\",\"bogus\":1,\"id\":4}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"bogus\":1,\"id\":4}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"QMP input member 'bogus' is unexpected\"},\"id\":4}");
-	say(fd, "{\"execute\":\"guest-exec\",\"id\":5}\n"); /* no backend */
+	peer_say(fd, "{\"execute\":\"guest-exec\",\"id\":5}\n"); /* no backend */
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\","
 			"\"desc\":\"The command guest-exec has not been found\"},\"id\":5}");
 	/* Not UTF-8: qemu-ga refuses it. */
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":\"\xc0\xaf\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":\"\xc0\xaf\"}\n");
 	expect_error(fd, "GenericError", "JSON parse error, ");
 	/* Past 64 KiB: one error, the rest of the line skipped, then on. */
 	memset(big, ' ', sizeof(big));
@@ -657,19 +520,19 @@ static void test_malformed(void **state)
 	memset(big + 30, 'a', sizeof(big) - 32);
 	big[sizeof(big) - 2] = '"';
 	big[sizeof(big) - 1] = '\n';
-	say_n(fd, big, sizeof(big));
+	peer_say_n(fd, big, sizeof(big));
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON token size limit exceeded\"}}");
 	/* 40 levels of nesting. */
 	for (int i = 0; i < 40; i++)
 		strcat(deep, "[");
 	strcat(deep, "\n");
-	say(fd, deep);
+	peer_say(fd, deep);
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\","
 			"\"desc\":\"JSON nesting depth limit exceeded\"}}");
-	say(fd, "{\"execute\":\"guest-ping\",\"id\":6}\n");
+	peer_say(fd, "{\"execute\":\"guest-ping\",\"id\":6}\n");
 	expect_json(fd, "{\"return\":{},\"id\":6}");
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 }
 
@@ -681,30 +544,30 @@ static void test_disconnect_mid_freeze(void **state)
 	(void)state;
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":1}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
 	/* The host goes away while the freeze runs: seen (its side closed)... */
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
 	expect_eof(fd);
 	close(fd);
 	/* ...and the freeze goes on: its answer goes to nobody, nothing is thawed. */
-	eng.state = TXN_FROZEN;
+	fake_eng.state = TXN_FROZEN;
 	engine_answers(TXN_OK, "ok", 2);
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	/* A client that leaves while frozen changes nothing either. */
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-status\"}\n");
 	expect_json(fd, "{\"return\":\"frozen\"}");
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
 	expect_eof(fd);
 	close(fd);
-	assert_int_equal(eng.submitted, 1);
+	assert_int_equal(fake_eng.submitted, 1);
 	/* The next client thaws it. */
 	fd = client();
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 2);
 	expect_json(fd, "{\"return\":2,\"id\":2}");
 	close(fd);
@@ -717,7 +580,7 @@ static void test_max_clients(void **state)
 	open_channel();
 	for (int i = 0; i < 4; i++) {
 		fd[i] = client();
-		say(fd[i], "{\"execute\":\"guest-ping\"}\n");
+		peer_say(fd[i], "{\"execute\":\"guest-ping\"}\n");
 		expect_json(fd[i], "{\"return\":{}}");
 	}
 	fd[4] = client();
@@ -729,7 +592,7 @@ static void test_max_clients(void **state)
 	expect_eof(fd[0]);
 	close(fd[0]);
 	fd[0] = client();
-	say(fd[0], "{\"execute\":\"guest-ping\"}\n");
+	peer_say(fd[0], "{\"execute\":\"guest-ping\"}\n");
 	expect_json(fd[0], "{\"return\":{}}");
 	for (int i = 0; i < 4; i++)
 		close(fd[i]);
@@ -749,31 +612,31 @@ static void test_forward(void **state)
 	wait_backend();
 	fd = client();
 	/* The backend's answer, with the host's id, whatever its shape. */
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":\"abc\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":\"abc\"}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":\"abc\"}");
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":[1,{\"k\":-2.5}]}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":[1,{\"k\":-2.5}]}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":[1,{\"k\":-2.5}]}");
 	/* Two clients at once: each gets its own. */
 	fd2 = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":11}\n");
-	say(fd2, "{\"execute\":\"guest-get-time\",\"id\":22}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":11}\n");
+	peer_say(fd2, "{\"execute\":\"guest-get-time\",\"id\":22}\n");
 	expect_json(fd2, "{\"return\":1234,\"id\":22}");
 	expect_json(fd, "{\"return\":1234,\"id\":11}");
 	/* No answer by design: nothing comes for it, the next request is answered. */
-	say(fd, "{\"execute\":\"test-no-reply\",\"id\":9}\n{\"execute\":\"guest-ping\",\"id\":10}\n");
+	peer_say(fd, "{\"execute\":\"test-no-reply\",\"id\":9}\n{\"execute\":\"guest-ping\",\"id\":10}\n");
 	expect_json(fd, "{\"return\":{},\"id\":10}");
 	/* Known to neither. */
-	say(fd, "{\"execute\":\"guest-nonesuch\",\"id\":12}\n");
+	peer_say(fd, "{\"execute\":\"guest-nonesuch\",\"id\":12}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-nonesuch has not been found");
 	/* guest-info: its commands too, with qemu-ga's version; ours once. */
-	say(fd, "{\"execute\":\"guest-info\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-info\"}\n");
 	a = answer(fd);
 	ret = json_object_object_get(a, "return");
-	assert_string_equal(get_str(ret, "version", NULL), "7.2.99");
+	assert_string_equal(peer_str(ret, "version", NULL), "7.2.99");
 	assert_true(json_object_object_get_ex(ret, "supported_commands", &list));
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
-		const char *name = get_str(c, "name", NULL);
+		const char *name = peer_str(c, "name", NULL);
 		bool resp = json_object_get_boolean(json_object_object_get(c, "success-response"));
 		syncs += !strcmp(name, "guest-sync");
 		if (!strcmp(name, "guest-get-time"))
@@ -786,15 +649,15 @@ static void test_forward(void **state)
 	assert_true(saw_noreply);
 	json_object_put(a);
 	/* While frozen nothing is forwarded. */
-	eng.state = TXN_FROZEN;
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":13}\n");
+	fake_eng.state = TXN_FROZEN;
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":13}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command "
 			"guest-get-time has been disabled: the agent is in frozen state\"},\"id\":13}");
-	eng.state = TXN_IDLE;
+	fake_eng.state = TXN_IDLE;
 	assert_int_equal(fwd_status("forwarded"), 5); /* not the one refused */
 	assert_int_equal(fwd_status("timeouts"), 0);
 	assert_int_equal(fwd_status("deaths"), 0);
-	assert_int_equal(eng.submitted, 0);
+	assert_int_equal(fake_eng.submitted, 0);
 	close(fd);
 	close(fd2);
 }
@@ -808,14 +671,14 @@ static void test_backend_slow(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer guest-get-fsinfo within 0.");
 	assert_int_equal(fwd_status("timeouts"), 1);
 	wait_backend();
 	assert_int_equal(fwd_status("starts"), 2);
 	assert_int_equal(fwd_status("deaths"), 0); /* a restart on purpose */
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":2}");
 	close(fd);
 }
@@ -829,15 +692,15 @@ static void test_thaw_hurries(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	assert_false(unit_run_until(t.loop, never, NULL, 100));
-	eng.state = TXN_FROZEN; /* frozen by another client since */
-	say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
+	fake_eng.state = TXN_FROZEN; /* frozen by another client since */
+	peer_say(fd, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":2}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer");
-	assert_true(unit_run_until(t.loop, engine_called, NULL, 5000));
-	assert_int_equal(eng.op, TXN_THAW);
-	eng.state = TXN_IDLE;
+	assert_true(unit_run_until(t.loop, fake_engine_called, NULL, 5000));
+	assert_int_equal(fake_eng.last.req.op, TXN_THAW);
+	fake_eng.state = TXN_IDLE;
 	engine_answers(TXN_OK, "ok", 1);
 	expect_json(fd, "{\"return\":1,\"id\":2}");
 	close(fd);
@@ -851,11 +714,11 @@ static void test_backend_dies(void **state)
 	open_channel();
 	wait_backend();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-users\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-users\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-users: the guest agent backend (qemu-ga) ");
 	assert_int_equal(fwd_status("timeouts"), 0);
 	wait_backend();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":2}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":2}");
 	close(fd);
 }
@@ -869,12 +732,12 @@ static void test_backend_absent(void **state)
 	start_fwd("/nonexistent/qemu-ga", false, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"CommandNotFound\","
 			"\"desc\":\"The command guest-get-time has not been found\"},\"id\":1}");
 	qgafwd_status(t.ctx.qgafwd, o);
-	assert_string_equal(get_str(o, "qga_backend", "state"), "none");
-	assert_string_equal(get_str(o, "qga_backend", "reason"),
+	assert_string_equal(peer_str(o, "qga_backend", "state"), "none");
+	assert_string_equal(peer_str(o, "qga_backend", "reason"),
 			    "/nonexistent/qemu-ga not found (--qga-backend)");
 	json_object_put(o);
 	close(fd);
@@ -883,7 +746,7 @@ static void test_backend_absent(void **state)
 	start_fwd(self, true, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\"}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\"}\n");
 	expect_error(fd, "CommandNotFound", "The command guest-get-time has not been found");
 	close(fd);
 }
@@ -897,7 +760,7 @@ static void test_backend_down(void **state)
 	start_fwd(self, false, 300);
 	open_channel();
 	fd = client();
-	say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
+	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":1}\n");
 	expect_json(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"guest-get-time: not "
 			"run: the guest agent backend (qemu-ga) is not available (it is being "
 			"restarted)\"},\"id\":1}");
@@ -962,11 +825,11 @@ static bool run_request(void *arg)
 	int fd, got;
 	(void)arg;
 	fd = client();
-	say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n");
+	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n");
 	/* Out of memory, no answer may come at all: given up on sooner then. */
-	got = try_answer(fd, buf, sizeof(buf), 500);
+	got = peer_line(t.loop, fd, buf, sizeof(buf), 500);
 	if (got == -1 && !failalloc_fired())
-		got = try_answer(fd, buf, sizeof(buf), 5000);
+		got = peer_line(t.loop, fd, buf, sizeof(buf), 5000);
 	failed = failalloc_stop();
 	if (!failed) {
 		assert_int_equal(got, 1);
@@ -1014,8 +877,8 @@ int main(int argc, char **argv)
 	FILE *f;
 	int r;
 
-	if (argc > 2 && !strcmp(argv[1], "-m"))
-		return fake_qemu_ga(argc, argv);
+	if (fakeqga_wanted(argc, argv))
+		return fakeqga_run(argc, argv, &fake_qemu_ga);
 	if (!realpath("/proc/self/exe", self) || !mkdtemp(topdir))
 		return 1;
 	/* Its config: an empty one of ours, not the machine's. */

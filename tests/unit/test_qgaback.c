@@ -21,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,102 +30,57 @@
 #include "common/loop.h"
 #include "host/qgaback.h"
 #include "host/qgaproto.h"
+#include "fakeqga.h"
 #include "unitguard.h"
 
 /* ------------------------------------------------------------ the stand-in */
 
-static void fake_send(int fd, const char *s)
+static void fake_request(int fd, const char *name, struct json_object *req)
 {
-	size_t n = strlen(s);
-	if (write(fd, s, n) != (ssize_t)n)
-		_exit(4);
-}
-
-static void fake_line(int fd, const char *line, const char *mode)
-{
-	struct json_object *req = json_tokener_parse(line), *exec, *args, *id;
-	const char *name;
-	char buf[256];
-
-	if (!req || !json_object_object_get_ex(req, "execute", &exec))
-		_exit(5);
-	name = json_object_get_string(exec);
-	if (!strcmp(name, "guest-sync-delimited") || !strcmp(name, "guest-sync")) {
-		json_object_object_get_ex(req, "arguments", &args);
-		snprintf(buf, sizeof(buf), "%s{\"return\": %lld}\n", name[10] == '-' ? "\xff" : "",
-			 (long long)json_object_get_int64(json_object_object_get(args, "id")));
-		fake_send(fd, buf);
-	} else if (!strcmp(name, "guest-info")) {
-		fake_send(fd, !strcmp(mode, "badinfo") ? "{\"return\": 5}\n" :
-			  "{\"return\": {\"version\": \"7.2.99\", \"supported_commands\": ["
-			  "{\"enabled\": true, \"name\": \"echo\", \"success-response\": true}, "
-			  "{\"enabled\": false, \"name\": \"guest-fsfreeze-thaw\", "
-			  "\"success-response\": true}]}}\n");
+	if (!strcmp(name, "guest-info")) {
+		fakeqga_send(fd, !strcmp(getenv("FAKE_MODE"), "badinfo") ? "{\"return\": 5}\n" :
+			     "{\"return\": {\"version\": \"7.2.99\", \"supported_commands\": ["
+			     "{\"enabled\": true, \"name\": \"echo\", \"success-response\": true}, "
+			     "{\"enabled\": false, \"name\": \"guest-fsfreeze-thaw\", "
+			     "\"success-response\": true}]}}\n");
 	} else if (!strcmp(name, "die")) {
 		_exit(3);
 	} else if (!strcmp(name, "echo")) {
-		json_object_object_get_ex(req, "id", &id);
-		snprintf(buf, sizeof(buf), "{\"return\": {\"x\": 1}, \"id\": %s}\n",
-			 json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN));
-		fake_send(fd, buf);
+		fakeqga_answer_id(fd, "{\"x\": 1}", req);
 	}
-	json_object_put(req);
 }
 
-static int fake_qemu_ga(int argc, char **argv)
+/* Its config: the administrator's, then never a daemon. */
+static int fake_check(int argc, char **argv)
 {
-	const char *path = NULL, *mode = getenv("FAKE_MODE");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *mode = getenv("FAKE_MODE");
+	FILE *f;
 	char buf[4096];
-	size_t len = 0;
-	int lfd, fd;
+	size_t n;
 
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "-p"))
-			path = argv[i + 1];
-	if (!path || !mode || !strcmp(mode, "exit"))
+	if (!fakeqga_arg(argc, argv, "-p") || !mode || !strcmp(mode, "exit"))
 		return 3;
-	/* Its config: the administrator's, then never a daemon. */
-	{
-		FILE *f = getenv("QGA_CONF") ? fopen(getenv("QGA_CONF"), "r") : NULL;
-		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		buf[n] = '\0';
-		if (!strstr(buf, "block-rpcs=from-the-admin\n") ||
-		    !strstr(buf, "[general]\ndaemon=false\n") ||
-		    strstr(buf, "daemon=false") < strstr(buf, "daemon=true"))
-			return 7;
-	}
-	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
-		return 6;
-	fd = accept(lfd, NULL, NULL);
-	/* Something left by an earlier client, as qemu-ga may have. */
-	fake_send(fd, "{\"return\": \"stale\"}\n");
-	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		char *nl;
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-		buf[len] = '\0';
-		while ((nl = memchr(buf, '\n', len))) {
-			char *line = buf;
-			*nl = '\0';
-			if ((unsigned char)line[0] == 0xff) {
-				fake_send(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
-					  "\"JSON parse error, stray '\\uFFFD'\"}}\n");
-				line++;
-			}
-			if (*line)
-				fake_line(fd, line, mode);
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len);
-		}
-	}
+	f = getenv("QGA_CONF") ? fopen(getenv("QGA_CONF"), "r") : NULL;
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	if (!strstr(buf, "block-rpcs=from-the-admin\n") ||
+	    !strstr(buf, "[general]\ndaemon=false\n") ||
+	    strstr(buf, "daemon=false") < strstr(buf, "daemon=true"))
+		return 7;
+	return 0;
 }
+
+/* Something left by an earlier client, as qemu-ga may have; and qemu-ga's error for
+ * the stray 0xFF. */
+static const struct fakeqga fake_qemu_ga = {
+	.check = fake_check,
+	.first = "{\"return\": \"stale\"}\n",
+	.ff_answer = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+	"\"JSON parse error, stray '\\uFFFD'\"}}\n",
+	.request = fake_request,
+};
 
 /* ------------------------------------------------------------ the test side */
 
@@ -287,8 +240,8 @@ int main(int argc, char **argv)
 	};
 	int r;
 
-	if (argc > 2 && !strcmp(argv[1], "-m"))
-		return fake_qemu_ga(argc, argv);
+	if (fakeqga_wanted(argc, argv))
+		return fakeqga_run(argc, argv, &fake_qemu_ga);
 	if (!realpath("/proc/self/exe", self) || !mkdtemp(dir))
 		return 1;
 	/* An administrator's qemu-ga.conf that would make it a daemon. */
