@@ -141,7 +141,7 @@ UNIT_WRAP_guard := -Wl,--wrap=poll
 # quiescectl's output: the human text of reports and status, and client.c's --json and
 # error printing (stdout/stderr to a temp file); the answers are literals, no daemon.
 UNIT_TESTS += output
-UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c
+UNIT_SRC_output := src/cli/output.c src/cli/client.c src/common/util.c tests/unit/capture.c
 UNIT_LIBS_output := -ljson-c -lm
 
 # quiescectl's verbs against a stand-in quiesced (tests/unit/fakectl.c: a thread serving
@@ -149,7 +149,8 @@ UNIT_LIBS_output := -ljson-c -lm
 # its main renamed), the simple verbs, apps and the client; snapshot (its commands real
 # child processes); the qemu-ga hook.
 CLI_UNIT_SRC := src/cli/apps.c src/cli/client.c src/cli/hook.c src/cli/opts.c src/cli/output.c \
-	src/cli/snapshot.c src/cli/verbs.c src/common/util.c tests/unit/fakectl.c
+	src/cli/snapshot.c src/cli/verbs.c src/common/util.c tests/unit/fakectl.c \
+	tests/unit/capture.c
 UNIT_TESTS += cli snapshot clihook
 UNIT_SRC_cli := $(CLI_UNIT_SRC)
 UNIT_SRC_snapshot := $(CLI_UNIT_SRC)

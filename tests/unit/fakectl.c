@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The stand-in quiesced of quiescectl's tests, and the capture of their output
- * (fakectl.h). The server is a thread, so that the test reads what it got after
+/* The stand-in quiesced of quiescectl's tests (fakectl.h; their output is captured by
+ * capture.c). The server is a thread, so that the test reads what it got after
  * joining it; it serves one client, which is all a verb is. */
 #include <errno.h>
 #include <fcntl.h>
@@ -205,51 +205,4 @@ void fake_check(struct fakectl *f, const char *const *want, size_t n)
 	if (f->connected)
 		assert_true(f->eof);
 	fake_free(f);
-}
-
-/* ------------------------------------------------------------ capture */
-
-struct redirect {
-	int fd, tmp, saved;
-};
-
-static void redirect(struct redirect *r, int fd)
-{
-	char path[] = "/tmp/test_cli_out.XXXXXX";
-
-	r->fd = fd;
-	r->tmp = mkstemp(path);
-	r->saved = dup(fd);
-	assert_true(r->tmp >= 0 && r->saved >= 0);
-	unlink(path);
-	fflush(NULL);
-	assert_true(dup2(r->tmp, fd) == fd);
-}
-
-static char *undo(struct redirect *r)
-{
-	off_t len;
-	char *text;
-
-	fflush(NULL);
-	assert_true(dup2(r->saved, r->fd) == r->fd);
-	close(r->saved);
-	len = lseek(r->tmp, 0, SEEK_END);
-	assert_true(len >= 0);
-	text = calloc(1, (size_t)len + 1);
-	assert_non_null(text);
-	assert_int_equal(pread(r->tmp, text, (size_t)len, 0), len);
-	close(r->tmp);
-	return text;
-}
-
-void capture(void (*fn)(void *arg), void *arg, char **out, char **err)
-{
-	struct redirect o, e;
-
-	redirect(&o, 1);
-	redirect(&e, 2);
-	fn(arg);
-	*err = undo(&e);
-	*out = undo(&o);
 }

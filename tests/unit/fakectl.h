@@ -2,8 +2,7 @@
 /* A stand-in quiesced for the tests of quiescectl (tests/unit/test_cli.c, test_snapshot.c,
  * test_clihook.c): a real Unix control socket in a temp dir, served by a thread that
  * plays a script (one step per request: an answer, raw bytes, silence, a close) and
- * keeps every request it got. And the capture of stdout and stderr, since the verbs
- * print there. */
+ * keeps every request it got. (Their output is captured by capture.c.) */
 #ifndef QUIESCE_FAKECTL_H
 #define QUIESCE_FAKECTL_H
 
@@ -48,8 +47,5 @@ void fake_free(struct fakectl *f);
  * without the id; each had a positive id), and that the client closed; then fake_free. */
 void fake_check(struct fakectl *f, const char *const *want, size_t n);
 
-/* Runs fn(arg) with stdout and stderr sent to temp files; *out and *err get what was
- * written (free them). Assert nothing inside fn: its message would go to the file. */
-void capture(void (*fn)(void *arg), void *arg, char **out, char **err);
 
 #endif

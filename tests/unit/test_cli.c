@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "fakectl.h"
+#include "capture.h"
 #include "unitguard.h"
 
 /* main.c, its main renamed: the program's entry is the one under test. */

@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "failalloc.h"
+#include "capture.h"
 #include "unitguard.h"
 
 static struct json_object *parse(const char *text)
@@ -188,54 +189,6 @@ static void test_status_expired(void **state)
 	STATUS("{\"version\":\"1.2.0\",\"pid\":1,\"state\":\"idle\",\"qga_backend\":{}}",
 	       "quiesced 1.2.0 (pid 1)\nstate:   idle\n"
 	       "qga:     fsfreeze commands only, no qemu-ga behind (?)\n");
-}
-
-/* A temp file in place of fd (1 or 2); undo() puts fd back and returns what was
- * written to it (free it). */
-struct redirect {
-	int fd, tmp, saved;
-};
-
-static void redirect(struct redirect *r, int fd)
-{
-	char path[] = "/tmp/test_output.XXXXXX";
-
-	r->fd = fd;
-	r->tmp = mkstemp(path);
-	r->saved = dup(fd);
-	assert_true(r->tmp >= 0 && r->saved >= 0);
-	unlink(path);
-	fflush(NULL);
-	assert_true(dup2(r->tmp, fd) == fd);
-}
-
-static char *undo(struct redirect *r)
-{
-	off_t len;
-	char *text;
-
-	fflush(NULL);
-	assert_true(dup2(r->saved, r->fd) == r->fd);
-	close(r->saved);
-	len = lseek(r->tmp, 0, SEEK_END);
-	assert_true(len >= 0);
-	text = calloc(1, (size_t)len + 1);
-	assert_non_null(text);
-	assert_int_equal(pread(r->tmp, text, (size_t)len, 0), len);
-	close(r->tmp);
-	return text;
-}
-
-/* Runs fn with stdout and stderr sent to temp files. */
-static void capture(void (*fn)(void *), void *arg, char **out, char **err)
-{
-	struct redirect o, e;
-
-	redirect(&o, 1);
-	redirect(&e, 2);
-	fn(arg);
-	*err = undo(&e);
-	*out = undo(&o);
 }
 
 struct err_case {

@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "fakectl.h"
+#include "capture.h"
 #include "unitguard.h"
 
 #define REQ_FREEZE "{\"execute\":\"quiesce-snapshot\",\"arguments\":{}}"
