@@ -14,9 +14,7 @@
 #include "fs/workpool.h"
 
 /* A FIFREEZE that took this long or more: the next freeze fans out at once (its
- * filesystems will most likely be as slow; see workpool.h). Not as low as
- * WORKPOOL_SLOW_NS: a fast FIFREEZE that lost its CPU for a moment would give the
- * next freeze a thread per filesystem, which slows down fast ones (bench matrix). */
+ * filesystems will most likely be as slow; see workpool.h). */
 #define SLOW_FREEZE_NS (1000 * 1000)
 
 /* JOB_LATE_THAW: thaw of an abandoned FIFREEZE that came back frozen; its node is

@@ -9,7 +9,6 @@
 
 #include "common/log.h"
 #include "common/loop.h"
-#include "common/util.h"
 
 #define WORKER_STACK (128 * 1024)
 
@@ -30,41 +29,13 @@ struct workpool {
 	bool shutdown;
 	bool retire;                    /* idle workers exit */
 	bool eager;
-	/* Jobs that may run at once: one, raised by a fan-out until the pool is quiet
-	 * again (0: not raised). Idle threads beyond it wait: left from an earlier
-	 * fan-out, they would otherwise all run the next fast jobs at once, more
-	 * threads than CPUs, each FIFREEZE slowed by the others (11 threads on 2 CPUs
-	 * made a 16-filesystem freeze ~0.3 ms slower). */
-	unsigned raised;
+	unsigned base;                  /* threads made without waiting */
 
 	/* Owned by the loop thread. */
 	struct loop_timer fanout;
 	unsigned long taken_seen;       /* taken when the fan-out timer was armed */
 	struct loop_timer retire_timer;
 };
-
-static bool fan_out(struct workpool *wp);
-static unsigned free_workers(const struct workpool *wp);
-
-/* How many jobs may run at once now; called with mu held. */
-static unsigned run_limit(const struct workpool *wp)
-{
-	if (wp->eager)
-		return WORKPOOL_MAX_THREADS;
-	return wp->raised > 1 ? wp->raised : 1;
-}
-
-/* Threads inside a job; called with mu held. */
-static unsigned running(const struct workpool *wp)
-{
-	return wp->threads - wp->idle;
-}
-
-/* A queued job this thread may take; called with mu held. */
-static bool may_take(const struct workpool *wp)
-{
-	return wp->todo && running(wp) < run_limit(wp);
-}
 
 static void *worker_main(void *arg)
 {
@@ -74,9 +45,9 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&wp->mu);
 	for (;;) {
 		struct workpool_job *j;
-		while (!may_take(wp) && !wp->shutdown && !wp->retire)
+		while (!wp->todo && !wp->shutdown && !wp->retire)
 			pthread_cond_wait(&wp->cond, &wp->mu);
-		if (wp->shutdown || !may_take(wp))
+		if (wp->shutdown || !wp->todo)
 			break;
 		j = wp->todo;
 		wp->todo = j->next;
@@ -88,21 +59,12 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&wp->mu);
 
 		j->no_hurry = false;
-		uint64_t t0 = now_ns();
 		j->run(j);
-		bool slow = now_ns() - t0 >= WORKPOOL_SLOW_NS;
 
 		pthread_mutex_lock(&wp->mu);
 		j->next = wp->finished;
 		wp->finished = j;
 		wp->idle++;
-		if (!wp->todo && !running(wp))
-			wp->raised = 0; /* quiet: the next jobs run one at a time again */
-		/* The next jobs are likely as slow (waiting for the same kind of thing:
-		 * writeback to a disk, a grace period): one after another they would
-		 * add up, side by side they overlap. Fast jobs stay on this thread. */
-		if (slow && wp->queued > free_workers(wp))
-			(void)fan_out(wp);
 		/* The eventfd write cannot block: the counter is far from overflowing. */
 		if ((!j->no_hurry || !wp->todo) && write(wp->efd, &one, sizeof(one)) < 0)
 			abort();
@@ -130,35 +92,12 @@ static int spawn_worker(struct workpool *wp)
 	return 0;
 }
 
-/* Idle workers that may take a job now (below the run limit). */
-static unsigned free_workers(const struct workpool *wp)
-{
-	unsigned limit = run_limit(wp), busy = running(wp);
-	unsigned room = limit > busy ? limit - busy : 0;
-	return room < wp->idle ? room : wp->idle;
-}
-
 /* Jobs that no worker is free to take. An idle worker that has not yet woken up to
  * take an earlier job is not free for this one: count the queue, or independent
  * jobs end up run one after another by the same thread. */
 static unsigned unserved(const struct workpool *wp)
 {
-	unsigned free = free_workers(wp);
-	return wp->queued > free ? wp->queued - free : 0;
-}
-
-/* Every queued job may run now, on a thread of its own: what holds up the jobs
- * under way may hold up the next ones too. Called with mu held. Returns false if
- * no thread could be made for one of them. */
-static bool fan_out(struct workpool *wp)
-{
-	unsigned want = running(wp) + wp->queued;
-	bool made = true;
-	wp->raised = want < WORKPOOL_MAX_THREADS ? want : WORKPOOL_MAX_THREADS;
-	while (wp->idle < wp->queued && (made = spawn_worker(wp) == 0))
-		;
-	pthread_cond_broadcast(&wp->cond);
-	return made;
+	return wp->queued > wp->idle ? wp->queued - wp->idle : 0;
 }
 
 static void on_fanout(struct loop *loop, void *arg);
@@ -179,8 +118,9 @@ static void on_fanout(struct loop *loop, void *arg)
 	taken = wp->taken;
 	/* No job taken for WORKPOOL_FANOUT_MS: every worker is inside a job that has
 	 * not returned, and whatever holds it up may hold the next one too. */
-	if (taken == wp->taken_seen && wp->queued)
-		stuck = !fan_out(wp);
+	if (taken == wp->taken_seen)
+		while (unserved(wp) && !(stuck = spawn_worker(wp) < 0))
+			;
 	waiting = unserved(wp) > 0;
 	/* A job still queued: a worker that finishes one may keep quiet about it
 	 * (no_hurry) and take that one next, which may not return for long. */
@@ -262,6 +202,7 @@ struct workpool *workpool_new(struct loop *loop, workpool_done_fn done, void *ar
 	wp->done = done;
 	wp->done_arg = arg;
 	wp->todo_tail = &wp->todo;
+	wp->base = 1;
 	pthread_mutex_init(&wp->mu, NULL);
 	pthread_cond_init(&wp->cond, NULL);
 	wp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -320,11 +261,11 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 	loop_timer_disarm(wp->loop, &wp->retire_timer);
 	pthread_mutex_lock(&wp->mu);
 	taken = wp->taken;
-	if (free_workers(wp) <= wp->queued) {
-		/* No thread yet, or slow jobs expected: a thread now (unless an idle
-		 * one may take it). Otherwise a busy worker takes it next, unless it
-		 * proves slow or WORKPOOL_FANOUT_MS pass first. */
-		if (wp->idle <= wp->queued && (wp->threads == 0 || wp->eager))
+	if (wp->idle <= wp->queued) {
+		/* Fewer workers than the base, or slow jobs expected: a thread now.
+		 * Otherwise a busy worker takes it next, unless WORKPOOL_FANOUT_MS pass
+		 * first. */
+		if (wp->threads < wp->base || wp->eager)
 			ret = spawn_worker(wp) < 0 && wp->threads == 0 ? -1 : 0;
 		else
 			wait_and_see = true;
@@ -336,11 +277,8 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 		wp->queued++;
 		/* Another job queued or running besides this one: one of them may
 		 * finish quietly before a worker takes the next (see on_fanout). */
-		quiet_possible = wp->queued + running(wp) >= 2;
-		/* Wake a worker only if one may take it: the others would wake for
-		 * nothing, taking a CPU from the ones that run. */
-		if (free_workers(wp) >= wp->queued)
-			pthread_cond_signal(&wp->cond);
+		quiet_possible = wp->queued + (wp->threads - wp->idle) >= 2;
+		pthread_cond_signal(&wp->cond);
 	}
 	pthread_mutex_unlock(&wp->mu);
 	if ((wait_and_see || quiet_possible) && !loop_timer_armed(&wp->fanout))
@@ -348,11 +286,17 @@ int workpool_submit(struct workpool *wp, struct workpool_job *j)
 	return ret;
 }
 
+void workpool_set_base(struct workpool *wp, unsigned base)
+{
+	pthread_mutex_lock(&wp->mu);
+	wp->base = base < 1 ? 1 : base > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : base;
+	pthread_mutex_unlock(&wp->mu);
+}
+
 void workpool_set_eager(struct workpool *wp, bool eager)
 {
 	pthread_mutex_lock(&wp->mu);
 	wp->eager = eager;
-	pthread_cond_broadcast(&wp->cond);
 	pthread_mutex_unlock(&wp->mu);
 }
 

@@ -2,21 +2,19 @@
 /* The freezer's worker threads: blocking ioctls run there, off the event loop, and
  * come back to the loop through an eventfd.
  *
- * As few threads as the jobs let us have. A FIFREEZE that returns at once (a clean
- * filesystem where RCU grace periods are expedited: ~0.02-0.15 ms) costs less than
- * waking another thread, and two of them side by side each take longer than one
- * alone: fast jobs run one after another on one worker. A job that took longer
- * than WORKPOOL_SLOW_NS (writeback to a disk, an RCU grace period of ~25-40 ms
- * where they are not expedited) spreads the jobs queued behind it over a thread
- * each, since theirs will most likely overlap. One that does not return (a writer
- * in the middle of a write, a FIFREEZE stuck for good) must never hold up the next
- * independent job: when WORKPOOL_FANOUT_MS pass with jobs waiting and none taken,
- * every waiting job gets a thread of its own. In eager mode (the caller has seen
- * slow jobs lately) every job gets a thread at once. Threads left idle by a
- * fan-out do not all run the next fast jobs at once: one at a time again, once
- * the pool has been quiet. Threads idle for WORKPOOL_RETIRE_MS after
- * workpool_rest() exit, so that the daemon shrinks back to its idle size between
- * freezes. (bench/RESULTS.md has the figures behind each of these.) */
+ * As few threads as the kernel lets us have. A FIFREEZE that returns at once (a
+ * clean filesystem where RCU grace periods are expedited: ~0.1-0.5 ms) costs less
+ * than waking another thread, so fast jobs run one after another on one worker (or
+ * on as many as the caller's base, workpool_set_base: one per CPU lets fast jobs
+ * use every CPU, which halves a 16-filesystem freeze on 2 cores even when each
+ * FIFREEZE returns in 0.1 ms). A
+ * slow one (an RCU grace period of ~25-40 ms where they are not expedited, dirty
+ * data to write back, a writer in the middle of a write, a FIFREEZE stuck for good)
+ * must never hold up the next independent job: when WORKPOOL_FANOUT_MS pass with
+ * jobs waiting and none taken, every waiting job gets a thread of its own. In eager
+ * mode (the caller has seen slow jobs lately) every job gets a thread at once.
+ * Threads idle for WORKPOOL_RETIRE_MS after workpool_rest() exit, so that the daemon
+ * shrinks back to its idle size between freezes. */
 #ifndef QUIESCE_WORKPOOL_H
 #define QUIESCE_WORKPOOL_H
 
@@ -26,10 +24,6 @@
 #define WORKPOOL_FANOUT_MS 1
 #define WORKPOOL_FANOUT_RETRY_MS 100   /* no thread could be made: look again later */
 #define WORKPOOL_RETIRE_MS 2000
-/* A job this long (run() from start to end) is slow: see above. On the machine
- * measured, hot FIFREEZEs of clean filesystems on a tmpfs took 0.02-0.15 ms, of
- * filesystems on the virtio disk 0.25-0.35 ms. */
-#define WORKPOOL_SLOW_NS (200 * 1000)
 
 struct loop;
 struct workpool;
@@ -59,6 +53,9 @@ bool workpool_free(struct workpool *wp, void (*free_job)(struct workpool_job *jo
 
 /* Queues a job. -1 only if there is no thread at all and none can be made. */
 int workpool_submit(struct workpool *wp, struct workpool_job *job);
+
+/* Threads made at once, without waiting to see whether jobs are slow (default 1). */
+void workpool_set_base(struct workpool *wp, unsigned base);
 
 /* Eager: a thread per job at once (the last jobs were slow). */
 void workpool_set_eager(struct workpool *wp, bool eager);

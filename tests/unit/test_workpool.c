@@ -31,28 +31,22 @@
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static bool gate_open;
-static atomic_int running, ran, max_running;
+static atomic_int running, ran;
 static bool no_hurry_jobs;     /* jobs say nobody waits on them */
 static atomic_bool go = true;  /* false: jobs wait until all are queued */
 
 struct tjob {
 	struct workpool_job wj;
 	bool hold;
-	bool slow;   /* runs longer than WORKPOOL_SLOW_NS */
 };
 
 static void run_tjob(struct workpool_job *wj)
 {
 	struct tjob *j = (struct tjob *)wj;
-	int now = atomic_fetch_add(&running, 1) + 1;
-	for (int m = atomic_load(&max_running); now > m;)
-		if (atomic_compare_exchange_weak(&max_running, &m, now))
-			break;
+	atomic_fetch_add(&running, 1);
 	j->wj.no_hurry = no_hurry_jobs;
 	while (!atomic_load(&go))
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	if (j->slow)
-		nanosleep(&(struct timespec){ 0, 2 * WORKPOOL_SLOW_NS }, NULL);
 	if (j->hold) {
 		pthread_mutex_lock(&gate_mu);
 		while (!gate_open)
@@ -98,15 +92,6 @@ static void submit(struct workpool *wp, bool hold)
 	assert_int_equal(workpool_submit(wp, &j->wj), 0);
 }
 
-static void submit_slow(struct workpool *wp)
-{
-	struct tjob *j = calloc(1, sizeof(*j));
-	assert_non_null(j);
-	j->slow = true;
-	j->wj.run = run_tjob;
-	assert_int_equal(workpool_submit(wp, &j->wj), 0);
-}
-
 /* ------------------------------------------------------------ running the loop */
 
 struct until {
@@ -144,7 +129,6 @@ static bool spin_until(bool (*cond)(void *arg), void *arg)
 }
 
 static bool one_running(void *arg) { (void)arg; return atomic_load(&running) == 1; }
-static bool some_running(void *arg) { (void)arg; return atomic_load(&running) >= 1; }
 static bool all_running(void *arg) { (void)arg; return atomic_load(&running) == N; }
 static bool all_ran(void *arg) { (void)arg; return atomic_load(&ran) == N; }
 static bool all_done(void *arg) { (void)arg; return done_count == N; }
@@ -161,7 +145,6 @@ static int setup(void **state)
 	unit_guard_on(state);
 	atomic_store(&running, 0);
 	atomic_store(&ran, 0);
-	atomic_store(&max_running, 0);
 	done_count = 0;
 	no_hurry_jobs = false;
 	atomic_store(&go, true);
@@ -176,7 +159,6 @@ static int teardown(void **state)
 {
 	struct fx *fx = *state;
 	open_gate(true);
-	atomic_store(&go, true); /* a failed case leaves no job waiting for it */
 	if (fx->wp)
 		assert_true(workpool_free(fx->wp, free_tjob));
 	loop_free(fx->loop);
@@ -224,51 +206,16 @@ static void test_fast_jobs_one_thread(void **state)
 	assert_true(run_until(fx->loop, all_done, NULL));
 }
 
-/* A job slower than WORKPOOL_SLOW_NS spreads the jobs queued behind it over a
- * thread each, at once, without the loop: here the loop does not run, so no
- * fan-out tick can do it, and the three held jobs still all run side by side
- * (before, they waited one behind the other for the tick). */
-static bool three_running(void *arg) { (void)arg; return atomic_load(&running) == 3; }
-
-static void test_slow_job_spreads_the_queue(void **state)
+/* A base of 2: fast jobs get two threads at once (one per CPU, as the freezer
+ * asks), and no more while they keep returning. */
+static void test_base_threads_at_once(void **state)
 {
 	struct fx *fx = *state;
-	atomic_store(&go, false); /* all queued before the slow one ends */
-	submit_slow(fx->wp);
-	for (int i = 0; i < 3; i++)
-		submit(fx->wp, true);
-	atomic_store(&go, true);
-	assert_true(spin_until(three_running, NULL));
-	assert_int_equal(workpool_threads(fx->wp), 3);
-	open_gate(true);
-	assert_true(run_until(fx->loop, all_done, NULL));
-}
-
-/* Threads left idle by a fan-out do not all take the next fast jobs at once: one
- * runs at a time again (11 threads on 2 CPUs made a 16-filesystem freeze slower).
- * The jobs wait for go, so had more threads taken them they would have been seen
- * running together within the window (a wait that can only make the test pass
- * wrongly by being too short, never fail it wrongly). */
-static void test_fanned_out_threads_run_one_at_a_time(void **state)
-{
-	struct fx *fx = *state;
-	for (int i = 0; i < N; i++)
-		submit(fx->wp, true);
-	assert_true(run_until(fx->loop, all_running, NULL));
-	open_gate(true);
-	assert_true(run_until(fx->loop, all_done, NULL));
-	assert_int_equal(workpool_threads(fx->wp), N);
-	done_count = 0;
-	atomic_store(&ran, 0);
-	atomic_store(&max_running, 0);
-	atomic_store(&go, false);
+	workpool_set_base(fx->wp, 2);
 	for (int i = 0; i < N; i++)
 		submit(fx->wp, false);
-	assert_true(spin_until(some_running, NULL));
-	nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
-	atomic_store(&go, true);
 	assert_true(spin_until(all_ran, NULL));
-	assert_int_equal(atomic_load(&max_running), 1);
+	assert_int_equal(workpool_threads(fx->wp), 2);
 	assert_true(run_until(fx->loop, all_done, NULL));
 }
 
@@ -348,8 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_held_jobs_fan_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_spawns_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fast_jobs_one_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_job_spreads_the_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fanned_out_threads_run_one_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_threads_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_hurry_not_hidden_by_a_held_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_and_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_busy_worker, setup, teardown),
