@@ -271,6 +271,10 @@ static int do_thaw(const struct args *a, const char *dir)
 	str_copy(name, spec.name, sizeof(name));
 	snprintf(state_path, sizeof(state_path), "%s/%s.state", dir, name);
 	if (access(state_path, F_OK) < 0) {
+		if (errno != ENOENT) { /* it may be there: not ours to say nothing is frozen */
+			fprintf(stderr, "quiesce-group: %s: %s\n", state_path, strerror(errno));
+			return EXIT_USAGE;
+		}
 		fprintf(stderr, "quiesce-group: %s: no state file: nothing of group %s is left frozen\n",
 			state_path, name);
 		return 0;

@@ -465,6 +465,21 @@ static void test_thaw_verb_fails(void **state)
 	assert_true(exists("g1.state"));
 }
 
+/* The thaw cannot look for the state file (here the state directory is a file: ENOTDIR;
+ * for a user, EACCES on root's directory): it fails and says why, never that nothing
+ * is left frozen. */
+static void test_thaw_verb_cannot_look(void **state)
+{
+	char p[128], want[256];
+
+	(void)state;
+	put("notadir", "x");
+	path_of(p, sizeof(p), "notadir");
+	assert_int_equal(qg("thaw", "--state-dir", p, "g1", NULL), 1);
+	snprintf(want, sizeof(want), "quiesce-group: %s/g1.state: Not a directory\n", p);
+	assert_string_equal(err, want);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -474,6 +489,7 @@ int main(void)
 		T(test_command_fails),     T(test_signal_during_command),
 		T(test_snapshot_refused),  T(test_state_file_blocks),
 		T(test_thaw_fails_keeps_state), T(test_thaw_verb), T(test_thaw_verb_fails),
+		T(test_thaw_verb_cannot_look),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	unit_guard("test_gmain", 60);
