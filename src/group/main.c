@@ -72,18 +72,25 @@ static void duration(const char *name, const char *v, uint64_t *out)
 		die_usage("bad duration for %s", name);
 }
 
+/* -1 with errno, or errno 0 if there is no directory to use. */
 static int state_dir(const char *opt, char *out, size_t len)
 {
 	const char *x = getenv("XDG_RUNTIME_DIR");
+	int n;
 
+	errno = 0;
 	if (opt)
-		snprintf(out, len, "%s", opt);
+		n = snprintf(out, len, "%s", opt);
 	else if (geteuid() == 0)
-		snprintf(out, len, "/run/quiesce-group");
+		n = snprintf(out, len, "/run/quiesce-group");
 	else if (x && *x)
-		snprintf(out, len, "%s/quiesce-group", x);
+		n = snprintf(out, len, "%s/quiesce-group", x);
 	else
 		return -1;
+	if (n < 0 || (size_t)n >= len) { /* cut short, it would be another directory */
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (mkdir(out, 0700) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
@@ -305,7 +312,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	if (state_dir(a.statedir, dir, sizeof(dir)) < 0) {
 		fprintf(stderr, "quiesce-group: no state directory (%s): give --state-dir\n",
-			a.statedir ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
+			errno ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
 		return EXIT_USAGE;
 	}
 	start_signal_thread();

@@ -480,6 +480,22 @@ static void test_thaw_verb_cannot_look(void **state)
 	assert_string_equal(err, want);
 }
 
+/* A state directory too long for quiesce-group's buffers: refused, not cut short to
+ * another directory (which it would create, and use). */
+static void test_state_dir_too_long(void **state)
+{
+	char longdir[600], parent[300];
+
+	(void)state;
+	snprintf(parent, sizeof(parent), "%s/%0200d", dir, 0);
+	assert_int_equal(mkdir(parent, 0700), 0);
+	snprintf(longdir, sizeof(longdir), "%s/%0250d", parent, 0);
+	assert_int_equal(qg("thaw", "--state-dir", longdir, "g1", NULL), 1);
+	assert_string_equal(err, "quiesce-group: no state directory (File name too long): "
+			    "give --state-dir\n");
+	assert_int_equal(rmdir(parent), 0); /* nothing made in it */
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -489,7 +505,7 @@ int main(void)
 		T(test_command_fails),     T(test_signal_during_command),
 		T(test_snapshot_refused),  T(test_state_file_blocks),
 		T(test_thaw_fails_keeps_state), T(test_thaw_verb), T(test_thaw_verb_fails),
-		T(test_thaw_verb_cannot_look),
+		T(test_thaw_verb_cannot_look), T(test_state_dir_too_long),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	unit_guard("test_gmain", 60);
