@@ -119,7 +119,12 @@ static int state_create(const char *dir)
 		return -1;
 	}
 	close(fd);
-	return file_replace(state_path, write_spec, &spec);
+	if (file_replace(state_path, write_spec, &spec) < 0) {
+		fprintf(stderr, "quiesce-group: cannot write %s: %s\n", state_path, strerror(errno));
+		unlink(state_path); /* empty: it would block the next run */
+		return -1;
+	}
+	return 0;
 }
 
 static sigset_t sigs;

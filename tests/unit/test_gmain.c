@@ -496,6 +496,22 @@ static void test_state_dir_too_long(void **state)
 	assert_int_equal(rmdir(parent), 0); /* nothing made in it */
 }
 
+/* The state file cannot be written (its ".new" is a directory here): the run says why
+ * and leaves no empty state file behind to block the next run. */
+static void test_state_file_unwritable(void **state)
+{
+	char p[128];
+
+	(void)state;
+	agent_on = 1;
+	path_of(p, sizeof(p), "g1.state.new");
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(qg("--state-dir", dir, "-n", "g1", "-d", "test:///default:test", "--",
+			    "true", NULL), 1);
+	assert_non_null(strstr(err, "g1.state: Is a directory"));
+	assert_false(exists("g1.state"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -506,6 +522,7 @@ int main(void)
 		T(test_snapshot_refused),  T(test_state_file_blocks),
 		T(test_thaw_fails_keeps_state), T(test_thaw_verb), T(test_thaw_verb_fails),
 		T(test_thaw_verb_cannot_look), T(test_state_dir_too_long),
+		T(test_state_file_unwritable),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	unit_guard("test_gmain", 60);
