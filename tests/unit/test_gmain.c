@@ -20,7 +20,9 @@
  * blocks the run, a thaw that fails (exit 6, the state file kept for thaw), a SIGTERM
  * during the command (killed, all thawed), and the thaw verb: nothing to thaw, a frozen
  * guest thawed, one not frozen left, a guest that cannot be reached (exit 6, file
- * kept), a state file that is not one (exit 1). */
+ * kept), a state file that is not one (exit 1), a state file it cannot look for (exit
+ * 1, never "nothing is left frozen"); a state directory too long (refused, not cut
+ * short) and a state file that cannot be written (said, no empty file left). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
