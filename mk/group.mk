@@ -30,6 +30,29 @@ UNIT_SRC_greport := src/group/greport.c src/group/gmachine.c src/group/gwindow.c
 	src/group/gspec.c src/common/util.c
 UNIT_LIBS_greport := -ljson-c -linih -lpthread -lm
 
+# guest-info's shapes at their edges (test_gmachine.c has the common ones), out of memory.
+UNIT_TESTS += gagent
+UNIT_SRC_gagent := src/group/gagent.c
+UNIT_LIBS_gagent := -ljson-c
+# The user's command while the group is frozen: real sh, its environment, exit status,
+# signals, the hold limit and a stop (its process group killed).
+UNIT_TESTS += gcmd
+UNIT_SRC_gcmd := src/group/gcmd.c src/group/gspec.c src/common/util.c
+UNIT_LIBS_gcmd := -linih -lpthread -lm
+# The libvirt side on libvirt's test driver (test:///default: in libvirt.so, no daemon,
+# no VM); --wrap answers for the guest agent (the test driver has none) and sees the
+# snapshot's flags.
+UNIT_TESTS += gvirt
+UNIT_SRC_gvirt := src/group/gvirt.c src/group/gagent.c src/group/gspec.c src/common/util.c
+UNIT_LIBS_gvirt := $(GROUP_LIBS)
+UNIT_WRAP_gvirt := -Wl,--wrap=virDomainQemuAgentCommand,--wrap=virDomainSnapshotCreateXML
+# main.c (included by the test, its main renamed, run in child processes): options, the
+# state file, the thaw verb, exit statuses, on the test driver; --wrap as for gvirt.
+UNIT_TESTS += gmain
+UNIT_SRC_gmain := $(filter-out src/group/main.c,$(GROUP_SRC))
+UNIT_LIBS_gmain := $(GROUP_LIBS)
+UNIT_WRAP_gmain := -Wl,--wrap=virDomainQemuAgentCommand,--wrap=virDomainFSThaw
+
 # The config file (also the state file): inih, from memory.
 FUZZ_TARGETS += gspec
 FUZZ_SRC_gspec := src/group/gspec.c src/common/util.c

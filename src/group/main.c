@@ -72,18 +72,25 @@ static void duration(const char *name, const char *v, uint64_t *out)
 		die_usage("bad duration for %s", name);
 }
 
+/* -1 with errno, or errno 0 if there is no directory to use. */
 static int state_dir(const char *opt, char *out, size_t len)
 {
 	const char *x = getenv("XDG_RUNTIME_DIR");
+	int n;
 
+	errno = 0;
 	if (opt)
-		snprintf(out, len, "%s", opt);
+		n = snprintf(out, len, "%s", opt);
 	else if (geteuid() == 0)
-		snprintf(out, len, "/run/quiesce-group");
+		n = snprintf(out, len, "/run/quiesce-group");
 	else if (x && *x)
-		snprintf(out, len, "%s/quiesce-group", x);
+		n = snprintf(out, len, "%s/quiesce-group", x);
 	else
 		return -1;
+	if (n < 0 || (size_t)n >= len) { /* cut short, it would be another directory */
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (mkdir(out, 0700) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
@@ -112,7 +119,12 @@ static int state_create(const char *dir)
 		return -1;
 	}
 	close(fd);
-	return file_replace(state_path, write_spec, &spec);
+	if (file_replace(state_path, write_spec, &spec) < 0) {
+		fprintf(stderr, "quiesce-group: cannot write %s: %s\n", state_path, strerror(errno));
+		unlink(state_path); /* empty: it would block the next run */
+		return -1;
+	}
+	return 0;
 }
 
 static sigset_t sigs;
@@ -271,6 +283,10 @@ static int do_thaw(const struct args *a, const char *dir)
 	str_copy(name, spec.name, sizeof(name));
 	snprintf(state_path, sizeof(state_path), "%s/%s.state", dir, name);
 	if (access(state_path, F_OK) < 0) {
+		if (errno != ENOENT) { /* it may be there: not ours to say nothing is frozen */
+			fprintf(stderr, "quiesce-group: %s: %s\n", state_path, strerror(errno));
+			return EXIT_USAGE;
+		}
 		fprintf(stderr, "quiesce-group: %s: no state file: nothing of group %s is left frozen\n",
 			state_path, name);
 		return 0;
@@ -301,7 +317,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	if (state_dir(a.statedir, dir, sizeof(dir)) < 0) {
 		fprintf(stderr, "quiesce-group: no state directory (%s): give --state-dir\n",
-			a.statedir ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
+			errno ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
 		return EXIT_USAGE;
 	}
 	start_signal_thread();
