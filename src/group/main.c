@@ -128,7 +128,11 @@ static int state_create(const char *dir)
 }
 
 static sigset_t sigs;
+static pthread_t signal_tid;
+static int signal_started;
 
+/* The thread is joined, not detached: main cancels it in sigwait (a cancellation point)
+ * when the run is over, so no thread is left running at exit. */
 static void *signal_thread(void *arg)
 {
 	int sig;
@@ -141,15 +145,21 @@ static void *signal_thread(void *arg)
 
 static void start_signal_thread(void)
 {
-	pthread_t t;
-
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any other thread exists */
-	if (pthread_create(&t, NULL, signal_thread, NULL) == 0)
-		pthread_detach(t);
+	signal_started = pthread_create(&signal_tid, NULL, signal_thread, NULL) == 0;
+}
+
+static void stop_signal_thread(void)
+{
+	if (!signal_started)
+		return;
+	pthread_cancel(signal_tid); /* harmless if a signal already ended it */
+	pthread_join(signal_tid, NULL);
+	signal_started = 0;
 }
 
 static int hold_command(void *ctx, uint64_t limit_ms, struct gres *r)
@@ -307,31 +317,11 @@ static int do_thaw(const struct args *a, const char *dir)
 	return run.result;
 }
 
-int main(int argc, char **argv)
+/* A group run: check every guest, then freeze, hold (snapshot or command), thaw. */
+static int do_run(const struct args *a, const char *dir)
 {
-	struct args a = { 0 };
 	static struct gops ops;
-	char dir[400];
 
-	gspec_defaults(&spec);
-	parse_args(argc, argv, &a);
-	if (state_dir(a.statedir, dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "quiesce-group: no state directory (%s): give --state-dir\n",
-			errno ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
-		return EXIT_USAGE;
-	}
-	start_signal_thread();
-	if (a.thaw)
-		return do_thaw(&a, dir);
-	if (spec.n == 0)
-		die_usage("%s", "no guests: give -d URI:DOMAIN, --connect URI DOMAIN... or -c FILE");
-	if (a.snapname)
-		snprintf(vopts.snapshot_name, sizeof(vopts.snapshot_name), "%s", a.snapname);
-	else
-		snprintf(vopts.snapshot_name, sizeof(vopts.snapshot_name), "%s-%lld", spec.name,
-			 (long long)time(NULL));
-	if (strpbrk(vopts.snapshot_name, "<>&'\"/"))
-		die_usage("%s", "bad snapshot name (no < > & ' \" /)");
 	ops = gvirt_ops;
 	if (command)
 		ops.command = hold_command;
@@ -340,8 +330,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	gmachine_init(&run, &ops, NULL, &spec);
-	if (gmachine_check(&run) != GR_OK || a.check) {
-		report(&a, "check");
+	if (gmachine_check(&run) != GR_OK || a->check) {
+		report(a, "check");
 		return run.result;
 	}
 	if (state_create(dir) < 0)
@@ -349,9 +339,40 @@ int main(int argc, char **argv)
 	gmachine_run(&run);
 	if (run.result != GR_THAW)
 		unlink(state_path);
-	report(&a, command ? "command" : "snapshot");
+	report(a, command ? "command" : "snapshot");
 	if (run.result == GR_THAW)
 		fprintf(stderr, "quiesce-group: a guest may be left frozen: %s is kept; "
 			"quiesce-group thaw %s\n", state_path, spec.name);
 	return run.result;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	char dir[400];
+	int rc;
+
+	gspec_defaults(&spec);
+	parse_args(argc, argv, &a);
+	if (state_dir(a.statedir, dir, sizeof(dir)) < 0) {
+		fprintf(stderr, "quiesce-group: no state directory (%s): give --state-dir\n",
+			errno ? strerror(errno) : "not root and no XDG_RUNTIME_DIR");
+		return EXIT_USAGE;
+	}
+	if (!a.thaw) {
+		if (spec.n == 0)
+			die_usage("%s", "no guests: give -d URI:DOMAIN, --connect URI DOMAIN... "
+				  "or -c FILE");
+		if (a.snapname)
+			snprintf(vopts.snapshot_name, sizeof(vopts.snapshot_name), "%s", a.snapname);
+		else
+			snprintf(vopts.snapshot_name, sizeof(vopts.snapshot_name), "%s-%lld",
+				 spec.name, (long long)time(NULL));
+		if (strpbrk(vopts.snapshot_name, "<>&'\"/"))
+			die_usage("%s", "bad snapshot name (no < > & ' \" /)");
+	}
+	start_signal_thread();
+	rc = a.thaw ? do_thaw(&a, dir) : do_run(&a, dir);
+	stop_signal_thread();
+	return rc;
 }
