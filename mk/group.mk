@@ -37,7 +37,7 @@ UNIT_LIBS_gagent := -ljson-c
 # The user's command while the group is frozen: real sh, its environment, exit status,
 # signals, the hold limit and a stop (its process group killed).
 UNIT_TESTS += gcmd
-UNIT_SRC_gcmd := src/group/gcmd.c src/group/gspec.c src/common/util.c
+UNIT_SRC_gcmd := src/group/gcmd.c src/group/gspec.c src/common/util.c tests/unit/capture.c
 UNIT_LIBS_gcmd := -linih -lpthread -lm
 # The libvirt side on libvirt's test driver (test:///default: in libvirt.so, no daemon,
 # no VM); --wrap answers for the guest agent (the test driver has none) and sees the
@@ -49,7 +49,7 @@ UNIT_WRAP_gvirt := -Wl,--wrap=virDomainQemuAgentCommand,--wrap=virDomainSnapshot
 # main.c (included by the test, its main renamed, run in child processes): options, the
 # state file, the thaw verb, exit statuses, on the test driver; --wrap as for gvirt.
 UNIT_TESTS += gmain
-UNIT_SRC_gmain := $(filter-out src/group/main.c,$(GROUP_SRC))
+UNIT_SRC_gmain := $(filter-out src/group/main.c,$(GROUP_SRC)) tests/unit/capture.c
 UNIT_LIBS_gmain := $(GROUP_LIBS)
 UNIT_WRAP_gmain := -Wl,--wrap=virDomainQemuAgentCommand,--wrap=virDomainFSThaw
 

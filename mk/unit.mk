@@ -125,7 +125,7 @@ UNIT_WRAP_fs_stage := -Wl,--wrap=ioctl
 # FITHAW faked (--wrap=ioctl, as for the freezer): real directories, nothing frozen.
 UNIT_TESTS += leftover
 UNIT_SRC_leftover := src/fs/leftover.c src/fs/mountid.c src/fs/mountinfo.c src/common/log.c \
-	src/common/util.c tests/unit/ioctlseam.c
+	src/common/util.c tests/unit/ioctlseam.c tests/unit/capture.c
 UNIT_LIBS_leftover := -lm
 UNIT_WRAP_leftover := -Wl,--wrap=ioctl
 
@@ -183,7 +183,7 @@ UNIT_LIBS_qga := -ljson-c -lm
 # freezer: directories, nothing frozen), mlockall faked (--wrap=mlockall: nothing locked);
 # --wrap=poll,ppoll lets the test send a SIGTERM just as the guardian goes to wait.
 UNIT_TESTS += guardian
-UNIT_SRC_guardian := src/guardian/guardian.c src/common/guardwire.c tests/unit/ioctlseam.c
+UNIT_SRC_guardian := src/guardian/guardian.c src/common/guardwire.c tests/unit/ioctlseam.c tests/unit/capture.c
 UNIT_LIBS_guardian :=
 UNIT_WRAP_guardian := -Wl,--wrap=ioctl,--wrap=mlockall,--wrap=poll,--wrap=ppoll
 

@@ -55,3 +55,17 @@ void capture(void (*fn)(void *arg), void *arg, char **out, char **err)
 	*err = undo(&e);
 	*out = undo(&o);
 }
+
+size_t capture_read(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	buf[0] = '\0';
+	if (!f)
+		return 0;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return n;
+}

@@ -28,6 +28,7 @@
 
 #include "common/util.h"
 #include "group/gcmd.h"
+#include "capture.h"
 #include "unitguard.h"
 
 static char dir[64];
@@ -43,17 +44,9 @@ static void path_of(char *out, size_t len, const char *name)
 static void slurp(const char *name, char *out, size_t len)
 {
 	char p[128];
-	FILE *f;
-	size_t n = 0;
 
 	path_of(p, sizeof(p), name);
-	out[0] = 0;
-	f = fopen(p, "r");
-	if (!f)
-		return;
-	n = fread(out, 1, len - 1, f);
-	out[n] = 0;
-	fclose(f);
+	capture_read(p, out, len);
 }
 
 /* sh -c SCRIPT, run in dir, bounded by limit_ms. */

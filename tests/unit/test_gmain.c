@@ -39,6 +39,7 @@
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 
+#include "capture.h"
 #include "unitguard.h"
 
 int group_main(int argc, char **argv);
@@ -101,17 +102,9 @@ static void path_of(char *p, size_t len, const char *name)
 static void slurp(const char *name, char *text, size_t len)
 {
 	char p[128];
-	size_t n = 0;
-	FILE *f;
 
 	path_of(p, sizeof(p), name);
-	text[0] = 0;
-	f = fopen(p, "r");
-	if (!f)
-		return;
-	n = fread(text, 1, len - 1, f);
-	text[n] = 0;
-	fclose(f);
+	capture_read(p, text, len);
 }
 
 static int starts_with(const char *s, const char *prefix)

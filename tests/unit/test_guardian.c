@@ -45,6 +45,7 @@
 #include "common/guardwire.h"
 #include "guardian/guardian.h"
 #include "ioctlseam.h"
+#include "capture.h"
 #include "unitguard.h"
 
 #define MAX_HELD 1024    /* guardian.c's */
@@ -360,12 +361,9 @@ static void expect_thaws(int n, ...)
 static const char *slurp(const char *path)
 {
 	static char buf[8192];
-	FILE *f = fopen(path, "re");
-	size_t n;
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
+
+	assert_int_equal(access(path, F_OK), 0);
+	capture_read(path, buf, sizeof(buf));
 	return buf;
 }
 

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "failalloc.h"
 #include "fs/leftover.h"
 #include "fs/mountid.h"
@@ -146,12 +147,9 @@ static void write_file(const char *path, const char *text)
 static char *read_file(const char *path)
 {
 	static char buf[65536];
-	FILE *f = fopen(path, "re");
-	size_t n;
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
+
+	assert_int_equal(access(path, F_OK), 0);
+	capture_read(path, buf, sizeof(buf));
 	return buf;
 }
 
