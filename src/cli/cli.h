@@ -30,6 +30,7 @@ struct cli {
 	int fd;
 	void *tok;              /* json_tokener */
 	char err[512];
+	bool timed_out;         /* the last cli_call sent its request and got no answer */
 };
 
 struct verb {

@@ -75,6 +75,7 @@ int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct 
 	uint64_t deadline = now_ms() + (uint64_t)cli->wait_ms;
 	int r;
 
+	cli->timed_out = false;
 	json_object_object_add(req, "execute", json_object_new_string(cmd));
 	if (args)
 		json_object_object_add(req, "arguments", args);
@@ -98,6 +99,7 @@ int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct 
 			snprintf(cli->err, sizeof(cli->err),
 				 "no answer from quiesced within %.1f s (see --wait)",
 				 cli->wait_ms / 1000.0);
+			cli->timed_out = true;
 			return -1;
 		}
 		r = poll(&p, 1, (int)(deadline - now));

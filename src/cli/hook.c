@@ -10,7 +10,9 @@
  * stderr are /dev/null in 7.2 (newer versions put our output in their error
  * reply), so failures also go to syslog; the call is synchronous with no timeout
  * (--wait bounds ours); when qemu-ga freezes nothing, or its freeze fails, it
- * calls no thaw, so the applications stay held until quiesced's lease ends. */
+ * calls no thaw, so the applications stay held until quiesced's lease ends. The
+ * same would follow from a freeze we give up on (no answer within --wait): that
+ * one we thaw ourselves before exiting. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -81,6 +83,19 @@ static bool holds_filesystems(struct json_object *st, const char **origin)
 	return false;
 }
 
+static int hook_thaw(struct cli *cli);
+
+/* The freeze got no answer in time: it may still go on, or be done, and qemu-ga,
+ * seeing our refusal, will call no thaw. Thaw what it froze now rather than leave
+ * the applications held until the lease ends (hook_thaw leaves alone a freeze that
+ * is not ours). A late answer to the freeze, with its id, is skipped by cli_call. */
+static void undo_late_freeze(struct cli *cli)
+{
+	say(LOG_NOTICE, "freeze: thawing what the unanswered freeze may have frozen");
+	if (hook_thaw(cli) != EXIT_OK)
+		say(LOG_ERR, "freeze: the applications may stay held until quiesced's lease ends");
+}
+
 static int hook_freeze(struct cli *cli, double lease)
 {
 	struct json_object *args = json_object_new_object(), *ans = NULL;
@@ -91,6 +106,8 @@ static int hook_freeze(struct cli *cli, double lease)
 		json_object_object_add(args, "lease", json_object_new_double(lease));
 	if (cli_call(cli, "quiesce-freeze", args, &ans) < 0) {
 		say(LOG_ERR, "freeze: %s: refusing the freeze", cli->err);
+		if (cli->timed_out)
+			undo_late_freeze(cli);
 		return EXIT_UNREACHABLE;
 	}
 	if (cli_return(ans)) {
