@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,40 +50,55 @@ void leftover_clear(const char *path)
 		log_warn("removing %s", path);
 }
 
+/* One record line: the filesystem it names thawed if it is still the one recorded.
+ * Returns 1 if it thawed it. The line (any length: an escaped mountpoint may be four
+ * times PATH_MAX) is changed in place. */
+static int thaw_line(char *line)
+{
+	int id, cur, fd, unused = 0, thawed = 0;
+	unsigned maj, min;
+	int at = -1;
+
+	line[strcspn(line, "\n")] = '\0';
+	if (sscanf(line, "%d %u:%u %n", &id, &maj, &min, &at) != 3 || at < 0 || !line[at] ||
+	    strpbrk(line + at, " \t"))
+		return 0;
+	char *mp = line + at;
+	mountinfo_unescape(mp);
+	fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return 0; /* gone: nothing frozen there any more */
+	if (fd_mount_id(fd, &cur) == 0 && cur != id) {
+		/* Something else is mounted there now; it is not ours to thaw. */
+		log_warnx("leftover record names %s, but another mount is there now; skipped", mp);
+	} else if (ioctl(fd, FITHAW, &unused) == 0) {
+		thawed = 1;
+		log_warnx("thawed %s, left frozen by a quiesced that died", mp);
+	} else if (errno != EINVAL) {
+		log_warn("thawing %s, left frozen by a quiesced that died", mp);
+	}
+	close(fd);
+	return thawed;
+}
+
 int leftover_thaw(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	char line[8192];
+	char *line = NULL;
+	size_t cap = 0;
 	int thawed = 0;
 
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
-	while (fgets(line, sizeof(line), f)) {
-		int id, cur, fd, unused = 0;
-		unsigned maj, min;
-		char mp[8192];
-		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%d %u:%u %8191s", &id, &maj, &min, mp) != 4)
-			continue;
-		mountinfo_unescape(mp);
-		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			continue; /* gone: nothing frozen there any more */
-		if (fd_mount_id(fd, &cur) == 0 && cur != id) {
-			/* Something else is mounted there now; it is not ours to thaw. */
-			log_warnx("leftover record names %s, but another mount is there now; skipped", mp);
-			close(fd);
-			continue;
-		}
-		if (ioctl(fd, FITHAW, &unused) == 0) {
-			thawed++;
-			log_warnx("thawed %s, left frozen by a quiesced that died", mp);
-		} else if (errno != EINVAL) {
-			log_warn("thawing %s, left frozen by a quiesced that died", mp);
-		}
-		close(fd);
-	}
+	while (getline(&line, &cap, f) >= 0)
+		thawed += thaw_line(line);
+	/* Not read to its end (a read error, no memory for a line): the record stays,
+	 * so that what it names after that point is thawed on a later try. */
+	bool complete = feof(f);
+	free(line);
 	fclose(f);
+	if (!complete)
+		return -1;
 	leftover_clear(path);
 	return thawed;
 }

@@ -11,7 +11,8 @@
 int leftover_save(const char *path, const struct fs_plan *plan);
 void leftover_clear(const char *path);
 /* Thaw what a record names, if it still names the same mounts; remove it. Returns the
- * number of filesystems thawed, or -1 if the record could not be read. */
+ * number of filesystems thawed, or -1 if the record could not be read to its end
+ * (then it stays, for a later try). */
 int leftover_thaw(const char *path);
 
 #endif

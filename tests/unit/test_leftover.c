@@ -235,6 +235,19 @@ static void test_unreadable(void **state)
 	assert_int_equal(n_thawed, 0);
 }
 
+/* A record that cannot be read to its end (here a directory: read fails with EISDIR)
+ * is an error, and it stays for a later try. */
+static void test_read_fails(void **state)
+{
+	char path[192];
+	(void)state;
+	snprintf(path, sizeof(path), "%s/record.d", base);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(leftover_thaw(path), -1);
+	assert_int_equal(n_thawed, 0);
+	assert_true(exists(path));
+}
+
 /* Lines that are not "<id> <maj>:<min> <path>" are skipped, the good ones around
  * them still thawed; a last line cut short (no newline) still counts if whole. */
 static void test_malformed(void **state)
@@ -282,8 +295,8 @@ static void test_truncated(void **state)
 	assert_false(exists(record));
 }
 
-/* A line longer than leftover_thaw's line buffer (8 KiB) names nothing it can thaw,
- * neither with its head nor its tail, and the line after it is still read. */
+/* A line of 20 kB naming a path longer than PATH_MAX names nothing it can thaw, and
+ * the line after it is still read. */
 static void test_oversized(void **state)
 {
 	size_t len = 20000;
@@ -299,6 +312,31 @@ static void test_oversized(void **state)
 	assert_int_equal(leftover_thaw(record), 1);
 	assert_int_equal(n_thawed, 1);
 	assert_thawed(0, dirs[0]);
+	assert_false(exists(record));
+}
+
+/* A mountpoint as long as a path may be, all spaces: escaped, its line is ~15 kB,
+ * more than any fixed line buffer would take, and it is thawed all the same. */
+static void test_long_mountpoint(void **state)
+{
+	struct fs_candidate v[1];
+	struct fs_plan plan;
+	char path[PATH_MAX];
+	size_t n = (size_t)snprintf(path, sizeof(path), "%s", base);
+	(void)state;
+	while (n + 252 < sizeof(path) - 16) {
+		path[n++] = '/';
+		memset(path + n, ' ', 250);
+		n += 250;
+		path[n] = '\0';
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	v[0] = (struct fs_candidate){ .mountpoint = path, .mount_id = mount_ids[0], .major = 8 };
+	plan = (struct fs_plan){ .v = v, .n = 1 };
+	assert_int_equal(leftover_save(record, &plan), 0);
+	assert_true(strlen(read_file(record)) > 3 * strlen(path));
+	assert_int_equal(leftover_thaw(record), 1);
+	assert_thawed(0, path);
 	assert_false(exists(record));
 }
 
@@ -455,9 +493,11 @@ int main(void)
 		T(test_empty),
 		T(test_missing),
 		T(test_unreadable),
+		T(test_read_fails),
 		T(test_malformed),
 		T(test_truncated),
 		T(test_oversized),
+		T(test_long_mountpoint),
 		T(test_mount_changed),
 		T(test_thaw_fails),
 		T(test_replace),
