@@ -111,8 +111,12 @@ SCENARIO = [
          "EOF -> reopen path thaws (fs_frozen) before re-registering"),
     Step("close_mid_freeze", ["close_mid_request freeze", "wait_daemon 20s"],
          {"host_status": "0x80004005", "reason": "reset", "reconnected": True, "frozen_after": [],
-          "ioctls": fwd("FIFREEZE", ALL, "ok") + fwd("FITHAW", ALL, "ok"), "log_has": ["write failed"]},
-         "it reads the FREEZE, freezes, its reply write fails (EPIPE), it thaws and reopens"),
+          "ioctls": fwd("FIFREEZE", ALL, "ok") + fwd("FITHAW", ALL, "ok"),
+          "log_has": [("write failed", "read failed; error:104")]},
+         "it reads the FREEZE, freezes, its reply write fails (EPIPE), it thaws and reopens; "
+         "on a loaded machine the sim may lose its CPU between sending the FREEZE and closing, "
+         "the reply is written before the close, and the daemon's next read fails instead "
+         "(ECONNRESET: the reply was unread): the same thaw and reopen"),
     Step("freeze_before_fake_thaw", ["freeze"],
          {"host_status": "0x00000000", "frozen_after": ALL}),
     Step("fake_thaw_while_frozen", ["fake_thaw 10s", "wait_daemon 20s"],
@@ -358,7 +362,10 @@ def check_expect(obs, expect):
         if key == "log_has":
             text = "\n".join(obs["daemon_log"])
             for s in want:
-                out.append(("log has %r" % s, s in text, None, s))
+                # A tuple: any one of them (a race of the peer's own, see the step).
+                alts = s if isinstance(s, tuple) else (s,)
+                out.append(("log has %r" % (s if len(alts) > 1 else alts[0],),
+                            any(a in text for a in alts), None, s))
             continue
         got = obs.get(key)
         out.append((key, got == want, got, want))
