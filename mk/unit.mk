@@ -157,6 +157,7 @@ UNIT_SRC_snapshot := $(CLI_UNIT_SRC)
 UNIT_SRC_clihook := $(CLI_UNIT_SRC)
 UNIT_LIBS_cli := -ljson-c -lm -lpthread
 UNIT_LIBS_snapshot := -ljson-c -lm -lpthread
+UNIT_WRAP_snapshot := -Wl,--wrap=fork
 UNIT_LIBS_clihook := -ljson-c -lm -lpthread
 
 # No core dump while frozen: the core limit and dumpable flag, in child processes;

@@ -58,42 +58,68 @@ static void export_mountpoints(struct json_object *report)
 	free(list);
 }
 
+static const int forwarded[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+#define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+
+/* The command decides what a signal means; we stay to thaw afterwards. The
+ * signals are blocked from before the fork until child_pid is set, so that one
+ * arriving in between waits and is passed on, rather than killing quiescectl
+ * (default action) or being dropped (no child yet). */
+static void forward_signals(struct sigaction *old, sigset_t *old_mask)
+{
+	struct sigaction sa = { .sa_handler = forward_signal };
+	sigset_t block;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < N_FORWARDED; i++)
+		sigaddset(&block, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &block, old_mask);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < N_FORWARDED; i++)
+		sigaction(forwarded[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < N_FORWARDED; i++)
+		sigaction(forwarded[i], &old[i], NULL);
+}
+
 static int run_command(char **cmd, uint64_t *ms)
 {
-	struct sigaction sa = { .sa_handler = forward_signal }, old_term, old_int, old_quit, old_hup;
+	struct sigaction old[N_FORWARDED];
+	sigset_t old_mask;
 	uint64_t t0 = now_ms();
 	int status;
 	pid_t pid;
 
 	fflush(NULL);
+	forward_signals(old, &old_mask);
 	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "quiescectl snapshot: fork: %s\n", strerror(errno));
-		return EXIT_SNAP_NOEXEC;
-	}
 	if (pid == 0) {
+		/* The command gets the signal dispositions and mask quiescectl got. */
+		restore_signals(old);
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		execvp(cmd[0], cmd);
 		fprintf(stderr, "quiescectl snapshot: %s: %s\n", cmd[0], strerror(errno));
 		_exit(errno == ENOENT ? EXIT_SNAP_NOTFOUND : EXIT_SNAP_NOEXEC);
 	}
-	/* The command decides what a signal means; we stay to thaw afterwards. */
-	child_pid = pid;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGQUIT, &sa, &old_quit);
-	sigaction(SIGHUP, &sa, &old_hup);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = EXIT_SNAP_NOEXEC << 8;
-			break;
+	if (pid < 0) {
+		fprintf(stderr, "quiescectl snapshot: fork: %s\n", strerror(errno));
+		status = EXIT_SNAP_NOEXEC << 8;
+	} else {
+		child_pid = pid;
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+		while (waitpid(pid, &status, 0) < 0) {
+			if (errno != EINTR) {
+				status = EXIT_SNAP_NOEXEC << 8;
+				break;
+			}
 		}
+		child_pid = 0;
 	}
-	child_pid = 0;
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	restore_signals(old);
 	*ms = now_ms() - t0;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);

@@ -6,13 +6,14 @@
  * quiesce-snapshot then quiesce-thaw on one connection, the command run between them
  * (it leaves a marker the server looks for at each request) with QUIESCE_MOUNTPOINTS;
  * the thaw also when the command fails, cannot be found or run, or dies by a signal
- * (one forwarded from quiescectl too); the command's status passed through; the freeze
+ * (one forwarded from quiescectl too, also one that comes during the fork); the command's status passed through; the freeze
  * refused, unreachable or unanswered: 125 and the command not run; the thaw refused,
  * unanswered within --wait, or quiesced gone: 124 when the command succeeded, else its
  * status; the options (usage errors before any connection; CMD's own options are
  * CMD's); --json. */
 #include <getopt.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -39,6 +40,22 @@
 #define EXPIRED "{\"error\":{\"class\":\"LeaseExpired\",\"desc\":\"the lease expired\"}}"
 
 static const char *const freeze_thaw[] = { REQ_FREEZE, REQ_THAW };
+
+/* --wrap=fork: with term_at_fork set, quiescectl gets SIGTERM (sent to its own
+ * thread) the moment fork returns in it, before it could know the command's pid. */
+pid_t __real_fork(void);
+pid_t __wrap_fork(void);
+static bool term_at_fork;
+pid_t __wrap_fork(void)
+{
+	pid_t pid = __real_fork();
+
+	if (pid > 0 && term_at_fork) {
+		term_at_fork = false;
+		raise(SIGTERM);
+	}
+	return pid;
+}
 
 static char marker[64];
 
@@ -227,6 +244,17 @@ static void test_signal_forwarded(void **state)
 	};
 
 	(void)state;
+	status_case(128 + 15, "command exited with status 143 after ", cmd);
+}
+
+/* A SIGTERM that comes while quiescectl forks the command is not lost and does not
+ * kill quiescectl: it goes to the command once there is one, and the thaw follows. */
+static void test_signal_at_fork(void **state)
+{
+	static const char *const cmd[4] = { "sleep", "30", NULL };
+
+	(void)state;
+	term_at_fork = true;
 	status_case(128 + 15, "command exited with status 143 after ", cmd);
 }
 
@@ -470,7 +498,7 @@ int main(void)
 		T(test_runs_while_frozen),
 		T(test_options),
 		T(test_command_status),
-		T(test_signal_forwarded),
+		T(test_signal_forwarded), T(test_signal_at_fork),
 		T(test_freeze_refused),
 		T(test_freeze_unanswered),
 		T(test_thaw_fails),
