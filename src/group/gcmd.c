@@ -30,7 +30,7 @@ static void set_env(const struct gspec *s)
 	setenv("QUIESCE_GROUP_URIS", uris, 1);
 }
 
-int gcmd_run(char *const argv[], const struct gspec *s, uint64_t limit_ms,
+int gcmd_run(char *const argv[], const struct gspec *s, uint64_t limit_ms, int out_to_err,
 	     const volatile int *stop, struct gres *r)
 {
 	uint64_t end = now_ms() + limit_ms;
@@ -47,6 +47,8 @@ int gcmd_run(char *const argv[], const struct gspec *s, uint64_t limit_ms,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL); /* main.c blocks the signals it waits for */
 		setpgid(0, 0);
+		if (out_to_err && dup2(2, 1) < 0)
+			_exit(127);
 		set_env(s);
 		execvp(argv[0], argv);
 		fprintf(stderr, "quiesce-group: %s: %s\n", argv[0], strerror(errno));

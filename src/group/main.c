@@ -47,7 +47,8 @@ static void usage(FILE *f)
 "      --snapshot-name NAME the snapshot's name (default: GROUP-UNIXTIME)\n"
 "      --metadata           keep libvirt's snapshot metadata (default: none)\n"
 "      --check              only check that every guest's agent can freeze\n"
-"      --json               the report as JSON on stdout\n"
+"      --json               the report as JSON on stdout (COMMAND's stdout goes to\n"
+"                           stderr then)\n"
 "      --state-dir DIR      where the state file goes (default /run/quiesce-group as\n"
 "                           root, else $XDG_RUNTIME_DIR/quiesce-group)\n"
 "  -h, --help               this help\n"
@@ -162,10 +163,12 @@ static void stop_signal_thread(void)
 	signal_started = 0;
 }
 
+static int json_report; /* --json: stdout is the report's alone */
+
 static int hold_command(void *ctx, uint64_t limit_ms, struct gres *r)
 {
 	(void)ctx;
-	return gcmd_run(command, &spec, limit_ms, &run.stop, r);
+	return gcmd_run(command, &spec, limit_ms, json_report, &run.stop, r);
 }
 
 enum { O_CONNECT = 256, O_DEADLINE, O_HOLD, O_AGENT, O_SNAPNAME, O_METADATA, O_CHECK, O_JSON,
@@ -325,6 +328,7 @@ static int do_run(const struct args *a, const char *dir)
 	ops = gvirt_ops;
 	if (command)
 		ops.command = hold_command;
+	json_report = a->json;
 	if (gvirt_init(&spec, &vopts) < 0) {
 		fprintf(stderr, "quiesce-group: libvirt would not initialize\n");
 		return EXIT_USAGE;

@@ -55,7 +55,7 @@ static int run_sh(const char *script, uint64_t limit_ms, struct gres *r)
 	char *argv[] = { "sh", "-c", (char *)script, NULL };
 
 	memset(r, 0, sizeof(*r));
-	return gcmd_run(argv, &spec, limit_ms, &stop, r);
+	return gcmd_run(argv, &spec, limit_ms, 0, &stop, r);
 }
 
 static void two_guests(void)
@@ -233,7 +233,7 @@ static void test_not_found(void **state)
 	saved = dup(2);
 	dup2(fd, 2);
 	close(fd);
-	assert_int_equal(gcmd_run(argv, &spec, 10000, &stop, &r), -1);
+	assert_int_equal(gcmd_run(argv, &spec, 10000, 0, &stop, &r), -1);
 	dup2(saved, 2);
 	close(saved);
 	assert_string_equal(r.msg, "/nonexistent/quiesce-no-such-command exited 127");

@@ -16,7 +16,7 @@
  * Covered: --help, --version, every usage error (exit 1 with the reason and the hint),
  * no state directory, the check failing or asked alone (no state file either way), the
  * command's run (the state file there while it runs, the group in its environment,
- * gone after; --json), a failed command, a failed snapshot, a state file left over that
+ * gone after; --json), its stdout (on stderr with --json), a failed command, a failed snapshot, a state file left over that
  * blocks the run, a thaw that fails (exit 6, the state file kept for thaw), a SIGTERM
  * during the command (killed, all thawed), and the thaw verb: nothing to thaw, a frozen
  * guest thawed, one not frozen left, a guest that cannot be reached (exit 6, file
@@ -336,6 +336,25 @@ static void test_command_ok(void **state)
 	assert_string_equal(err, "");
 }
 
+/* With --json, stdout is the report alone: the command's stdout goes to stderr, its
+ * stderr stays there. Without, its stdout is ours, before the report. */
+static void test_command_output(void **state)
+{
+	const char *script = "echo out-line; echo err-line >&2";
+
+	(void)state;
+	agent_on = 1;
+	assert_int_equal(qg("--state-dir", dir, "--json", "-n", "g1", "-d", "test:///default:test",
+			    "--", "sh", "-c", script, NULL), 0);
+	assert_true(starts_with(out, "{"));
+	assert_string_equal(json_result(), "ok");
+	assert_string_equal(err, "out-line\nerr-line\n");
+	assert_int_equal(qg("--state-dir", dir, "-n", "g1", "-d", "test:///default:test", "--",
+			    "sh", "-c", script, NULL), 0);
+	assert_true(starts_with(out, "out-line\ngroup g1 (command): ok"));
+	assert_string_equal(err, "err-line\n");
+}
+
 static void test_command_fails(void **state)
 {
 	(void)state;
@@ -513,7 +532,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_help_version),      T(test_usage_errors),   T(test_no_state_dir),
 		T(test_check_fails),       T(test_check_only),     T(test_command_ok),
-		T(test_command_fails),     T(test_signal_during_command),
+		T(test_command_output),    T(test_command_fails),  T(test_signal_during_command),
 		T(test_snapshot_refused),  T(test_state_file_blocks),
 		T(test_thaw_fails_keeps_state), T(test_thaw_verb), T(test_thaw_verb_fails),
 		T(test_thaw_verb_cannot_look), T(test_state_dir_too_long),
