@@ -88,6 +88,29 @@ static int agent(int i, const char *cmd, char **reply, struct gres *r)
 	return 0;
 }
 
+/* 0 if the domain runs; else -1 and r->msg says its state. A paused domain is active
+ * (virDomainIsActive says so), but its vCPUs are stopped: its agent answers nothing. */
+static int check_running(int i, struct gres *r)
+{
+	static const char *const names[] = {
+		[VIR_DOMAIN_NOSTATE] = "no state", [VIR_DOMAIN_PAUSED] = "paused",
+		[VIR_DOMAIN_SHUTDOWN] = "shutting down", [VIR_DOMAIN_SHUTOFF] = "shut off",
+		[VIR_DOMAIN_CRASHED] = "crashed", [VIR_DOMAIN_PMSUSPENDED] = "suspended",
+	};
+	int state = -1, reason = 0;
+
+	if (virDomainGetState(doms[i], &state, &reason, 0) < 0) {
+		last_error(r, "domain state");
+		return -1;
+	}
+	if (state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_BLOCKED)
+		return 0;
+	snprintf(r->msg, sizeof(r->msg), "domain is not running (%s)",
+		 state >= 0 && (size_t)state < sizeof(names) / sizeof(names[0]) && names[state]
+		 ? names[state] : "unknown state");
+	return -1;
+}
+
 static int v_check(void *ctx, int i, struct gres *r)
 {
 	char *reply;
@@ -96,10 +119,8 @@ static int v_check(void *ctx, int i, struct gres *r)
 	(void)ctx;
 	if (open_guest(i, r) < 0)
 		return -1;
-	if (virDomainIsActive(doms[i]) != 1) {
-		snprintf(r->msg, sizeof(r->msg), "domain is not running");
+	if (check_running(i, r) < 0)
 		return -1;
-	}
 	if (agent(i, "{\"execute\":\"guest-ping\"}", &reply, r) < 0)
 		return -1;
 	free(reply);

@@ -38,7 +38,8 @@ static void usage(FILE *f)
 "external disk-only snapshot of each (or run COMMAND) while all are frozen, thaw all.\n"
 "\n"
 "  -d, --domain URI:DOMAIN  a guest of the group (repeat; split at the last ':')\n"
-"      --connect URI        the URI for the DOMAIN names after the options\n"
+"      --connect URI        the URI for the DOMAIN names after it (names before the\n"
+"                           first --connect: the first's)\n"
 "  -c, --config FILE        the group from FILE (quiesce-group(1): [group] name, guest, ...)\n"
 "  -n, --name NAME          the group's name (default: group): names its state file\n"
 "      --deadline DUR       every guest frozen within DUR, or all thawed (default 10s)\n"
@@ -47,12 +48,14 @@ static void usage(FILE *f)
 "      --snapshot-name NAME the snapshot's name (default: GROUP-UNIXTIME)\n"
 "      --metadata           keep libvirt's snapshot metadata (default: none)\n"
 "      --check              only check that every guest's agent can freeze\n"
-"      --json               the report as JSON on stdout\n"
+"      --json               the report as JSON on stdout (COMMAND's stdout goes to\n"
+"                           stderr then)\n"
 "      --state-dir DIR      where the state file goes (default /run/quiesce-group as\n"
 "                           root, else $XDG_RUNTIME_DIR/quiesce-group)\n"
 "  -h, --help               this help\n"
 "  -V, --version            the version\n"
 "DUR: seconds (\"1.5\", \"2s\") or milliseconds (\"250ms\").\n"
+"Options may come before or after the DOMAIN names; everything after -- is COMMAND's.\n"
 "Exit status: 0 done; 1 usage, config or state file; 2 a guest cannot freeze (nothing\n"
 "frozen); 3 a freeze failed; 4 the deadline passed; 5 the snapshot or COMMAND failed\n"
 "(3-5: every guest that froze was thawed); 6 a thaw failed (see the report).\n");
@@ -162,10 +165,12 @@ static void stop_signal_thread(void)
 	signal_started = 0;
 }
 
+static int json_report; /* --json: stdout is the report's alone */
+
 static int hold_command(void *ctx, uint64_t limit_ms, struct gres *r)
 {
 	(void)ctx;
-	return gcmd_run(command, &spec, limit_ms, &run.stop, r);
+	return gcmd_run(command, &spec, limit_ms, json_report, &run.stop, r);
 }
 
 enum { O_CONNECT = 256, O_DEADLINE, O_HOLD, O_AGENT, O_SNAPNAME, O_METADATA, O_CHECK, O_JSON,
@@ -191,70 +196,112 @@ static const struct option longopts[] = {
 
 struct args {
 	int thaw, check, json;
-	const char *connect, *statedir, *snapname;
+	const char *connect, *first_connect, *statedir, *snapname;
+	int npos;                                  /* words that are not options */
+	struct { const char *word, *uri; } pos[GSPEC_MAX_GUESTS + 1]; /* the first of them */
 };
 
-static void parse_args(int argc, char **argv, struct args *a)
+static void option(int c, struct args *a)
 {
 	char err[512];
-	int c;
 
-again:
-	while ((c = getopt_long(argc, argv, "+d:c:n:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			if (gspec_add(&spec, optarg, err, sizeof(err)) < 0)
-				die_usage("%s", err);
-			break;
-		case 'c':
-			if (gspec_load_file(&spec, optarg, err, sizeof(err)) < 0)
-				die_usage("%s", err);
-			break;
-		case 'n':
-			if (!gspec_name_ok(optarg))
-				die_usage("bad group name '%s' (letters, digits, - _ .)", optarg);
-			str_copy(spec.name, optarg, sizeof(spec.name));
-			break;
-		case O_CONNECT: a->connect = optarg; break;
-		case O_DEADLINE: duration("--deadline", optarg, &spec.deadline_ms); break;
-		case O_HOLD: duration("--hold", optarg, &spec.hold_ms); break;
-		case O_AGENT: duration("--agent-timeout", optarg, &spec.agent_timeout_ms); break;
-		case O_SNAPNAME: a->snapname = optarg; break;
-		case O_METADATA: vopts.metadata = 1; break;
-		case O_CHECK: a->check = 1; break;
-		case O_JSON: a->json = 1; break;
-		case O_STATEDIR: a->statedir = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("quiesce-group %s\n", QUIESCE_VERSION); exit(0);
-		default: die_usage("%s", "bad option");
-		}
+	switch (c) {
+	case 'd':
+		if (gspec_add(&spec, optarg, err, sizeof(err)) < 0)
+			die_usage("%s", err);
+		break;
+	case 'c':
+		if (gspec_load_file(&spec, optarg, err, sizeof(err)) < 0)
+			die_usage("%s", err);
+		break;
+	case 'n':
+		if (!gspec_name_ok(optarg))
+			die_usage("bad group name '%s' (letters, digits, - _ .)", optarg);
+		str_copy(spec.name, optarg, sizeof(spec.name));
+		break;
+	case O_CONNECT:
+		a->connect = optarg;
+		if (!a->first_connect)
+			a->first_connect = optarg;
+		break;
+	case O_DEADLINE: duration("--deadline", optarg, &spec.deadline_ms); break;
+	case O_HOLD: duration("--hold", optarg, &spec.hold_ms); break;
+	case O_AGENT: duration("--agent-timeout", optarg, &spec.agent_timeout_ms); break;
+	case O_SNAPNAME: a->snapname = optarg; break;
+	case O_METADATA: vopts.metadata = 1; break;
+	case O_CHECK: a->check = 1; break;
+	case O_JSON: a->json = 1; break;
+	case O_STATEDIR: a->statedir = optarg; break;
+	case 'h': usage(stdout); exit(0);
+	case 'V': printf("quiesce-group %s\n", QUIESCE_VERSION); exit(0);
+	default: die_usage("%s", "bad option");
 	}
-	/* The first word after the options: "thaw" is the verb (options may follow it). */
-	if (!a->thaw && optind < argc && !strcmp(argv[optind], "thaw") &&
-	    strcmp(argv[optind - 1], "--")) {
+}
+
+/* A word that is not an option: the verb "thaw" if first, else a domain name (on the
+ * URI of the --connect before it) or thaw's group name. */
+static void word(const char *w, struct args *a)
+{
+	if (!a->thaw && a->npos == 0 && !strcmp(w, "thaw")) {
 		a->thaw = 1;
-		optind++;
-		goto again;
-	}
-	if (a->thaw) {
-		if (optind != argc - 1 || !gspec_name_ok(argv[optind]))
-			die_usage("%s", "thaw takes one group name");
-		str_copy(spec.name, argv[optind], sizeof(spec.name));
 		return;
 	}
-	/* getopt ate a "--" that came right after the options: a command, no names. */
-	if (!(optind > 1 && !strcmp(argv[optind - 1], "--"))) {
-		for (; optind < argc && strcmp(argv[optind], "--"); optind++) {
-			if (!a->connect)
-				die_usage("domain name '%s' without --connect URI", argv[optind]);
-			if (gspec_add2(&spec, a->connect, argv[optind], err, sizeof(err)) < 0)
-				die_usage("%s", err);
-		}
-		if (optind < argc)
-			optind++; /* the "--" */
-		else
-			return;
+	if (a->npos < (int)(sizeof(a->pos) / sizeof(a->pos[0]))) {
+		a->pos[a->npos].word = w;
+		a->pos[a->npos].uri = a->connect;
 	}
+	a->npos++; /* past the array: more than a group takes, gspec_add2 says so */
+}
+
+/* The domain names, in order, each on its --connect URI (before the first --connect:
+ * the first's). */
+static void add_names(struct args *a)
+{
+	char err[512];
+	int n = a->npos < (int)(sizeof(a->pos) / sizeof(a->pos[0])) ? a->npos
+		: (int)(sizeof(a->pos) / sizeof(a->pos[0]));
+
+	for (int i = 0; i < n; i++) {
+		const char *uri = a->pos[i].uri ? a->pos[i].uri : a->first_connect;
+		if (!uri)
+			die_usage("domain name '%s' without --connect URI", a->pos[i].word);
+		if (gspec_add2(&spec, uri, a->pos[i].word, err, sizeof(err)) < 0)
+			die_usage("%s", err);
+	}
+}
+
+/* Options may come anywhere (before, between and after the words) up to "--"; what
+ * follows "--" is the command (for thaw: its group name). */
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	int dashes = 0;
+
+	for (;;) {
+		int at = optind, c = getopt_long(argc, argv, "+d:c:n:hV", longopts, NULL);
+
+		if (c != -1) {
+			option(c, a);
+			continue;
+		}
+		if (optind == at + 1 && !strcmp(argv[at], "--")) { /* getopt took it */
+			dashes = 1;
+			break;
+		}
+		if (optind >= argc)
+			break;
+		word(argv[optind++], a);
+	}
+	if (a->thaw) {
+		for (; dashes && optind < argc; optind++)
+			word(argv[optind], a);
+		if (a->npos != 1 || !gspec_name_ok(a->pos[0].word))
+			die_usage("%s", "thaw takes one group name");
+		str_copy(spec.name, a->pos[0].word, sizeof(spec.name));
+		return;
+	}
+	add_names(a);
+	if (!dashes)
+		return;
 	if (optind >= argc)
 		die_usage("%s", "nothing after --");
 	command = &argv[optind];
@@ -325,6 +372,7 @@ static int do_run(const struct args *a, const char *dir)
 	ops = gvirt_ops;
 	if (command)
 		ops.command = hold_command;
+	json_report = a->json;
 	if (gvirt_init(&spec, &vopts) < 0) {
 		fprintf(stderr, "quiesce-group: libvirt would not initialize\n");
 		return EXIT_USAGE;

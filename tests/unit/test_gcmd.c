@@ -6,12 +6,15 @@
  * 0, a clear message for an exit status, a signal, a command not found, a run over the
  * hold limit and a stop asked by a signal; on the last two its whole process group is
  * killed (the test is a child subreaper, so it reaps the command's own child and sees
- * it was killed). The commands are real (/bin/sh); nothing is frozen. */
+ * it was killed). Between fork and exec the child takes no lock (another thread stopped
+ * inside setenv, holding glibc's environment lock); out of memory, nothing runs. The commands are real
+ * (/bin/sh); nothing is frozen. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +32,7 @@
 #include "common/util.h"
 #include "group/gcmd.h"
 #include "capture.h"
+#include "failalloc.h"
 #include "unitguard.h"
 
 static char dir[64];
@@ -55,7 +59,7 @@ static int run_sh(const char *script, uint64_t limit_ms, struct gres *r)
 	char *argv[] = { "sh", "-c", (char *)script, NULL };
 
 	memset(r, 0, sizeof(*r));
-	return gcmd_run(argv, &spec, limit_ms, &stop, r);
+	return gcmd_run(argv, &spec, limit_ms, 0, &stop, r);
 }
 
 static void two_guests(void)
@@ -116,10 +120,18 @@ static void test_environment(void **state)
 	char text[512];
 
 	(void)state;
-	assert_int_equal(run_sh("printf '%s|%s|%s' \"$QUIESCE_GROUP\" \"$QUIESCE_GROUP_DOMAINS\" "
-				"\"$QUIESCE_GROUP_URIS\" > env.txt", 10000, &r), 0);
+	/* Ours replace any inherited (one of each), the rest is passed on. */
+	setenv("QUIESCE_GROUP", "stale", 1);
+	setenv("QUIESCE_GROUP_URIS", "stale", 1);
+	setenv("GCMD_UNIT_KEPT", "kept", 1);
+	assert_int_equal(run_sh("printf '%s|%s|%s|%s|%s' \"$QUIESCE_GROUP\" \"$QUIESCE_GROUP_DOMAINS\" "
+				"\"$QUIESCE_GROUP_URIS\" \"$GCMD_UNIT_KEPT\" "
+				"$(env | grep -c '^QUIESCE_GROUP') > env.txt", 10000, &r), 0);
+	unsetenv("QUIESCE_GROUP");
+	unsetenv("QUIESCE_GROUP_URIS");
+	unsetenv("GCMD_UNIT_KEPT");
 	slurp("env.txt", text, sizeof(text));
-	assert_string_equal(text, "shop|db app|qemu:///system qemu+ssh://app1/system");
+	assert_string_equal(text, "shop|db app|qemu:///system qemu+ssh://app1/system|kept|3");
 	/* One guest: no blank. */
 	spec.n = 1;
 	assert_int_equal(run_sh("printf '%s|%s' \"$QUIESCE_GROUP_DOMAINS\" "
@@ -233,13 +245,117 @@ static void test_not_found(void **state)
 	saved = dup(2);
 	dup2(fd, 2);
 	close(fd);
-	assert_int_equal(gcmd_run(argv, &spec, 10000, &stop, &r), -1);
+	assert_int_equal(gcmd_run(argv, &spec, 10000, 0, &stop, &r), -1);
 	dup2(saved, 2);
 	close(saved);
 	assert_string_equal(r.msg, "/nonexistent/quiesce-no-such-command exited 127");
 	slurp("stderr.txt", text, sizeof(text));
 	assert_string_equal(text, "quiesce-group: /nonexistent/quiesce-no-such-command: "
 			    "No such file or directory\n");
+}
+
+#ifndef __SANITIZE_ADDRESS__
+static pthread_mutex_t lock_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lock_cv = PTHREAD_COND_INITIALIZER;
+
+/* glibc's setenv holds its environment lock while it allocates. malloc is replaced here
+ * (glibc's own calls come here too) so that a thread can be stopped inside a setenv,
+ * holding that lock; the rest goes to glibc's allocator. */
+extern void *__libc_malloc(size_t n);
+static __thread int stop_in_malloc;
+static int in_setenv; /* 1: inside, the lock held; 2: let go; 3: it never stopped */
+
+void *malloc(size_t n)
+{
+	if (stop_in_malloc) {
+		stop_in_malloc = 0;
+		pthread_mutex_lock(&lock_mu);
+		in_setenv = 1;
+		pthread_cond_broadcast(&lock_cv);
+		while (in_setenv != 2)
+			pthread_cond_wait(&lock_cv, &lock_mu);
+		pthread_mutex_unlock(&lock_mu);
+	}
+	return __libc_malloc(n);
+}
+
+static void *setenv_stuck(void *arg)
+{
+	(void)arg;
+	stop_in_malloc = 1;
+	setenv("GCMD_UNIT_STUCK", "a value set while the command starts", 1);
+	pthread_mutex_lock(&lock_mu);
+	if (in_setenv == 0) /* malloc was not this one (valgrind's) */
+		in_setenv = 3;
+	pthread_cond_broadcast(&lock_cv);
+	pthread_mutex_unlock(&lock_mu);
+	return NULL;
+}
+
+/* Another thread in setenv when the command starts: the child copies glibc's
+ * environment lock held, by a thread it has not. It must not take it (setenv, putenv),
+ * or it waits there until the hold limit kills it. */
+static void test_env_lock_held(void **state)
+{
+	struct gres r;
+	pthread_t t;
+	int rc;
+
+	(void)state;
+	in_setenv = 0;
+	assert_int_equal(pthread_create(&t, NULL, setenv_stuck, NULL), 0);
+	pthread_mutex_lock(&lock_mu);
+	while (in_setenv == 0)
+		pthread_cond_wait(&lock_cv, &lock_mu);
+	pthread_mutex_unlock(&lock_mu);
+	if (in_setenv == 3) {
+		pthread_join(t, NULL);
+		unsetenv("GCMD_UNIT_STUCK");
+		skip(); /* no way to stop inside setenv here */
+	}
+	rc = run_sh("[ \"$QUIESCE_GROUP\" = shop ]", 3000, &r);
+	pthread_mutex_lock(&lock_mu);
+	in_setenv = 2;
+	pthread_cond_broadcast(&lock_cv);
+	pthread_mutex_unlock(&lock_mu);
+	pthread_join(t, NULL);
+	unsetenv("GCMD_UNIT_STUCK");
+	assert_string_equal(r.msg, "sh exited 0");
+	assert_int_equal(rc, 0);
+}
+#else
+static void test_env_lock_held(void **state)
+{
+	(void)state;
+	skip(); /* ASan owns malloc */
+}
+#endif
+
+/* Out of memory for the command's environment: it is not run, and said so. */
+static bool oom_run(void *arg)
+{
+	struct gres *r = arg;
+	int rc;
+
+	unlink("ran.txt");
+	rc = run_sh("echo ran > ran.txt", 10000, r);
+	if (!failalloc_stop()) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(access("ran.txt", F_OK), 0);
+		return false;
+	}
+	assert_int_equal(rc, -1);
+	assert_string_equal(r->msg, "sh: out of memory");
+	assert_int_equal(access("ran.txt", F_OK), -1);
+	return true;
+}
+
+static void test_out_of_memory(void **state)
+{
+	struct gres r;
+
+	(void)state;
+	failalloc_each("gcmd_run", oom_run, &r);
 }
 
 /* The command's own child (its pid in pid.txt): reaped by us, the subreaper, within 5 s;
@@ -321,7 +437,7 @@ int main(void)
 		T(test_exit_zero),        T(test_exit_status),  T(test_environment),
 		T(test_environment_full), T(test_signal),       T(test_signal_mask_reset),
 		T(test_own_process_group), T(test_not_found),   T(test_over_hold_limit),
-		T(test_stop),
+		T(test_stop),             T(test_env_lock_held),    T(test_out_of_memory),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	unit_guard("test_gcmd", 30);

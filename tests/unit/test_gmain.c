@@ -14,9 +14,10 @@
  * test driver refuses disk-only snapshots, so a snapshot run fails its hold (exit 5).
  *
  * Covered: --help, --version, every usage error (exit 1 with the reason and the hint),
+ * options after the domain names (not after "--"), a --connect per name,
  * no state directory, the check failing or asked alone (no state file either way), the
  * command's run (the state file there while it runs, the group in its environment,
- * gone after; --json), a failed command, a failed snapshot, a state file left over that
+ * gone after; --json), its stdout (on stderr with --json), a failed command, a failed snapshot, a state file left over that
  * blocks the run, a thaw that fails (exit 6, the state file kept for thaw), a SIGTERM
  * during the command (killed, all thawed), and the thaw verb: nothing to thaw, a frozen
  * guest thawed, one not frozen left, a guest that cannot be reached (exit 6, file
@@ -336,6 +337,64 @@ static void test_command_ok(void **state)
 	assert_string_equal(err, "");
 }
 
+/* With --json, stdout is the report alone: the command's stdout goes to stderr, its
+ * stderr stays there. Without, its stdout is ours, before the report. */
+static void test_command_output(void **state)
+{
+	const char *script = "echo out-line; echo err-line >&2";
+
+	(void)state;
+	agent_on = 1;
+	assert_int_equal(qg("--state-dir", dir, "--json", "-n", "g1", "-d", "test:///default:test",
+			    "--", "sh", "-c", script, NULL), 0);
+	assert_true(starts_with(out, "{"));
+	assert_string_equal(json_result(), "ok");
+	assert_string_equal(err, "out-line\nerr-line\n");
+	assert_int_equal(qg("--state-dir", dir, "-n", "g1", "-d", "test:///default:test", "--",
+			    "sh", "-c", script, NULL), 0);
+	assert_true(starts_with(out, "out-line\ngroup g1 (command): ok"));
+	assert_string_equal(err, "err-line\n");
+}
+
+/* Options anywhere before "--" (here after the domain names, and a name before
+ * --connect); what follows "--" is the command's, options or not. */
+static void test_options_after_names(void **state)
+{
+	char script[256], seen[256];
+
+	(void)state;
+	agent_on = 1;
+	assert_int_equal(qg("--connect", "test:///default", "test", "--check", "--json",
+			    "--state-dir", dir, "-n", "g1", NULL), 0);
+	assert_string_equal(json_result(), "ok");
+	assert_non_null(strstr(out, "\"mode\":\"check\""));
+	assert_false(exists("g1.state"));
+	assert_int_equal(qg("test", "--check", "--connect", "test:///default", "--state-dir", dir,
+			    NULL), 0);
+	assert_true(starts_with(out, "group group (check): ok\n"));
+	snprintf(script, sizeof(script), "echo \"$*\" > '%s/seen.txt'", dir);
+	assert_int_equal(qg("--connect", "test:///default", "test", "--state-dir", dir, "--", "sh",
+			    "-c", script, "sh", "--json", "-n", NULL), 0);
+	assert_true(starts_with(out, "group group (command): ok"));
+	slurp("seen.txt", seen, sizeof(seen));
+	assert_string_equal(seen, "--json -n\n");
+	assert_int_equal(qg("--connect", "test:///default", "test", "--bogus", NULL), 1);
+	usage_error("bad option");
+}
+
+/* Each name is on the URI of the --connect before it. */
+static void test_two_connects(void **state)
+{
+	(void)state;
+	agent_on = 1;
+	assert_int_equal(qg("--state-dir", dir, "--check", "--connect", "test:///default", "test",
+			    "--connect", "test:///nonexistent/quiesce-unit.xml", "other", NULL), 2);
+	assert_non_null(strstr(out, "\ntest "));
+	assert_non_null(strstr(out, "check: quiesced 7.2.15 answers"));
+	assert_non_null(strstr(out, "\nother "));
+	assert_non_null(strstr(out, "check: cannot connect to test:///nonexistent/quiesce-unit.xml"));
+}
+
 static void test_command_fails(void **state)
 {
 	(void)state;
@@ -513,6 +572,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_help_version),      T(test_usage_errors),   T(test_no_state_dir),
 		T(test_check_fails),       T(test_check_only),     T(test_command_ok),
+		T(test_command_output),    T(test_options_after_names), T(test_two_connects),
 		T(test_command_fails),     T(test_signal_during_command),
 		T(test_snapshot_refused),  T(test_state_file_blocks),
 		T(test_thaw_fails_keeps_state), T(test_thaw_verb), T(test_thaw_verb_fails),

@@ -6,7 +6,8 @@
  *
  * What gvirt promises quiesce-group(1)'s CHECK: a guest that cannot freeze says why,
  * naming what failed: a connection that cannot be opened (its URI), a domain not there
- * (its name and URI), a domain not running, an agent that does not answer (libvirt's
+ * (its name and URI), a domain not running (shut off, or paused: active, but its agent
+ * cannot answer), an agent that does not answer (libvirt's
  * error). The test driver has no QEMU agent (virDomainQemuAgentCommand fails: the
  * error path); the linker's --wrap (UNIT_WRAP_gvirt) lets a case answer for the agent
  * instead, to see the commands sent, the agent timeout's rounding and bounds, the check
@@ -34,7 +35,7 @@
 
 /* Each case has guests of its own: gvirt keeps a guest's connection and domain open. */
 enum {
-	G_UNSUPPORTED, G_BAD_URI, G_NO_DOMAIN, G_NOT_RUNNING, G_CHECK_OK, G_FROZEN,
+	G_UNSUPPORTED, G_BAD_URI, G_NO_DOMAIN, G_NOT_RUNNING, G_PAUSED, G_CHECK_OK, G_FROZEN,
 	G_FREEZE, G_VICTIM, G_SNAPSHOT, G_STATUS, G_BAD_URI_THAW, G_COUNT,
 };
 
@@ -43,6 +44,7 @@ static const char *const guests[G_COUNT][2] = {
 	[G_BAD_URI] = { BAD_URI, "test" },
 	[G_NO_DOMAIN] = { "test:///default", "nosuch" },
 	[G_NOT_RUNNING] = { "test:///default", "off" },
+	[G_PAUSED] = { "test:///default", "paused" },
 	[G_CHECK_OK] = { "test:///default", "test" },
 	[G_FROZEN] = { "test:///default", "test" },
 	[G_FREEZE] = { "test:///default", "test" },
@@ -176,7 +178,7 @@ static int group_setup(void **state)
 	if (gvirt_init(&spec, &o) < 0)
 		return -1;
 	mine = virConnectOpen("test:///default");
-	if (!mine || define("off", 0) < 0 || define("victim", 1) < 0)
+	if (!mine || define("off", 0) < 0 || define("victim", 1) < 0 || define("paused", 1) < 0)
 		return -1;
 	return 0;
 }
@@ -254,8 +256,29 @@ static void test_not_running(void **state)
 	(void)state;
 	fake_agent(quiesced_info, NULL);
 	assert_int_equal(check(G_NOT_RUNNING, &r), -1);
-	assert_string_equal(r.msg, "domain is not running");
+	assert_string_equal(r.msg, "domain is not running (shut off)");
 	assert_int_equal(agent.calls, 0);
+}
+
+/* A paused domain is active (virDomainIsActive says 1) but its agent cannot answer: the
+ * check fails there, saying so, without asking the agent; once resumed it passes. */
+static void test_paused(void **state)
+{
+	virDomainPtr d;
+	struct gres r;
+
+	(void)state;
+	fake_agent(quiesced_info, NULL);
+	d = virDomainLookupByName(mine, "paused");
+	assert_non_null(d);
+	assert_int_equal(virDomainSuspend(d), 0);
+	assert_int_equal(virDomainIsActive(d), 1);
+	assert_int_equal(check(G_PAUSED, &r), -1);
+	assert_string_equal(r.msg, "domain is not running (paused)");
+	assert_int_equal(agent.calls, 0);
+	assert_int_equal(virDomainResume(d), 0);
+	assert_int_equal(check(G_PAUSED, &r), 0);
+	virDomainFree(d);
 }
 
 /* An agent that can freeze: ping, then guest-info, each bounded by the agent timeout
@@ -420,7 +443,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, unit_guard_on, unit_guard_off)
 	const struct CMUnitTest tests[] = {
 		T(test_agent_unsupported), T(test_connect_fails),    T(test_no_domain),
-		T(test_not_running),       T(test_check_ok),         T(test_check_already_frozen),
+		T(test_not_running),       T(test_paused),           T(test_check_ok),         T(test_check_already_frozen),
 		T(test_freeze_thaw),       T(test_freeze_thaw_not_running),
 		T(test_snapshot),          T(test_status),
 	};
