@@ -66,20 +66,59 @@ static int send_all(struct cli *cli, const char *s, size_t len)
 	return 0;
 }
 
-int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans)
+int cli_set(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!o || !v || json_object_object_add(o, key, v) < 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+struct json_object *cli_lease_args(double lease)
+{
+	struct json_object *args = json_object_new_object();
+
+	if (args && lease > 0 && cli_set(args, "lease", json_object_new_double(lease)) < 0) {
+		json_object_put(args);
+		return NULL;
+	}
+	return args;
+}
+
+/* The request {"execute":cmd,"arguments":args,"id":id}; NULL if out of memory. Takes args
+ * (freed on failure). */
+static struct json_object *request(const char *cmd, struct json_object *args, int id)
 {
 	struct json_object *req = json_object_new_object();
+
+	if (!req || cli_set(req, "execute", json_object_new_string(cmd)) < 0) {
+		json_object_put(args);
+		json_object_put(req);
+		return NULL;
+	}
+	if ((args && cli_set(req, "arguments", args) < 0) ||
+	    cli_set(req, "id", json_object_new_int(id)) < 0) {
+		json_object_put(req);
+		return NULL;
+	}
+	return req;
+}
+
+int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans)
+{
 	static int next_id = 1;
 	int id = next_id++;
-	const char *s;
+	struct json_object *req = request(cmd, args, id);
+	const char *s = req ? json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN) : NULL;
 	uint64_t deadline = now_ms() + (uint64_t)cli->wait_ms;
 	int r;
 
-	json_object_object_add(req, "execute", json_object_new_string(cmd));
-	if (args)
-		json_object_object_add(req, "arguments", args);
-	json_object_object_add(req, "id", json_object_new_int(id));
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (!s) {
+		json_object_put(req);
+		snprintf(cli->err, sizeof(cli->err), "out of memory");
+		return -1;
+	}
 	r = send_all(cli, s, strlen(s));
 	if (r == 0)
 		r = send_all(cli, "\n", 1);

@@ -86,9 +86,12 @@ static int hook_freeze(struct cli *cli, double lease)
 	struct json_object *args = json_object_new_object(), *ans = NULL;
 	int code;
 
-	json_object_object_add(args, "apps-only", json_object_new_boolean(1));
-	if (lease > 0)
-		json_object_object_add(args, "lease", json_object_new_double(lease));
+	if (!args || cli_set(args, "apps-only", json_object_new_boolean(1)) < 0 ||
+	    (lease > 0 && cli_set(args, "lease", json_object_new_double(lease)) < 0)) {
+		json_object_put(args);
+		say(LOG_ERR, "freeze: out of memory: refusing the freeze");
+		return EXIT_FAILED;
+	}
 	if (cli_call(cli, "quiesce-freeze", args, &ans) < 0) {
 		say(LOG_ERR, "freeze: %s: refusing the freeze", cli->err);
 		return EXIT_UNREACHABLE;
