@@ -49,9 +49,6 @@ void cli_disconnect(struct cli *cli);
  * its answer. Returns 0 and sets *ans (json_object_put it), or -1 with cli->err ("out
  * of memory" too: nothing sent then). */
 int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans);
-/* o[key] = v for building arguments; -1 (v freed, o kept) if o or v is NULL or the add
- * failed: out of memory. */
-int cli_set(struct json_object *o, const char *key, struct json_object *v);
 /* New arguments {"lease": lease} ({} if lease <= 0); NULL if out of memory. */
 struct json_object *cli_lease_args(double lease);
 /* Exit code for an answer that is an error; prints it unless --json. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 #include "common/util.h"
 
 int cli_connect(struct cli *cli)
@@ -66,20 +67,11 @@ static int send_all(struct cli *cli, const char *s, size_t len)
 	return 0;
 }
 
-int cli_set(struct json_object *o, const char *key, struct json_object *v)
-{
-	if (!o || !v || json_object_object_add(o, key, v) < 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
 struct json_object *cli_lease_args(double lease)
 {
 	struct json_object *args = json_object_new_object();
 
-	if (args && lease > 0 && cli_set(args, "lease", json_object_new_double(lease)) < 0) {
+	if (args && lease > 0 && !jput(args, "lease", json_object_new_double(lease))) {
 		json_object_put(args);
 		return NULL;
 	}
@@ -92,13 +84,13 @@ static struct json_object *request(const char *cmd, struct json_object *args, in
 {
 	struct json_object *req = json_object_new_object();
 
-	if (!req || cli_set(req, "execute", json_object_new_string(cmd)) < 0) {
+	if (!req || !jput(req, "execute", json_object_new_string(cmd))) {
 		json_object_put(args);
 		json_object_put(req);
 		return NULL;
 	}
-	if ((args && cli_set(req, "arguments", args) < 0) ||
-	    cli_set(req, "id", json_object_new_int(id)) < 0) {
+	if ((args && !jput(req, "arguments", args)) ||
+	    !jput(req, "id", json_object_new_int(id))) {
 		json_object_put(req);
 		return NULL;
 	}

@@ -20,6 +20,7 @@
 #include <syslog.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 
 static void say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void to_syslog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -86,8 +87,8 @@ static int hook_freeze(struct cli *cli, double lease)
 	struct json_object *args = json_object_new_object(), *ans = NULL;
 	int code;
 
-	if (!args || cli_set(args, "apps-only", json_object_new_boolean(1)) < 0 ||
-	    (lease > 0 && cli_set(args, "lease", json_object_new_double(lease)) < 0)) {
+	if (!args || !jput(args, "apps-only", json_object_new_boolean(1)) ||
+	    (lease > 0 && !jput(args, "lease", json_object_new_double(lease)))) {
 		json_object_put(args);
 		say(LOG_ERR, "freeze: out of memory: refusing the freeze");
 		return EXIT_FAILED;

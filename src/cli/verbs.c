@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 
 
 /* Option parsing for a verb: --help, --lease where allowed, and the common options
@@ -163,14 +164,12 @@ static struct json_object *freeze_args(double lease, char **mounts, int n)
 		return args;
 	m = json_object_new_array();
 	for (int i = 0; m && i < n; i++) {
-		struct json_object *s = json_object_new_string(mounts[i]);
-		if (!s || json_object_array_add(m, s) < 0) {
-			json_object_put(s);
+		if (!jappend(m, json_object_new_string(mounts[i]))) {
 			json_object_put(m);
 			m = NULL;
 		}
 	}
-	if (cli_set(args, "mountpoints", m) < 0) {
+	if (!jput(args, "mountpoints", m)) {
 		json_object_put(args);
 		return NULL;
 	}
