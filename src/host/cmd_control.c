@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "host/host.h"
 #include "engine/txn.h"
@@ -50,23 +51,17 @@ static void do_status(struct cmd_call *call)
 	struct host_ctx *ctx = call->s->ctx;
 	struct json_object *ret = json_object_new_object();
 
-	if (!ret) {
-		cmd_error(call, "GenericError", "out of memory");
-		return;
-	}
-	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
-	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
-	if (ctx->status)
-		ctx->status(ctx->arg, ret);
-	if (engine_status(ctx->engine, ret) < 0 ||
-	    (ctx->hyperv && hyperv_status(ctx->hyperv, ret) < 0)) {
+	if (!jput(ret, "version", json_object_new_string(QUIESCE_VERSION)) ||
+	    !jput(ret, "pid", json_object_new_int((int)getpid())) ||
+	    (ctx->status && ctx->status(ctx->arg, ret) < 0) ||
+	    engine_status(ctx->engine, ret) < 0 ||
+	    (ctx->hyperv && hyperv_status(ctx->hyperv, ret) < 0) ||
+	    (ctx->qgafwd && qgafwd_status(ctx->qgafwd, ret) < 0)) {
 		/* Never a status with parts missing. */
 		json_object_put(ret);
 		cmd_error(call, "GenericError", "out of memory");
 		return;
 	}
-	if (ctx->qgafwd)
-		qgafwd_status(ctx->qgafwd, ret);
 	cmd_return(call, ret);
 }
 

@@ -118,9 +118,10 @@ __attribute__((weak)) int hyperv_status(const struct hyperv *hv, struct json_obj
 	return -1;
 }
 
-__attribute__((weak)) void qgafwd_status(const struct qgafwd *f, struct json_object *out)
+__attribute__((weak)) int qgafwd_status(const struct qgafwd *f, struct json_object *out)
 {
 	(void)f;
 	(void)out;
 	fail_msg("qgafwd_status without a backend");
+	return -1;
 }

@@ -101,11 +101,17 @@ static bool gate(struct cmd_session *s, const char *name, unsigned flags, const 
 	return false;
 }
 
-static void status_cb(void *arg, struct json_object *ret)
+static int status_cb(void *arg, struct json_object *ret)
 {
+	struct json_object *v = json_object_new_boolean(1);
+
 	(void)arg;
 	t.status_calls++;
-	json_object_object_add(ret, "daemon", json_object_new_boolean(1));
+	if (!v || json_object_object_add(ret, "daemon", v) < 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
 }
 
 static void apps_cb(void *arg, struct json_object *ret)
