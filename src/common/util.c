@@ -136,6 +136,25 @@ bool path_is_under(const char *path, const char *dir)
 	return path[n] == '\0' || path[n] == '/';
 }
 
+int path_make_absolute(char **p)
+{
+	char *cwd, *abs = NULL;
+
+	if (!*p || (*p)[0] == '/')
+		return 0;
+	cwd = getcwd(NULL, 0);
+	if (cwd && asprintf(&abs, "%s/%s", cwd, *p) < 0) {
+		abs = NULL;
+		errno = ENOMEM;
+	}
+	free(cwd);
+	if (!abs)
+		return -1;
+	free(*p);
+	*p = abs;
+	return 0;
+}
+
 int file_replace(const char *path, void (*write)(FILE *f, void *arg), void *arg)
 {
 	char tmp[4096];

@@ -37,6 +37,9 @@ int fd_set_nonblock(int fd);
 
 /* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */
 bool path_is_under(const char *path, const char *dir);
+/* *p (malloc'd; NULL stays NULL) made absolute against the current directory unless it
+ * is already: a daemon changes to / once started. 0, or -1 with errno (*p unchanged). */
+int path_make_absolute(char **p);
 
 struct sockaddr_un;
 /* Something accepts connections on the Unix socket sa (type SOCK_STREAM or

@@ -326,20 +326,6 @@ int config_load_string(struct config *cfg, const char *text)
 	return parse_ini(cfg, "(string)", NULL, text);
 }
 
-static int make_absolute(char **p)
-{
-	char cwd[4096], *abs;
-	if (!*p || (*p)[0] == '/')
-		return 0;
-	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *p) < 0) {
-		fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *p, strerror(errno));
-		return -1;
-	}
-	free(*p);
-	*p = abs;
-	return 0;
-}
-
 static void defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -455,11 +441,16 @@ static int finish(struct config *cfg)
 	if (!cfg->run_dir && !(cfg->run_dir = strdup(DEFAULT_RUN_DIR)))
 		out_of_memory();
 	/* Absolute paths: a daemon changes to / and relative ones would then point
-	 * elsewhere (and be unlinked there at exit). */
-	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
-	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
-	    make_absolute(&cfg->hook_dir) < 0 || make_absolute(&cfg->qga_backend) < 0)
-		return -1;
+	 * elsewhere (and be unlinked there at exit). "@NAME" is an abstract socket. */
+	char **paths[] = { &cfg->run_dir, &cfg->control_path, &cfg->guardian, &cfg->app_socket,
+			   &cfg->hook_dir, &cfg->qga_backend, &cfg->qga_path,
+			   cfg->hyperv_path && cfg->hyperv_path[0] == '@' ? NULL : &cfg->hyperv_path };
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (paths[i] && path_make_absolute(paths[i]) < 0) {
+			fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *paths[i],
+				strerror(errno));
+			return -1;
+		}
 	if (!cfg->hook_dir && !(cfg->hook_dir = strdup(DEFAULT_HOOK_DIR)))
 		out_of_memory();
 	if (!cfg->hook_timeout_ms)

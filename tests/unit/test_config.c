@@ -398,8 +398,9 @@ static void test_empty_values(void **state)
 	config_free(&c);
 }
 
-/* Relative paths become absolute (the daemon later changes to /); device paths and
- * the config file stay as given. */
+/* Relative paths become absolute (the daemon later changes to /), device paths too
+ * (--hyperv's is opened, and reopened, after that); the config file stays as given,
+ * and so does an abstract socket ("@NAME"). */
 static void test_relative_paths(void **state)
 {
 	struct config c;
@@ -420,8 +421,13 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c.hook_dir, want);
 	cwd_path(want, "qemu-ga");
 	assert_string_equal(c.qga_backend, want);
-	assert_string_equal(c.qga_path, "qga.sock");
-	assert_string_equal(c.hyperv_path, "hv");
+	cwd_path(want, "qga.sock");
+	assert_string_equal(c.qga_path, want);
+	cwd_path(want, "hv");
+	assert_string_equal(c.hyperv_path, want);
+	config_free(&c);
+	assert_int_equal(INIT(&c, "-c", "/dev/null", "--hyperv", "@hv_vss"), 0);
+	assert_string_equal(c.hyperv_path, "@hv_vss");
 	config_free(&c);
 }
 
