@@ -43,7 +43,8 @@ int path_make_absolute(char **p);
 
 struct sockaddr_un;
 /* Something accepts connections on the Unix socket sa (type SOCK_STREAM or
- * SOCK_SEQPACKET): another daemon's live socket, never to be unlinked or taken over. */
+ * SOCK_SEQPACKET): another daemon's live socket, never to be unlinked or taken over.
+ * Never blocks: a listener with a full backlog answers yes at once. */
 bool unix_socket_answers(const struct sockaddr_un *sa, int type);
 
 /* Replace path atomically: write(f, arg) fills PATH.new, which is then renamed over
