@@ -33,13 +33,18 @@ static void on_txn_done(void *arg, const struct txn_result *res)
 	struct cmd_call *call = arg;
 	struct json_object *extra = NULL;
 
-	if (res->report) {
-		extra = json_object_new_object();
-		json_object_object_add(extra, "report", json_object_get(res->report));
+	/* Out of memory, the answer goes without its report (as the engine drops one). */
+	if (res->report && !jput(extra = json_object_new_object(), "report",
+				 json_object_get(res->report))) {
+		json_object_put(extra);
+		extra = NULL;
 	}
 	if (res->err == TXN_OK) {
 		struct json_object *ret = extra ? extra : json_object_new_object();
-		json_object_object_add(ret, "count", json_object_new_int((int)res->count));
+		if (!jput(ret, "count", json_object_new_int((int)res->count))) {
+			json_object_put(ret);
+			ret = NULL; /* answered "out of memory": never without its count */
+		}
 		cmd_return(call, ret);
 	} else {
 		cmd_error_with(call, err_class(res->err), extra, "%s", res->message);

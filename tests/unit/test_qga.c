@@ -817,6 +817,7 @@ static void test_alloc_fwd(void **state)
  * of memory for guest-sync's value used to answer {"return": {}}). */
 struct alloc_req {
 	const char *req, *want; /* a request line, its whole answer line */
+	const char *alt;        /* also right out of memory (NULL: none) */
 };
 
 static bool run_request(void *arg)
@@ -835,7 +836,8 @@ static bool run_request(void *arg)
 	if (!failed) {
 		assert_int_equal(got, 1);
 		assert_string_equal(buf, a->want);
-	} else if (got == 1 && !strstr(buf, "\"error\"")) {
+	} else if (got == 1 && !strstr(buf, "\"desc\":\"out of memory\"") &&
+		   (!a->alt || strcmp(buf, a->alt))) {
 		assert_string_equal(buf, a->want);
 	}
 	close(fd);
@@ -846,13 +848,22 @@ static void test_alloc_request(void **state)
 {
 	static struct alloc_req sync = {
 		"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n",
-		"{\"return\":3,\"id\":4}\n" };
+		"{\"return\":3,\"id\":4}\n", NULL };
+	static struct alloc_req nul = {
+		"{\"execute\":\"guest-ping\\u0000junk\",\"id\":5}\n",
+		"{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command "
+		"guest-ping\\u0000junk has not been found\"},\"id\":5}\n",
+		/* its text could not be made: the class, a shorter desc */
+		"{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command has not been "
+		"found\"},\"id\":5}\n" };
 	(void)state;
 	open_channel();
 	/* One round first: the loop's timer heap and fd table grow once, outside the
 	 * count (a timer heap that cannot grow is fatal, by design). */
 	run_request(&sync);
 	failalloc_each("a request", run_request, &sync);
+	/* A name with a NUL: its CommandNotFound built apart (cmd.c's not_found_nul). */
+	failalloc_each("a name with a NUL", run_request, &nul);
 }
 
 /* guest-info with the backend's commands, each allocation failing in turn: the whole
@@ -871,7 +882,7 @@ static void test_alloc_info(void **state)
 	assert_non_null(strstr(want, "\"version\":\"7.2.99\""));
 	assert_non_null(strstr(want, "guest-get-time"));
 	failalloc_each("guest-info", run_request,
-		       &(struct alloc_req){ "{\"execute\":\"guest-info\"}\n", want });
+		       &(struct alloc_req){ "{\"execute\":\"guest-info\"}\n", want, NULL });
 }
 
 /* qgafwd_status, each allocation failing in turn: -1 and no "qga_backend", or 0 and the
