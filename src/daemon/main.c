@@ -222,10 +222,10 @@ static int fs_list_cb(void *arg, struct appwire_fs **v, size_t *n, bool *incompl
 }
 
 /* quiesce-apps (host_ctx.apps). */
-static void apps_cb(void *arg, struct json_object *ret)
+static int apps_cb(void *arg, struct json_object *ret)
 {
 	const struct quiesced *q = arg;
-	registry_list(q->apps, ret);
+	return registry_list(q->apps, ret);
 }
 
 /* The QGA channel with its qemu-ga backend, and Hyper-V: each from its own settings. */

@@ -123,8 +123,10 @@ static void do_thaw(struct cmd_call *call)
 static void do_apps(struct cmd_call *call)
 {
 	struct json_object *ret = json_object_new_object();
-	if (call->s->ctx->apps)
-		call->s->ctx->apps(call->s->ctx->arg, ret);
+	if (ret && call->s->ctx->apps && call->s->ctx->apps(call->s->ctx->arg, ret) < 0) {
+		json_object_put(ret);
+		ret = NULL; /* "out of memory", never a list with apps left out */
+	}
 	cmd_return(call, ret);
 }
 

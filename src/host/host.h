@@ -20,8 +20,9 @@ struct host_ctx {
 	/* quiesce-status: the daemon's own part (uptime, scope, defaults, guardian); -1
 	 * when out of memory (the status is then an error). */
 	int (*status)(void *arg, struct json_object *ret);
-	/* quiesce-apps: the registered apps. */
-	void (*apps)(void *arg, struct json_object *ret);
+	/* quiesce-apps: the registered apps; -1 when out of memory (the answer is then an
+	 * error). */
+	int (*apps)(void *arg, struct json_object *ret);
 	void *arg;
 };
 

@@ -25,6 +25,7 @@
 #include "fakeengine.h"
 #include "unitguard.h"
 
+#include "common/jsonput.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "engine/txn.h"
@@ -103,22 +104,16 @@ static bool gate(struct cmd_session *s, const char *name, unsigned flags, const 
 
 static int status_cb(void *arg, struct json_object *ret)
 {
-	struct json_object *v = json_object_new_boolean(1);
-
 	(void)arg;
 	t.status_calls++;
-	if (!v || json_object_object_add(ret, "daemon", v) < 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return jput(ret, "daemon", json_object_new_boolean(1)) ? 0 : -1;
 }
 
-static void apps_cb(void *arg, struct json_object *ret)
+static int apps_cb(void *arg, struct json_object *ret)
 {
 	(void)arg;
 	t.apps_calls++;
-	json_object_object_add(ret, "apps", json_object_new_array());
+	return jput(ret, "apps", json_object_new_array()) ? 0 : -1;
 }
 
 static int setup(void **state)

@@ -36,6 +36,7 @@
 #include "jsonpeer.h"
 #include "unitguard.h"
 
+#include "common/jsonput.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "engine/txn.h"
@@ -63,15 +64,9 @@ static struct {
 
 static int status_cb(void *arg, struct json_object *ret)
 {
-	struct json_object *v = json_object_new_boolean(1);
-
 	(void)arg;
 	t.status_calls++;
-	if (!v || json_object_object_add(ret, "daemon", v) < 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return jput(ret, "daemon", json_object_new_boolean(1)) ? 0 : -1;
 }
 
 static void start(void)
