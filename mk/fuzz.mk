@@ -55,7 +55,7 @@ FUZZ_SRC_mountinfo := src/fs/mountinfo.c src/fs/policy.c src/common/util.c
 FUZZ_LIBS_mountinfo := -lm
 # config: quiesced's config file (inih), from memory.
 FUZZ_TARGETS += config
-FUZZ_SRC_config := src/daemon/config.c src/common/util.c
+FUZZ_SRC_config := src/daemon/config.c src/daemon/confline.c src/common/util.c
 FUZZ_LIBS_config := -linih -lm
 # json: the JSON command layer behind the control and QGA sockets (no src/fs: nothing
 # can be frozen).

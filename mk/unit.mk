@@ -89,7 +89,7 @@ UNIT_LIBS_plancache := -lm
 
 # quiesced's settings: the command line and the config file (inih).
 UNIT_TESTS += config
-UNIT_SRC_config := src/daemon/config.c src/common/util.c
+UNIT_SRC_config := src/daemon/config.c src/daemon/confline.c src/common/util.c
 UNIT_LIBS_config := -linih -lm
 
 # The freezer's scheduler: the real workers, loop and order; the ioctls faked. The

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "apps/registry_int.h"
+#include "common/jsonput.h"
 #include "common/util.h"
 
 const struct stage_ops registry_stage_ops = {
@@ -234,52 +235,61 @@ static const char *state_name(const struct app *a)
 }
 
 /* The last answer (or timeout) of a, for quiescectl apps. */
+/* Each NULL if out of memory (never an entry with members left out). */
 static struct json_object *list_last(const struct app *a)
 {
 	struct json_object *l = json_object_new_object();
-	json_object_object_add(l, "op", json_object_new_string(appwire_op_name(a->last_op)));
-	json_object_object_add(l, "result", json_object_new_string(a->last_result));
-	if (strcmp(a->last_result, "timeout") != 0)
-		json_object_object_add(l, "ms", json_object_new_double(ns_to_ms(a->last_latency_ns)));
-	json_object_object_add(l, "at", json_object_new_int64((int64_t)a->last_at_wall));
-	if (a->last_detail[0])
-		json_object_object_add(l, "detail", json_object_new_string(a->last_detail));
+	bool ok = jput(l, "op", json_object_new_string(appwire_op_name(a->last_op))) &&
+		jput(l, "result", json_object_new_string(a->last_result)) &&
+		(!strcmp(a->last_result, "timeout") ||
+		 jput(l, "ms", json_object_new_double(ns_to_ms(a->last_latency_ns)))) &&
+		jput(l, "at", json_object_new_int64((int64_t)a->last_at_wall)) &&
+		(!a->last_detail[0] || jput(l, "detail", json_object_new_string(a->last_detail)));
+
+	if (!ok) {
+		json_object_put(l);
+		return NULL;
+	}
 	return l;
 }
 
 static struct json_object *list_app(const struct app *a, uint64_t now)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(a->name));
-	json_object_object_add(o, "id", json_object_new_int64(a->id));
-	json_object_object_add(o, "pid", json_object_new_int64(a->pid));
-	json_object_object_add(o, "uid", json_object_new_int64(a->uid));
-	json_object_object_add(o, "required", json_object_new_boolean(!a->optional));
-	json_object_object_add(o, "protocol", json_object_new_int64(a->version));
-	json_object_object_add(o, "timeout_ms", json_object_new_int64(a->timeout_ms));
-	json_object_object_add(o, "state", json_object_new_string(state_name(a)));
-	if (a->state == APP_WAITING || a->state == APP_LATE) {
-		json_object_object_add(o, "asked", json_object_new_string(appwire_op_name(a->out.opt)));
-		json_object_object_add(o, "asked_ms",
-				       json_object_new_double(ns_to_ms(now_ns() - a->sent_ns)));
+	bool asked = a->state == APP_WAITING || a->state == APP_LATE;
+	bool ok = jput(o, "name", json_object_new_string(a->name)) &&
+		jput(o, "id", json_object_new_int64(a->id)) &&
+		jput(o, "pid", json_object_new_int64(a->pid)) &&
+		jput(o, "uid", json_object_new_int64(a->uid)) &&
+		jput(o, "required", json_object_new_boolean(!a->optional)) &&
+		jput(o, "protocol", json_object_new_int64(a->version)) &&
+		jput(o, "timeout_ms", json_object_new_int64(a->timeout_ms)) &&
+		jput(o, "state", json_object_new_string(state_name(a))) &&
+		(!asked || (jput(o, "asked", json_object_new_string(appwire_op_name(a->out.opt))) &&
+			    jput(o, "asked_ms",
+				 json_object_new_double(ns_to_ms(now_ns() - a->sent_ns))))) &&
+		jput(o, "connected_at", json_object_new_int64((int64_t)a->connected_wall)) &&
+		jput(o, "connected_ms", json_object_new_int64((int64_t)(now - a->connected_wall))) &&
+		(!a->last_result || jput(o, "last", list_last(a)));
+
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
 	}
-	json_object_object_add(o, "connected_at", json_object_new_int64((int64_t)a->connected_wall));
-	json_object_object_add(o, "connected_ms",
-			       json_object_new_int64((int64_t)(now - a->connected_wall)));
-	if (a->last_result)
-		json_object_object_add(o, "last", list_last(a));
 	return o;
 }
 
-void registry_list(struct registry *r, struct json_object *out)
+int registry_list(struct registry *r, struct json_object *out)
 {
 	struct json_object *arr = json_object_new_array_ext((int)r->n_apps);
 	uint64_t now = wall_ms();
 
-	for (struct app *a = r->head; a; a = a->next)
-		json_object_array_add(arr, list_app(a, now));
-	json_object_object_add(out, "apps", arr);
-	json_object_object_add(out, "count", json_object_new_int64(r->n_apps));
-	json_object_object_add(out, "max", json_object_new_int64(r->max_apps));
-	json_object_object_add(out, "socket", json_object_new_string(r->path));
+	for (struct app *a = r->head; arr && a; a = a->next)
+		if (!jappend(arr, list_app(a, now))) {
+			json_object_put(arr);
+			arr = NULL;
+		}
+	return jput(out, "apps", arr) && jput(out, "count", json_object_new_int64(r->n_apps)) &&
+	       jput(out, "max", json_object_new_int64(r->max_apps)) &&
+	       jput(out, "socket", json_object_new_string(r->path)) ? 0 : -1;
 }

@@ -46,7 +46,8 @@ void registry_free(struct registry *r);
 struct appext_fs_source;
 void registry_set_fs(struct registry *r, const struct appext_fs_source *src);
 
-/* quiescectl apps: {"apps": [...], "count", "max", "socket"}. */
-void registry_list(struct registry *r, struct json_object *out);
+/* quiescectl apps: {"apps": [...], "count", "max", "socket"} added to out; -1 when out
+ * of memory (some may be in: the caller drops out). */
+int registry_list(struct registry *r, struct json_object *out);
 
 #endif

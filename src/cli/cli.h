@@ -47,8 +47,11 @@ extern const size_t n_verbs;
 int cli_connect(struct cli *cli);
 void cli_disconnect(struct cli *cli);
 /* Send {"execute": cmd, "arguments": args} (args consumed, may be NULL) and wait for
- * its answer. Returns 0 and sets *ans (json_object_put it), or -1 with cli->err. */
+ * its answer. Returns 0 and sets *ans (json_object_put it), or -1 with cli->err ("out
+ * of memory" too: nothing sent then). */
 int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans);
+/* New arguments {"lease": lease} ({} if lease <= 0); NULL if out of memory. */
+struct json_object *cli_lease_args(double lease);
 /* Exit code for an answer that is an error; prints it unless --json. */
 int cli_report_error(struct cli *cli, const char *verb, struct json_object *ans);
 /* The "return" member of an answer, or NULL if it is an error. */

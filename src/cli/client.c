@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 #include "common/util.h"
 
 int cli_connect(struct cli *cli)
@@ -66,21 +67,51 @@ static int send_all(struct cli *cli, const char *s, size_t len)
 	return 0;
 }
 
-int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans)
+struct json_object *cli_lease_args(double lease)
+{
+	struct json_object *args = json_object_new_object();
+
+	if (args && lease > 0 && !jput(args, "lease", json_object_new_double(lease))) {
+		json_object_put(args);
+		return NULL;
+	}
+	return args;
+}
+
+/* The request {"execute":cmd,"arguments":args,"id":id}; NULL if out of memory. Takes args
+ * (freed on failure). */
+static struct json_object *request(const char *cmd, struct json_object *args, int id)
 {
 	struct json_object *req = json_object_new_object();
+
+	if (!req || !jput(req, "execute", json_object_new_string(cmd))) {
+		json_object_put(args);
+		json_object_put(req);
+		return NULL;
+	}
+	if ((args && !jput(req, "arguments", args)) ||
+	    !jput(req, "id", json_object_new_int(id))) {
+		json_object_put(req);
+		return NULL;
+	}
+	return req;
+}
+
+int cli_call(struct cli *cli, const char *cmd, struct json_object *args, struct json_object **ans)
+{
 	static int next_id = 1;
 	int id = next_id++;
-	const char *s;
+	struct json_object *req = request(cmd, args, id);
+	const char *s = req ? json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN) : NULL;
 	uint64_t deadline = now_ms() + (uint64_t)cli->wait_ms;
 	int r;
 
 	cli->timed_out = false;
-	json_object_object_add(req, "execute", json_object_new_string(cmd));
-	if (args)
-		json_object_object_add(req, "arguments", args);
-	json_object_object_add(req, "id", json_object_new_int(id));
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (!s) {
+		json_object_put(req);
+		snprintf(cli->err, sizeof(cli->err), "out of memory");
+		return -1;
+	}
 	r = send_all(cli, s, strlen(s));
 	if (r == 0)
 		r = send_all(cli, "\n", 1);

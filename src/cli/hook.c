@@ -22,6 +22,7 @@
 #include <syslog.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 
 static void say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void to_syslog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -101,9 +102,12 @@ static int hook_freeze(struct cli *cli, double lease)
 	struct json_object *args = json_object_new_object(), *ans = NULL;
 	int code;
 
-	json_object_object_add(args, "apps-only", json_object_new_boolean(1));
-	if (lease > 0)
-		json_object_object_add(args, "lease", json_object_new_double(lease));
+	if (!args || !jput(args, "apps-only", json_object_new_boolean(1)) ||
+	    (lease > 0 && !jput(args, "lease", json_object_new_double(lease)))) {
+		json_object_put(args);
+		say(LOG_ERR, "freeze: out of memory: refusing the freeze");
+		return EXIT_FAILED;
+	}
 	if (cli_call(cli, "quiesce-freeze", args, &ans) < 0) {
 		say(LOG_ERR, "freeze: %s: refusing the freeze", cli->err);
 		if (cli->timed_out)

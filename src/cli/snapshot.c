@@ -261,9 +261,11 @@ int verb_snapshot(struct cli *cli, int argc, char **argv)
 	code = snapshot_opts(cli, argc, argv, &lease);
 	if (code >= 0)
 		return code;
-	args = json_object_new_object();
-	if (lease > 0)
-		json_object_object_add(args, "lease", json_object_new_double(lease));
+	args = cli_lease_args(lease);
+	if (!args) {
+		fprintf(stderr, "quiescectl snapshot: out of memory; %s not run\n", argv[optind]);
+		return EXIT_SNAP_NOFREEZE;
+	}
 	code = snapshot_freeze(cli, args, argv[optind], &t_frozen, out);
 	if (code != 0)
 		return code;

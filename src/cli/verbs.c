@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/jsonput.h"
 
 
 /* Option parsing for a verb: --help, --lease where allowed, and the common options
@@ -154,20 +155,37 @@ static int verb_check(struct cli *cli, int argc, char **argv)
 #define HELP "Freeze: applications first, then the filesystems (all candidates, or only the\n" \
 	     "given mountpoints). It stays frozen until 'quiescectl thaw' or until the lease\n" \
 	     "(default: quiesced's --lease) passes. Root only."
+/* {"lease": lease, "mountpoints": [mounts...]} (each only if given); NULL if out of memory. */
+static struct json_object *freeze_args(double lease, char **mounts, int n)
+{
+	struct json_object *args = cli_lease_args(lease), *m;
+
+	if (!args || n == 0)
+		return args;
+	m = json_object_new_array();
+	for (int i = 0; m && i < n; i++) {
+		if (!jappend(m, json_object_new_string(mounts[i]))) {
+			json_object_put(m);
+			m = NULL;
+		}
+	}
+	if (!jput(args, "mountpoints", m)) {
+		json_object_put(args);
+		return NULL;
+	}
+	return args;
+}
+
 static int verb_freeze(struct cli *cli, int argc, char **argv)
 {
 	struct json_object *ans = NULL, *ret, *report, *args;
 	double lease = 0;
 	int code;
 	OPTS(true, &lease);
-	args = json_object_new_object();
-	if (lease > 0)
-		json_object_object_add(args, "lease", json_object_new_double(lease));
-	if (first < argc) {
-		struct json_object *m = json_object_new_array();
-		for (int i = first; i < argc; i++)
-			json_object_array_add(m, json_object_new_string(argv[i]));
-		json_object_object_add(args, "mountpoints", m);
+	args = freeze_args(lease, argv + first, argc - first);
+	if (!args) {
+		fprintf(stderr, "quiescectl freeze: out of memory\n");
+		return EXIT_FAILED;
 	}
 	code = call(cli, "freeze", "quiesce-freeze", args, &ans, &ret);
 	if (code == EXIT_OK) {

@@ -113,11 +113,16 @@ int fd_set_nonblock(int fd)
 
 bool unix_socket_answers(const struct sockaddr_un *sa, int type)
 {
-	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool yes;
 	if (fd < 0)
 		return false;
-	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	/* Non-blocking: a listener whose backlog is full (busy, or hung but there) held a
+	 * blocking connect until it accepted, maybe for ever; here that is EAGAIN at once,
+	 * and a yes (no listener is ECONNREFUSED). Linux never has a Unix connect under
+	 * way (EINPROGRESS); if one were, something is there too. */
+	yes = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN ||
+	      errno == EINPROGRESS;
 	close(fd);
 	return yes;
 }
@@ -134,6 +139,25 @@ bool path_is_under(const char *path, const char *dir)
 	if (strncmp(path, dir, n) != 0)
 		return false;
 	return path[n] == '\0' || path[n] == '/';
+}
+
+int path_make_absolute(char **p)
+{
+	char *cwd, *abs = NULL;
+
+	if (!*p || (*p)[0] == '/')
+		return 0;
+	cwd = getcwd(NULL, 0);
+	if (cwd && asprintf(&abs, "%s/%s", cwd, *p) < 0) {
+		abs = NULL;
+		errno = ENOMEM;
+	}
+	free(cwd);
+	if (!abs)
+		return -1;
+	free(*p);
+	*p = abs;
+	return 0;
 }
 
 int file_replace(const char *path, void (*write)(FILE *f, void *arg), void *arg)

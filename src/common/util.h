@@ -37,10 +37,14 @@ int fd_set_nonblock(int fd);
 
 /* True if path equals dir or lies under it ("/a/b" is under "/a", "/ab" is not). */
 bool path_is_under(const char *path, const char *dir);
+/* *p (malloc'd; NULL stays NULL) made absolute against the current directory unless it
+ * is already: a daemon changes to / once started. 0, or -1 with errno (*p unchanged). */
+int path_make_absolute(char **p);
 
 struct sockaddr_un;
 /* Something accepts connections on the Unix socket sa (type SOCK_STREAM or
- * SOCK_SEQPACKET): another daemon's live socket, never to be unlinked or taken over. */
+ * SOCK_SEQPACKET): another daemon's live socket, never to be unlinked or taken over.
+ * Never blocks: a listener with a full backlog answers yes at once. */
 bool unix_socket_answers(const struct sockaddr_un *sa, int type);
 
 /* Replace path atomically: write(f, arg) fills PATH.new, which is then renamed over

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/confline.h"
 
 #define MAX_DURATION_MS (24ull * 3600 * 1000)
 
@@ -161,6 +162,22 @@ static int parse_bool(const char *s, bool *out)
 	return 0;
 }
 
+/* A string or list value: not empty, and one --print-config can write so that it
+ * reads back the same (a newline in it would start another setting). */
+static int check_text(const struct opt_def *o, const char *val, const char *where)
+{
+	if (!*val) {
+		fprintf(stderr, "quiesced: %s: %s: empty value\n", where, o->name);
+		return -1;
+	}
+	if (!confline_value_ok(val)) {
+		fprintf(stderr, "quiesced: %s: %s: a line break, a blank at either end or a ';' "
+			"after a blank cannot be in a value: '%s'\n", where, o->name, val);
+		return -1;
+	}
+	return 0;
+}
+
 /* Apply one setting. from_file: value comes from the config file. */
 static int apply(struct config *cfg, const struct opt_def *o, const char *val, bool from_file,
 		 const char *where)
@@ -178,10 +195,8 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, b
 		return 0;
 	case OPT_STRING: {
 		char **p = (char **)(base + o->offset);
-		if (!*val) {
-			fprintf(stderr, "quiesced: %s: %s: empty value\n", where, o->name);
+		if (check_text(o, val, where) < 0)
 			return -1;
-		}
 		free(*p);
 		if (!(*p = strdup(val)))
 			out_of_memory();
@@ -198,10 +213,8 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, b
 		}
 		return 0;
 	case OPT_LIST:
-		if (!*val) {
-			fprintf(stderr, "quiesced: %s: %s: empty value\n", where, o->name);
+		if (check_text(o, val, where) < 0)
 			return -1;
-		}
 		list_add((struct strlist *)(base + o->offset), val);
 		return 0;
 	case OPT_UINT:
@@ -250,52 +263,11 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
-/* inih reads a line in pieces of its buffer's size (INI_MAX_LINE - 1 bytes) and
- * parses each piece as a line of its own: the end of a long value would be read as
- * a setting ("exclude = /...scope=/"). So a line that does not fit stops the parse
- * and is an error. The lines come from a file or a string. */
-struct line_reader {
-	FILE *f;
-	const char *s;
-	int line;
-	int too_long;           /* the line number, 0 if none */
-	int max;                /* the longest line inih takes */
-};
-
-static char *read_line(char *buf, int size, void *arg)
-{
-	struct line_reader *r = arg;
-	size_t n;
-
-	if (r->f) {
-		if (!fgets(buf, size, r->f))
-			return NULL;
-		n = strlen(buf);
-	} else {
-		const char *nl = strchr(r->s, '\n');
-		if (!*r->s)
-			return NULL;
-		n = nl ? (size_t)(nl - r->s) + 1 : strlen(r->s);
-		if (n > (size_t)size - 1)
-			n = (size_t)size - 1;
-		memcpy(buf, r->s, n);
-		buf[n] = '\0';
-		r->s += n;
-	}
-	r->line++;
-	r->max = size - 2;
-	if (n == (size_t)size - 1 && buf[n - 1] != '\n') {
-		r->too_long = r->line;
-		return NULL;
-	}
-	return buf;
-}
-
 static int parse_ini(struct config *cfg, const char *path, FILE *f, const char *s)
 {
 	struct ini_ctx c = { cfg, path, 0 };
 	struct line_reader lr = { f, s, 0, 0, 0 };
-	int r = ini_parse_stream(read_line, &lr, on_ini, &c);
+	int r = ini_parse_stream(confline_read, &lr, on_ini, &c);
 	if (r < 0) {
 		fprintf(stderr, "quiesced: %s: out of memory\n", path);
 		return -1;
@@ -324,20 +296,6 @@ static int load_file(struct config *cfg, const char *path)
 int config_load_string(struct config *cfg, const char *text)
 {
 	return parse_ini(cfg, "(string)", NULL, text);
-}
-
-static int make_absolute(char **p)
-{
-	char cwd[4096], *abs;
-	if (!*p || (*p)[0] == '/')
-		return 0;
-	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *p) < 0) {
-		fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *p, strerror(errno));
-		return -1;
-	}
-	free(*p);
-	*p = abs;
-	return 0;
 }
 
 static void defaults(struct config *cfg)
@@ -455,11 +413,16 @@ static int finish(struct config *cfg)
 	if (!cfg->run_dir && !(cfg->run_dir = strdup(DEFAULT_RUN_DIR)))
 		out_of_memory();
 	/* Absolute paths: a daemon changes to / and relative ones would then point
-	 * elsewhere (and be unlinked there at exit). */
-	if (make_absolute(&cfg->run_dir) < 0 || make_absolute(&cfg->control_path) < 0 ||
-	    make_absolute(&cfg->guardian) < 0 || make_absolute(&cfg->app_socket) < 0 ||
-	    make_absolute(&cfg->hook_dir) < 0 || make_absolute(&cfg->qga_backend) < 0)
-		return -1;
+	 * elsewhere (and be unlinked there at exit). "@NAME" is an abstract socket. */
+	char **paths[] = { &cfg->run_dir, &cfg->control_path, &cfg->guardian, &cfg->app_socket,
+			   &cfg->hook_dir, &cfg->qga_backend, &cfg->qga_path,
+			   cfg->hyperv_path && cfg->hyperv_path[0] == '@' ? NULL : &cfg->hyperv_path };
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (paths[i] && path_make_absolute(paths[i]) < 0) {
+			fprintf(stderr, "quiesced: cannot make %s absolute: %s\n", *paths[i],
+				strerror(errno));
+			return -1;
+		}
 	if (!cfg->hook_dir && !(cfg->hook_dir = strdup(DEFAULT_HOOK_DIR)))
 		out_of_memory();
 	if (!cfg->hook_timeout_ms)
@@ -510,15 +473,6 @@ int config_init(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-/* As it loads back: "name = ;x" would read as an empty value (a ';' after a space
- * starts a comment), and a line too long for inih does not load, so the spaces go
- * only where they fit. (A value from a continuation line may not fit at all.) */
-static void print_setting(FILE *out, const char *name, const char *value)
-{
-	bool tight = value[0] == ';' || strlen(name) + strlen(value) + 3 > INI_MAX_LINE - 2;
-	fprintf(out, "%s%s%s\n", name, tight ? "=" : " = ", value);
-}
-
 void config_print(const struct config *cfg, FILE *out)
 {
 	const char *section = NULL;
@@ -538,7 +492,7 @@ void config_print(const struct config *cfg, FILE *out)
 		case OPT_STRING: {
 			const char *s = *(char *const *)(base + o->offset);
 			if (s)
-				print_setting(out, o->name, s);
+				confline_print(out, o->name, s);
 			else
 				fprintf(out, "# %s =\n", o->name);
 			break;
@@ -554,7 +508,7 @@ void config_print(const struct config *cfg, FILE *out)
 			if (!l->n)
 				fprintf(out, "# %s =\n", o->name);
 			for (size_t k = 0; k < l->n; k++)
-				print_setting(out, o->name, l->v[k]);
+				confline_print(out, o->name, l->v[k]);
 			break;
 		}
 		case OPT_UINT:

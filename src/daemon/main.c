@@ -15,6 +15,7 @@
 #include "hooks/hooks.h"
 #include "apps/appext.h"
 #include "apps/registry.h"
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "daemon/config.h"
 #include "common/log.h"
@@ -200,18 +201,17 @@ static int setup_signals(struct quiesced *q)
 }
 
 /* quiesce-status: what only the daemon knows (host_ctx.status). */
-static void status_cb(void *arg, struct json_object *ret)
+static int status_cb(void *arg, struct json_object *ret)
 {
 	const struct quiesced *q = arg;
-	json_object_object_add(ret, "uptime_ms",
-			       json_object_new_int64((int64_t)(wall_ms() - q->started_at)));
-	if (q->cfg.scope)
-		json_object_object_add(ret, "scope", json_object_new_string(q->cfg.scope));
-	json_object_object_add(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms));
-	json_object_object_add(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms));
-	json_object_object_add(ret, "guardian_pid",
-			       json_object_new_int(q->guard && guard_running(q->guard)
-							   ? (int)guard_pid(q->guard) : 0));
+	bool ok = jput(ret, "uptime_ms",
+		       json_object_new_int64((int64_t)(wall_ms() - q->started_at))) &&
+		(!q->cfg.scope || jput(ret, "scope", json_object_new_string(q->cfg.scope))) &&
+		jput(ret, "lease_default_ms", json_object_new_int64((int64_t)q->cfg.lease_ms)) &&
+		jput(ret, "timeout_ms", json_object_new_int64((int64_t)q->cfg.timeout_ms)) &&
+		jput(ret, "guardian_pid", json_object_new_int(q->guard && guard_running(q->guard)
+								   ? (int)guard_pid(q->guard) : 0));
+	return ok ? 0 : -1;
 }
 
 /* The apps' filesystem query, answered from the filesystems stage's plan. */
@@ -222,10 +222,10 @@ static int fs_list_cb(void *arg, struct appwire_fs **v, size_t *n, bool *incompl
 }
 
 /* quiesce-apps (host_ctx.apps). */
-static void apps_cb(void *arg, struct json_object *ret)
+static int apps_cb(void *arg, struct json_object *ret)
 {
 	const struct quiesced *q = arg;
-	registry_list(q->apps, ret);
+	return registry_list(q->apps, ret);
 }
 
 /* The QGA channel with its qemu-ga backend, and Hyper-V: each from its own settings. */

@@ -5,18 +5,9 @@
  * part missing or a JSON null where a value failed to allocate. */
 #include <json-c/json.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "engine/engine_int.h"
-
-/* Adds v under key to o; false if o or v was not made or the add failed (v freed). */
-static bool put(struct json_object *o, const char *key, struct json_object *v)
-{
-	if (!o || !v || json_object_object_add(o, key, v) < 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
 
 /* The report under way could not be completed: none at all, for this transaction and
  * as the last one in status (the one before it would tell of another transaction). */
@@ -38,9 +29,9 @@ void engine_report_begin(struct engine *e)
 		log_errx("out of memory: no report of this %s", engine_op_name(e->req.op));
 		return;
 	}
-	if (!put(e->report, "op", json_object_new_string(engine_op_name(e->req.op))) ||
-	    !put(e->report, "origin", json_object_new_string(e->caller->name)) ||
-	    !put(e->report, "phases", json_object_new_array()))
+	if (!jput(e->report, "op", json_object_new_string(engine_op_name(e->req.op))) ||
+	    !jput(e->report, "origin", json_object_new_string(e->caller->name)) ||
+	    !jput(e->report, "phases", json_object_new_array()))
 		drop_report(e);
 }
 
@@ -52,11 +43,11 @@ void engine_report_stage(struct engine *e, int i, bool ok, const char *msg)
 	if (!e->report)
 		return;
 	ph = json_object_new_object();
-	if (!put(ph, "stage", json_object_new_string(s->ops->name)) ||
-	    !put(ph, "op", json_object_new_string(engine_op_name(e->phase))) ||
-	    !put(ph, "ok", json_object_new_boolean(ok)) ||
-	    !put(ph, "ms", json_object_new_double(ns_to_ms(now_ns() - s->t0))) ||
-	    (msg && *msg && !put(ph, "message", json_object_new_string(msg))))
+	if (!jput(ph, "stage", json_object_new_string(s->ops->name)) ||
+	    !jput(ph, "op", json_object_new_string(engine_op_name(e->phase))) ||
+	    !jput(ph, "ok", json_object_new_boolean(ok)) ||
+	    !jput(ph, "ms", json_object_new_double(ns_to_ms(now_ns() - s->t0))) ||
+	    (msg && *msg && !jput(ph, "message", json_object_new_string(msg))))
 		goto fail;
 	if (s->ops->report)
 		s->ops->report(s->self, ph);
@@ -75,11 +66,11 @@ void engine_report_finish(struct engine *e, bool ok, unsigned count, const char 
 		drop_report(e);
 		return;
 	}
-	if (!put(e->report, "ok", json_object_new_boolean(ok)) ||
-	    !put(e->report, "count", json_object_new_int((int)count)) ||
-	    !put(e->report, "ms", json_object_new_double(ns_to_ms(now_ns() - e->t0))) ||
-	    !put(e->report, "at", json_object_new_int64((int64_t)wall_ms())) ||
-	    (msg && *msg && !put(e->report, "message", json_object_new_string(msg)))) {
+	if (!jput(e->report, "ok", json_object_new_boolean(ok)) ||
+	    !jput(e->report, "count", json_object_new_int((int)count)) ||
+	    !jput(e->report, "ms", json_object_new_double(ns_to_ms(now_ns() - e->t0))) ||
+	    !jput(e->report, "at", json_object_new_int64((int64_t)wall_ms())) ||
+	    (msg && *msg && !jput(e->report, "message", json_object_new_string(msg)))) {
 		drop_report(e);
 		return;
 	}
@@ -89,20 +80,20 @@ void engine_report_finish(struct engine *e, bool ok, unsigned count, const char 
 
 static bool add_frozen(struct engine *e, struct json_object *out)
 {
-	return put(out, "frozen_at", json_object_new_int64((int64_t)e->frozen_at_wall)) &&
-	       put(out, "frozen_ms", json_object_new_int64((int64_t)(now_ms() - e->frozen_at))) &&
-	       put(out, "lease_ms", json_object_new_int64((int64_t)e->lease_ms)) &&
-	       put(out, "lease_remaining_ms",
+	return jput(out, "frozen_at", json_object_new_int64((int64_t)e->frozen_at_wall)) &&
+	       jput(out, "frozen_ms", json_object_new_int64((int64_t)(now_ms() - e->frozen_at))) &&
+	       jput(out, "lease_ms", json_object_new_int64((int64_t)e->lease_ms)) &&
+	       jput(out, "lease_remaining_ms",
 		   json_object_new_int64((int64_t)loop_timer_remaining(&e->lease))) &&
-	       put(out, "held_by_client", json_object_new_boolean(e->owner != NULL));
+	       jput(out, "held_by_client", json_object_new_boolean(e->owner != NULL));
 }
 
 static bool add_stage(const struct stage_slot *st, struct json_object *stages)
 {
 	struct json_object *s = json_object_new_object();
 
-	if (!put(s, "stage", json_object_new_string(st->ops->name)) ||
-	    !put(s, "active", json_object_new_boolean(st->ops->active && st->ops->active(st->self)))) {
+	if (!jput(s, "stage", json_object_new_string(st->ops->name)) ||
+	    !jput(s, "active", json_object_new_boolean(st->ops->active && st->ops->active(st->self)))) {
 		json_object_put(s);
 		return false;
 	}
@@ -129,17 +120,17 @@ static struct json_object *stages_status(struct engine *e)
 
 int engine_status(struct engine *e, struct json_object *out)
 {
-	if (!put(out, "state", json_object_new_string(engine_state_name(e->state))) ||
-	    (e->state != TXN_IDLE && !put(out, "origin", json_object_new_string(e->caller->name))) ||
+	if (!jput(out, "state", json_object_new_string(engine_state_name(e->state))) ||
+	    (e->state != TXN_IDLE && !jput(out, "origin", json_object_new_string(e->caller->name))) ||
 	    (e->state == TXN_FROZEN && !add_frozen(e, out)) ||
-	    !put(out, "lease_expired", json_object_new_boolean(e->lease_expired)))
+	    !jput(out, "lease_expired", json_object_new_boolean(e->lease_expired)))
 		return -1;
 	if (e->lease_expired &&
-	    (!put(out, "lease_expired_at", json_object_new_int64((int64_t)e->lease_expired_at_wall)) ||
-	     !put(out, "early_thaw", json_object_new_string(e->early_thaw))))
+	    (!jput(out, "lease_expired_at", json_object_new_int64((int64_t)e->lease_expired_at_wall)) ||
+	     !jput(out, "early_thaw", json_object_new_string(e->early_thaw))))
 		return -1;
-	if (!put(out, "stages", stages_status(e)) ||
-	    (e->last && !put(out, "last", json_object_get(e->last))))
+	if (!jput(out, "stages", stages_status(e)) ||
+	    (e->last && !jput(out, "last", json_object_get(e->last))))
 		return -1;
 	return 0;
 }

@@ -238,8 +238,10 @@ int guardian_main(int argc, char **argv)
 		fprintf(stderr, "quiesce-guardian: started by quiesced only (usage: %s FD)\n", argv[0]);
 		return 2;
 	}
+	/* Digits only: strtol alone takes "" (as 0), leading blanks and a sign. */
 	v = strtol(argv[1], &end, 10);
-	if (*end || v < 0 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
+	if (!argv[1][0] || argv[1][strspn(argv[1], "0123456789")] || *end || v > 1024 ||
+	    fcntl((int)v, F_GETFD) < 0) {
 		fprintf(stderr, "quiesce-guardian: %s is not an open fd\n", argv[1]);
 		return 2;
 	}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonput.h"
 #include "common/log.h"
 #include "engine/txn.h"
 #include "host/jsonconn.h"
@@ -214,11 +215,17 @@ static void not_found_nul(struct cmd_call *call, struct json_object *exec)
 		memcpy(desc + sizeof(pre) - 1 + len, post, sizeof(post));
 		len += sizeof(pre) - 1 + sizeof(post) - 1;
 	}
-	json_object_object_add(err, "class", json_object_new_string("CommandNotFound"));
-	json_object_object_add(err, "desc", desc ? json_object_new_string_len(desc, (int)len)
-						 : json_object_new_string("The command has not been found"));
-	json_object_object_add(ans, "error", err);
+	if (!jput(err, "class", json_object_new_string("CommandNotFound")) ||
+	    !jput(err, "desc", desc ? json_object_new_string_len(desc, (int)len)
+				    : json_object_new_string("The command has not been found"))) {
+		json_object_put(err);
+		err = NULL;
+	}
 	free(desc);
+	if (!jput(ans, "error", err)) {
+		json_object_put(ans);
+		ans = NULL; /* no answer rather than one without its class or desc */
+	}
 	send_answer(call, ans);
 }
 

@@ -51,8 +51,9 @@ struct cmd_session {
 	/* May be NULL. A command the tables do not have (the QGA pass-through, qgafwd.c):
 	 * its definition, or NULL for CommandNotFound. */
 	const struct cmd_def *(*lookup)(struct cmd_session *s, const char *name);
-	/* May be NULL. guest-info: add to its answer (more supported_commands). */
-	void (*info_extra)(struct cmd_session *s, struct json_object *ret);
+	/* May be NULL. guest-info: add to its answer (more supported_commands); -1 when
+	 * out of memory (the answer is then an error, never a list with commands missing). */
+	int (*info_extra)(struct cmd_session *s, struct json_object *ret);
 };
 
 struct cmd_call {
@@ -76,6 +77,9 @@ int cmd_register(const struct cmd_def *defs, size_t n);
 const struct cmd_def *cmd_lookup(const char *name);
 /* All registered commands, for guest-info. */
 const struct cmd_def *cmd_table(size_t *n);
+/* One of guest-info's supported_commands: {"enabled", "name", "success-response"}; NULL
+ * if out of memory (cmd_guest.c). */
+struct json_object *cmd_info_entry(const char *name, bool enabled, bool success_response);
 
 /* Handle one request value (borrowed). */
 void cmd_dispatch(struct cmd_session *s, struct json_object *req);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "host/host.h"
 #include "engine/txn.h"
@@ -32,13 +33,18 @@ static void on_txn_done(void *arg, const struct txn_result *res)
 	struct cmd_call *call = arg;
 	struct json_object *extra = NULL;
 
-	if (res->report) {
-		extra = json_object_new_object();
-		json_object_object_add(extra, "report", json_object_get(res->report));
+	/* Out of memory, the answer goes without its report (as the engine drops one). */
+	if (res->report && !jput(extra = json_object_new_object(), "report",
+				 json_object_get(res->report))) {
+		json_object_put(extra);
+		extra = NULL;
 	}
 	if (res->err == TXN_OK) {
 		struct json_object *ret = extra ? extra : json_object_new_object();
-		json_object_object_add(ret, "count", json_object_new_int((int)res->count));
+		if (!jput(ret, "count", json_object_new_int((int)res->count))) {
+			json_object_put(ret);
+			ret = NULL; /* answered "out of memory": never without its count */
+		}
 		cmd_return(call, ret);
 	} else {
 		cmd_error_with(call, err_class(res->err), extra, "%s", res->message);
@@ -50,23 +56,17 @@ static void do_status(struct cmd_call *call)
 	struct host_ctx *ctx = call->s->ctx;
 	struct json_object *ret = json_object_new_object();
 
-	if (!ret) {
-		cmd_error(call, "GenericError", "out of memory");
-		return;
-	}
-	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
-	json_object_object_add(ret, "pid", json_object_new_int((int)getpid()));
-	if (ctx->status)
-		ctx->status(ctx->arg, ret);
-	if (engine_status(ctx->engine, ret) < 0 ||
-	    (ctx->hyperv && hyperv_status(ctx->hyperv, ret) < 0)) {
+	if (!jput(ret, "version", json_object_new_string(QUIESCE_VERSION)) ||
+	    !jput(ret, "pid", json_object_new_int((int)getpid())) ||
+	    (ctx->status && ctx->status(ctx->arg, ret) < 0) ||
+	    engine_status(ctx->engine, ret) < 0 ||
+	    (ctx->hyperv && hyperv_status(ctx->hyperv, ret) < 0) ||
+	    (ctx->qgafwd && qgafwd_status(ctx->qgafwd, ret) < 0)) {
 		/* Never a status with parts missing. */
 		json_object_put(ret);
 		cmd_error(call, "GenericError", "out of memory");
 		return;
 	}
-	if (ctx->qgafwd)
-		qgafwd_status(ctx->qgafwd, ret);
 	cmd_return(call, ret);
 }
 
@@ -123,8 +123,10 @@ static void do_thaw(struct cmd_call *call)
 static void do_apps(struct cmd_call *call)
 {
 	struct json_object *ret = json_object_new_object();
-	if (call->s->ctx->apps)
-		call->s->ctx->apps(call->s->ctx->arg, ret);
+	if (ret && call->s->ctx->apps && call->s->ctx->apps(call->s->ctx->arg, ret) < 0) {
+		json_object_put(ret);
+		ret = NULL; /* "out of memory", never a list with apps left out */
+	}
 	cmd_return(call, ret);
 }
 

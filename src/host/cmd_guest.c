@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "host/host.h"
 #include "engine/txn.h"
@@ -63,20 +64,35 @@ static void do_ping(struct cmd_call *call)
 	cmd_return(call, json_object_new_object());
 }
 
-static void do_info(struct cmd_call *call)
+struct json_object *cmd_info_entry(const char *name, bool enabled, bool success_response)
 {
-	struct cmd_session *s = call->s;
-	struct json_object *ret, *list;
+	struct json_object *c = json_object_new_object();
+
+	if (!jput(c, "enabled", json_object_new_boolean(enabled)) ||
+	    !jput(c, "name", json_object_new_string(name)) ||
+	    !jput(c, "success-response", json_object_new_boolean(success_response))) {
+		json_object_put(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* guest-info's {"version", "supported_commands"}: ours, then the backend's (info_extra);
+ * NULL if out of memory (never a list with commands left out). */
+static struct json_object *info(struct cmd_session *s)
+{
+	struct json_object *ret = json_object_new_object(), *list = json_object_new_array();
 	const struct cmd_def *defs;
 	size_t n;
 
-	if (cmd_args_only(call, no_args) < 0)
-		return;
-	ret = json_object_new_object();
-	list = json_object_new_array();
+	if (!jput(ret, "version", json_object_new_string(QUIESCE_VERSION))) {
+		json_object_put(list);
+		goto fail;
+	}
+	if (!jput(ret, "supported_commands", list))
+		goto fail;
 	defs = cmd_table(&n);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *c;
 		const char *klass;
 		char desc[160];
 		bool enabled = true;
@@ -85,17 +101,22 @@ static void do_info(struct cmd_call *call)
 			continue;
 		if (s->gate)
 			enabled = s->gate(s, defs[i].name, defs[i].flags, &klass, desc, sizeof(desc));
-		c = json_object_new_object();
-		json_object_object_add(c, "enabled", json_object_new_boolean(enabled));
-		json_object_object_add(c, "name", json_object_new_string(defs[i].name));
-		json_object_object_add(c, "success-response", json_object_new_boolean(1));
-		json_object_array_add(list, c);
+		if (!jappend(list, cmd_info_entry(defs[i].name, enabled, true)))
+			goto fail;
 	}
-	json_object_object_add(ret, "version", json_object_new_string(QUIESCE_VERSION));
-	json_object_object_add(ret, "supported_commands", list);
-	if (s->info_extra)
-		s->info_extra(s, ret); /* the qemu-ga backend's commands */
-	cmd_return(call, ret);
+	if (s->info_extra && s->info_extra(s, ret) < 0) /* the qemu-ga backend's commands */
+		goto fail;
+	return ret;
+fail:
+	json_object_put(ret);
+	return NULL;
+}
+
+static void do_info(struct cmd_call *call)
+{
+	if (cmd_args_only(call, no_args) < 0)
+		return;
+	cmd_return(call, info(call->s)); /* NULL: "out of memory" */
 }
 
 static void do_status(struct cmd_call *call)

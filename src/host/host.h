@@ -17,10 +17,12 @@ struct host_ctx {
 	struct engine *engine;
 	struct hyperv *hyperv;      /* NULL: Hyper-V not served */
 	struct qgafwd *qgafwd;      /* with --qga: the qemu-ga backend (maybe without one) */
-	/* quiesce-status: the daemon's own part (uptime, scope, defaults, guardian). */
-	void (*status)(void *arg, struct json_object *ret);
-	/* quiesce-apps: the registered apps. */
-	void (*apps)(void *arg, struct json_object *ret);
+	/* quiesce-status: the daemon's own part (uptime, scope, defaults, guardian); -1
+	 * when out of memory (the status is then an error). */
+	int (*status)(void *arg, struct json_object *ret);
+	/* quiesce-apps: the registered apps; -1 when out of memory (the answer is then an
+	 * error). */
+	int (*apps)(void *arg, struct json_object *ret);
 	void *arg;
 };
 

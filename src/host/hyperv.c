@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -499,16 +500,6 @@ void hyperv_free(struct hyperv *hv)
 	free(hv);
 }
 
-/* Adds v to o (and frees v if it cannot): false when out of memory. */
-static bool put(struct json_object *o, const char *key, struct json_object *v)
-{
-	if (!o || !v || json_object_object_add(o, key, v) < 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
-
 static bool put_last(const struct hyperv *hv, struct json_object *o)
 {
 	struct json_object *l;
@@ -516,38 +507,38 @@ static bool put_last(const struct hyperv *hv, struct json_object *o)
 	if (!hv->last_op[0])
 		return true;
 	l = json_object_new_object();
-	if (!put(l, "op", json_object_new_string(hv->last_op)) ||
-	    !put(l, "answer", json_object_new_string(hv->last_result)) ||
-	    !put(l, "ms", json_object_new_double(hv->last_ms))) {
+	if (!jput(l, "op", json_object_new_string(hv->last_op)) ||
+	    !jput(l, "answer", json_object_new_string(hv->last_result)) ||
+	    !jput(l, "ms", json_object_new_double(hv->last_ms))) {
 		json_object_put(l);
 		return false;
 	}
-	return put(o, "last", l);
+	return jput(o, "last", l);
 }
 
 int hyperv_status(const struct hyperv *hv, struct json_object *out)
 {
 	struct json_object *o = json_object_new_object();
-	bool ok = put(o, "path", json_object_new_string(hv->path)) &&
-		put(o, "channel", json_object_new_string(hv->fd < 0 ? "none" :
-							 hv->is_socket ? "socket" : "device")) &&
-		put(o, "state", json_object_new_string(state_name(hv->state))) &&
+	bool ok = jput(o, "path", json_object_new_string(hv->path)) &&
+		jput(o, "channel", json_object_new_string(hv->fd < 0 ? "none" :
+							  hv->is_socket ? "socket" : "device")) &&
+		jput(o, "state", json_object_new_string(state_name(hv->state))) &&
 		(!hv->kernel_version ||
-		 put(o, "kernel_version", json_object_new_int64((int64_t)hv->kernel_version))) &&
+		 jput(o, "kernel_version", json_object_new_int64((int64_t)hv->kernel_version))) &&
 		(hv->state != HV_BUSY ||
-		 put(o, "request", json_object_new_string(op_name(hv->req.op)))) &&
-		put(o, "frozen_for_hyperv", json_object_new_boolean(hv->frozen_by_us)) &&
-		put(o, "requests", json_object_new_int64((int64_t)hv->n_requests)) &&
-		put(o, "registrations", json_object_new_int64((int64_t)hv->n_registrations)) &&
-		put(o, "resets", json_object_new_int64((int64_t)hv->n_resets)) &&
-		put(o, "overdue", json_object_new_int64((int64_t)hv->n_deadlines)) &&
-		put(o, "freeze_budget_ms", json_object_new_int64((int64_t)hv->freeze_budget_ms)) &&
-		put(o, "budget_ms", json_object_new_int64((int64_t)hv->budget_ms)) &&
+		 jput(o, "request", json_object_new_string(op_name(hv->req.op)))) &&
+		jput(o, "frozen_for_hyperv", json_object_new_boolean(hv->frozen_by_us)) &&
+		jput(o, "requests", json_object_new_int64((int64_t)hv->n_requests)) &&
+		jput(o, "registrations", json_object_new_int64((int64_t)hv->n_registrations)) &&
+		jput(o, "resets", json_object_new_int64((int64_t)hv->n_resets)) &&
+		jput(o, "overdue", json_object_new_int64((int64_t)hv->n_deadlines)) &&
+		jput(o, "freeze_budget_ms", json_object_new_int64((int64_t)hv->freeze_budget_ms)) &&
+		jput(o, "budget_ms", json_object_new_int64((int64_t)hv->budget_ms)) &&
 		put_last(hv, o);
 
 	if (!ok) {
 		json_object_put(o);
 		return -1;
 	}
-	return put(out, "hyperv", o) ? 0 : -1;
+	return jput(out, "hyperv", o) ? 0 : -1;
 }

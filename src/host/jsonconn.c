@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -464,13 +465,16 @@ int jsonconn_fd(const struct jsonconn *c)
 void jsonconn_refuse(int fd, const char *desc)
 {
 	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
-	const char *s;
-	json_object_object_add(err, "class", json_object_new_string("GenericError"));
-	json_object_object_add(err, "desc", json_object_new_string(desc));
-	json_object_object_add(ans, "error", err);
-	s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
+	const char *s = NULL;
+
+	/* Out of memory: closed without a word, never an error without its class or desc. */
+	if (!jput(err, "class", json_object_new_string("GenericError")) ||
+	    !jput(err, "desc", json_object_new_string(desc)))
+		json_object_put(err);
+	else if (jput(ans, "error", err))
+		s = json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PLAIN);
 	/* The client may not even read: never wait for it. */
-	if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+	if (s && send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
 		(void)send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	json_object_put(ans);
 	close(fd);

@@ -402,15 +402,8 @@ struct qga *qga_new(struct host_ctx *ctx, const char *path)
 	g->ctx = ctx;
 	g->listen_fd = -1;
 	/* Absolute: the daemon changes to / when it detaches, and unlinks at exit. */
-	if (path[0] == '/') {
-		g->path = strdup(path);
-	} else {
-		char *cwd = getcwd(NULL, 0);
-		if (cwd && asprintf(&g->path, "%s/%s", cwd, path) < 0)
-			g->path = NULL;
-		free(cwd);
-	}
-	if (!g->path)
+	g->path = strdup(path);
+	if (!g->path || path_make_absolute(&g->path) < 0)
 		goto fail;
 	/* A device path is never turned into a socket: a virtio-serial port that is
 	 * not there yet (hot-plugged later) is waited for. */

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -542,21 +543,21 @@ const struct qgaproto_info *qgaback_info(const struct qgaback *b)
 	return &b->info;
 }
 
-void qgaback_status(const struct qgaback *b, struct json_object *o)
+int qgaback_status(const struct qgaback *b, struct json_object *o)
 {
 	static const char *const names[] = { "restarting", "starting", "starting", "running",
 					     "stopped" };
-	json_object_object_add(o, "state", json_object_new_string(b->starts ? names[b->state]
-									  : "starting"));
-	if (b->pid > 0)
-		json_object_object_add(o, "pid", json_object_new_int((int)b->pid));
-	if (b->info.version)
-		json_object_object_add(o, "version", json_object_new_string(b->info.version));
-	json_object_object_add(o, "commands", json_object_new_int64((int64_t)b->info.n));
-	json_object_object_add(o, "starts", json_object_new_int64((int64_t)b->starts));
-	json_object_object_add(o, "deaths", json_object_new_int64((int64_t)b->deaths));
-	if (b->last_error[0])
-		json_object_object_add(o, "last_error", json_object_new_string(b->last_error));
+	bool ok = jput(o, "state", json_object_new_string(b->starts ? names[b->state]
+								   : "starting")) &&
+		(b->pid <= 0 || jput(o, "pid", json_object_new_int((int)b->pid))) &&
+		(!b->info.version ||
+		 jput(o, "version", json_object_new_string(b->info.version))) &&
+		jput(o, "commands", json_object_new_int64((int64_t)b->info.n)) &&
+		jput(o, "starts", json_object_new_int64((int64_t)b->starts)) &&
+		jput(o, "deaths", json_object_new_int64((int64_t)b->deaths)) &&
+		(!b->last_error[0] ||
+		 jput(o, "last_error", json_object_new_string(b->last_error)));
+	return ok ? 0 : -1;
 }
 
 void qgaback_free(struct qgaback *b)

@@ -48,7 +48,8 @@ void qgaback_restart(struct qgaback *b, const char *why);
 int64_t qgaback_next_id(struct qgaback *b);
 /* The last guest-info it gave (n = 0 before the first greeting). */
 const struct qgaproto_info *qgaback_info(const struct qgaback *b);
-void qgaback_status(const struct qgaback *b, struct json_object *out);
+/* Adds its state, pid, ... to out; -1 when out of memory (some may be in). */
+int qgaback_status(const struct qgaback *b, struct json_object *out);
 /* Kills it. */
 void qgaback_free(struct qgaback *b);
 

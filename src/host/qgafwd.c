@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -345,21 +346,20 @@ const struct cmd_def *qgafwd_lookup(struct cmd_session *s, const char *name)
 	return NULL;
 }
 
-void qgafwd_info(struct cmd_session *s, struct json_object *ret)
+int qgafwd_info(struct cmd_session *s, struct json_object *ret)
 {
 	struct qgafwd *f = s->ctx->qgafwd;
 	const struct qgaproto_info *info;
 	struct json_object *list;
 
 	if (!f || !f->b || !json_object_object_get_ex(ret, "supported_commands", &list))
-		return;
+		return 0;
 	info = qgaback_info(f->b);
 	/* Hosts that go by the version read qemu-ga's numbers: the commands are its. */
-	if (info->version)
-		json_object_object_add(ret, "version", json_object_new_string(info->version));
+	if (info->version && !jput(ret, "version", json_object_new_string(info->version)))
+		return -1;
 	for (size_t i = 0; i < info->n; i++) {
 		const struct qgaproto_cmd *c = &info->cmds[i];
-		struct json_object *o;
 		const char *klass;
 		char desc[160];
 		bool enabled = c->enabled;
@@ -368,13 +368,10 @@ void qgafwd_info(struct cmd_session *s, struct json_object *ret)
 			continue;
 		if (enabled && s->gate)
 			enabled = s->gate(s, c->name, CMD_QGA, &klass, desc, sizeof(desc));
-		o = json_object_new_object();
-		json_object_object_add(o, "enabled", json_object_new_boolean(enabled));
-		json_object_object_add(o, "name", json_object_new_string(c->name));
-		json_object_object_add(o, "success-response",
-				       json_object_new_boolean(c->success_response));
-		json_object_array_add(list, o);
+		if (!jappend(list, cmd_info_entry(c->name, enabled, c->success_response)))
+			return -1;
 	}
+	return 0;
 }
 
 void qgafwd_queued(struct cmd_session *s, struct json_object *req)
@@ -480,18 +477,20 @@ void qgafwd_free(struct qgafwd *f)
 	free(f);
 }
 
-void qgafwd_status(const struct qgafwd *f, struct json_object *out)
+int qgafwd_status(const struct qgafwd *f, struct json_object *out)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "program", json_object_new_string(f->program));
-	if (f->b) {
-		qgaback_status(f->b, o);
-	} else {
-		json_object_object_add(o, "state", json_object_new_string("none"));
-		json_object_object_add(o, "reason", json_object_new_string(f->why_none));
+	bool ok = jput(o, "program", json_object_new_string(f->program)) &&
+		(f->b ? qgaback_status(f->b, o) == 0
+		      : jput(o, "state", json_object_new_string("none")) &&
+			jput(o, "reason", json_object_new_string(f->why_none))) &&
+		jput(o, "timeout_ms", json_object_new_int64((int64_t)f->timeout_ms)) &&
+		jput(o, "forwarded", json_object_new_int64((int64_t)f->forwarded)) &&
+		jput(o, "timeouts", json_object_new_int64((int64_t)f->timeouts));
+
+	if (!ok) {
+		json_object_put(o);
+		return -1;
 	}
-	json_object_object_add(o, "timeout_ms", json_object_new_int64((int64_t)f->timeout_ms));
-	json_object_object_add(o, "forwarded", json_object_new_int64((int64_t)f->forwarded));
-	json_object_object_add(o, "timeouts", json_object_new_int64((int64_t)f->timeouts));
-	json_object_object_add(out, "qga_backend", o);
+	return jput(out, "qga_backend", o) ? 0 : -1;
 }

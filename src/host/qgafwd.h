@@ -41,11 +41,12 @@ struct qgafwd *qgafwd_new(struct host_ctx *ctx, const struct qgafwd_config *cfg)
 void qgafwd_start(struct qgafwd *f);
 /* Answers what is pending (quiesced is stopping) and kills the backend. */
 void qgafwd_free(struct qgafwd *f);
-void qgafwd_status(const struct qgafwd *f, struct json_object *out);
+/* Adds "qga_backend" to out; -1 (out unchanged) when out of memory. */
+int qgafwd_status(const struct qgafwd *f, struct json_object *out);
 
 /* The QGA transport's session hooks (cmd.h); all do nothing without a backend. */
 const struct cmd_def *qgafwd_lookup(struct cmd_session *s, const char *name);
-void qgafwd_info(struct cmd_session *s, struct json_object *ret);
+int qgafwd_info(struct cmd_session *s, struct json_object *ret);
 /* req (borrowed, may be NULL) has just been queued behind s's pending call. */
 void qgafwd_queued(struct cmd_session *s, struct json_object *req);
 

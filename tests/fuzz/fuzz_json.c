@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "apps/registry.h"
+#include "common/jsonput.h"
 #include "common/util.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -68,11 +69,11 @@ static void check(int cond)
 
 /* The app registry and the Hyper-V channel are not linked in (they have tests of their
  * own): the daemon as it is with no app registered and Hyper-V not served. */
-void registry_list(struct registry *r, struct json_object *ret)
+int registry_list(struct registry *r, struct json_object *ret)
 {
 	(void)r;
-	json_object_object_add(ret, "apps", json_object_new_array());
-	json_object_object_add(ret, "count", json_object_new_int64(0));
+	return jput(ret, "apps", json_object_new_array()) &&
+	       jput(ret, "count", json_object_new_int64(0)) ? 0 : -1;
 }
 
 int hyperv_status(const struct hyperv *hv, struct json_object *ret)

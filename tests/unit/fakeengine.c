@@ -14,6 +14,8 @@
 
 #include "fakeengine.h"
 
+#include "common/jsonput.h"
+
 #include "host/hyperv.h"
 #include "host/qgafwd.h"
 
@@ -95,8 +97,7 @@ const char *engine_origin(const struct engine *e)
 int engine_status(struct engine *e, struct json_object *out)
 {
 	(void)e;
-	json_object_object_add(out, "state", json_object_new_string("fake"));
-	return 0;
+	return jput(out, "state", json_object_new_string("fake")) ? 0 : -1;
 }
 
 void engine_owner_gone(struct engine *e, const void *owner)
@@ -118,9 +119,10 @@ __attribute__((weak)) int hyperv_status(const struct hyperv *hv, struct json_obj
 	return -1;
 }
 
-__attribute__((weak)) void qgafwd_status(const struct qgafwd *f, struct json_object *out)
+__attribute__((weak)) int qgafwd_status(const struct qgafwd *f, struct json_object *out)
 {
 	(void)f;
 	(void)out;
 	fail_msg("qgafwd_status without a backend");
+	return -1;
 }

@@ -9,6 +9,8 @@
  * answers: another id, an error without id, an answer over several reads, bad JSON, the
  * connection closed, no answer within --wait. The output is compared with the text
  * the code prints (output.c's own tests cover the report and status layout). */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "fakectl.h"
 #include "capture.h"
 #include "unitguard.h"
@@ -501,6 +504,75 @@ static void test_hook_name(void **state)
 	hook_name_case("/fsfreeze-hook.sh", false);
 }
 
+/* Out of memory in quiescectl freeze (its arguments, the request in cli_call): each
+ * allocation failing in turn. The "daemon" is a listening socket nobody answers: a request
+ * that went out is read back from it and must be the whole right one (no field left out
+ * or null); one that could not be built must not go out, and the exit is not 0. */
+struct oom_freeze {
+	char dir[64], path[128];
+	int lfd, null;
+};
+
+#define REQ_FREEZE "{\"execute\":\"quiesce-freeze\",\"arguments\":{\"lease\":1.5," \
+	"\"mountpoints\":[\"a\",\"b\"]},\"id\":"
+
+/* What the one client that connected sent ("" if none did). */
+static void oom_sent(struct oom_freeze *o, char *buf, size_t size)
+{
+	int c = accept(o->lfd, NULL, NULL);
+	ssize_t n = 0;
+
+	if (c >= 0) {
+		n = read(c, buf, size - 1);
+		close(c);
+	} else {
+		assert_int_equal(errno, EAGAIN);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static bool oom_freeze_run(void *arg)
+{
+	struct oom_freeze *o = arg;
+	struct run r = { .argc = 10, .argv = { "quiescectl", "--socket", o->path, "--wait", "10ms",
+				  "freeze", "--lease", "1.5", "a", "b", NULL } };
+	char sent[512];
+	int saved = dup(2);
+	bool fired;
+
+	dup2(o->null, 2); /* its error messages */
+	run_main(&r);
+	fired = failalloc_stop();
+	dup2(saved, 2);
+	close(saved);
+	oom_sent(o, sent, sizeof(sent));
+	assert_int_not_equal(r.rc, 0); /* no answer comes: 3 even when all went well */
+	if (!fired || sent[0])
+		assert_memory_equal(sent, REQ_FREEZE, strlen(REQ_FREEZE));
+	return fired;
+}
+
+static void test_out_of_memory(void **state)
+{
+	struct oom_freeze o = { .dir = "/tmp/test_cli.XXXXXX" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	(void)state;
+	assert_non_null(mkdtemp(o.dir));
+	snprintf(o.path, sizeof(o.path), "%s/control.sock", o.dir);
+	strcpy(sa.sun_path, o.path);
+	o.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(bind(o.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(o.lfd, 4), 0);
+	o.null = open("/dev/null", O_WRONLY);
+	assert_true(o.null >= 0);
+	assert_true(failalloc_each("quiescectl freeze", oom_freeze_run, &o) >= 5);
+	close(o.null);
+	close(o.lfd);
+	unlink(o.path);
+	assert_int_equal(rmdir(o.dir), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, unit_guard_on, unit_guard_off)
@@ -515,6 +587,7 @@ int main(void)
 		T(test_unreachable),
 		T(test_answers),
 		T(test_hook_name),
+		T(test_out_of_memory),
 	};
 #undef T
 	unit_guard("test_cli", 30);

@@ -25,6 +25,7 @@
 #include "fakeengine.h"
 #include "unitguard.h"
 
+#include "common/jsonput.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "engine/txn.h"
@@ -101,18 +102,18 @@ static bool gate(struct cmd_session *s, const char *name, unsigned flags, const 
 	return false;
 }
 
-static void status_cb(void *arg, struct json_object *ret)
+static int status_cb(void *arg, struct json_object *ret)
 {
 	(void)arg;
 	t.status_calls++;
-	json_object_object_add(ret, "daemon", json_object_new_boolean(1));
+	return jput(ret, "daemon", json_object_new_boolean(1)) ? 0 : -1;
 }
 
-static void apps_cb(void *arg, struct json_object *ret)
+static int apps_cb(void *arg, struct json_object *ret)
 {
 	(void)arg;
 	t.apps_calls++;
-	json_object_object_add(ret, "apps", json_object_new_array());
+	return jput(ret, "apps", json_object_new_array()) ? 0 : -1;
 }
 
 static int setup(void **state)

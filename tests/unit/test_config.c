@@ -398,8 +398,9 @@ static void test_empty_values(void **state)
 	config_free(&c);
 }
 
-/* Relative paths become absolute (the daemon later changes to /); device paths and
- * the config file stay as given. */
+/* Relative paths become absolute (the daemon later changes to /), device paths too
+ * (--hyperv's is opened, and reopened, after that); the config file stays as given,
+ * and so does an abstract socket ("@NAME"). */
 static void test_relative_paths(void **state)
 {
 	struct config c;
@@ -420,8 +421,13 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c.hook_dir, want);
 	cwd_path(want, "qemu-ga");
 	assert_string_equal(c.qga_backend, want);
-	assert_string_equal(c.qga_path, "qga.sock");
-	assert_string_equal(c.hyperv_path, "hv");
+	cwd_path(want, "qga.sock");
+	assert_string_equal(c.qga_path, want);
+	cwd_path(want, "hv");
+	assert_string_equal(c.hyperv_path, want);
+	config_free(&c);
+	assert_int_equal(INIT(&c, "-c", "/dev/null", "--hyperv", "@hv_vss"), 0);
+	assert_string_equal(c.hyperv_path, "@hv_vss");
 	config_free(&c);
 }
 
@@ -653,6 +659,38 @@ static void test_print_round_trip(void **state)
 	free(first);
 }
 
+/* A value --print-config could not write as it is read back is refused, naming the
+ * option: a line break would start another setting ("include = /srv" and "exclude = /"
+ * from one --include), inih strips blanks at either end, and " ;" starts a comment. */
+static void test_value_unwritable(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "--include", "/srv\nexclude=/" }, { "--exclude", "/a\r\nexclude=/" },
+		{ "--control", "/c\rx" }, { "--log-ident", " quiesced" },
+		{ "--log-ident", "quiesced\t" }, { "--hook-dir", "/h ;x" },
+		{ "--app-socket-group", "a\n" },
+	};
+	struct config c;
+	char want[128];
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(INIT(&c, "-c", "/dev/null", "--print-config", bad[i][0], bad[i][1]),
+				 -1);
+		snprintf(want, sizeof(want), "quiesced: %s: %s: a line break", bad[i][0],
+			 bad[i][0] + 2);
+		expect_err(want);
+		assert_string_equal(out_text, "");
+		config_free(&c);
+	}
+	/* In the file, a CR within a value (its line's end is stripped: CRLF files load). */
+	assert_int_equal(LOAD(&c, "[daemon]\r\nlog-ident = a\rb\r\n"), -1);
+	expect_err(": [daemon]: log-ident: a line break");
+	config_free(&c);
+	assert_int_equal(LOAD(&c, "[daemon]\r\nlog-ident = a;b c\r\n"), 0);
+	assert_string_equal(c.log_ident, "a;b c");
+	config_free(&c);
+}
+
 /* A value too long for a line of the file: printed as "name=value" where that fits;
  * where nothing fits, reading it back is an error, never a different setting. */
 static void test_print_long_values(void **state)
@@ -805,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_mode),
 		cmocka_unit_test(test_empty_values),
 		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_value_unwritable),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_precedence),

@@ -31,10 +31,12 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "fakeengine.h"
 #include "jsonpeer.h"
 #include "unitguard.h"
 
+#include "common/jsonput.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "engine/txn.h"
@@ -60,11 +62,11 @@ static struct {
 	unsigned status_calls;
 } t;
 
-static void status_cb(void *arg, struct json_object *ret)
+static int status_cb(void *arg, struct json_object *ret)
 {
 	(void)arg;
 	t.status_calls++;
-	json_object_object_add(ret, "daemon", json_object_new_boolean(1));
+	return jput(ret, "daemon", json_object_new_boolean(1)) ? 0 : -1;
 }
 
 static void start(void)
@@ -509,6 +511,75 @@ static void test_free_pending(void **state)
 	close(fd);
 }
 
+/* ------------------------------------------------------------ allocations */
+
+/* One request on a fresh connection with every allocation failing in turn (json-c's
+ * too): the answer a run without a failure gives, an "out of memory" error, or none
+ * (the connection closed); never one with a member left out or null. */
+struct alloc_case {
+	const char *what, *req, *want;
+	struct json_object *report; /* the engine's, for a call that reaches it */
+	const char *alt;            /* also right out of memory (want without the report) */
+};
+
+static bool reply_or_call(void *arg)
+{
+	struct pollfd p = { .fd = *(int *)arg, .events = POLLIN };
+	return fake_eng.n > 0 || poll(&p, 1, 0) > 0;
+}
+
+static bool run_answer(void *arg)
+{
+	const struct alloc_case *a = arg;
+	char buf[4096];
+	bool failed;
+	int fd = client_as(0), got;
+
+	peer_say(fd, a->req);
+	unit_run_until(t.loop, reply_or_call, &fd, 5000);
+	if (fake_eng.n > 0)
+		fake_engine_answer(0, TXN_OK, "", 2, TXN_WHOSE_NONE, a->report);
+	got = peer_line(t.loop, fd, buf, sizeof(buf), 5000);
+	failed = failalloc_stop();
+	assert_int_not_equal(got, -1);
+	if (!failed)
+		assert_int_equal(got, 1);
+	if (got == 1 && (!failed || (!strstr(buf, "\"desc\":\"out of memory\"") &&
+				     (!a->alt || strcmp(buf, a->alt)))))
+		assert_string_equal(buf, a->want);
+	close(fd);
+	return failed;
+}
+
+static void test_alloc_answers(void **state)
+{
+	struct json_object *report = json_tokener_parse("{\"ok\":true}");
+	char status[256];
+	struct alloc_case cases[] = {
+		{ "unknown command", "{\"execute\":\"no-such\",\"id\":1}\n",
+		  "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command no-such has "
+		  "not been found\"},\"id\":1}\n", NULL, NULL },
+		{ "freeze, with a report", "{\"execute\":\"quiesce-freeze\",\"id\":2}\n",
+		  "{\"return\":{\"report\":{\"ok\":true},\"count\":2},\"id\":2}\n", report,
+		  "{\"return\":{\"count\":2},\"id\":2}\n" },
+		{ "freeze", "{\"execute\":\"quiesce-freeze\",\"id\":3}\n",
+		  "{\"return\":{\"count\":2},\"id\":3}\n", NULL, NULL },
+		{ "status", "{\"execute\":\"quiesce-status\",\"id\":4}\n", status, NULL, NULL },
+	};
+	(void)state;
+	snprintf(status, sizeof(status), "{\"return\":{\"version\":\"%s\",\"pid\":%d,"
+		 "\"daemon\":true,\"state\":\"fake\"},\"id\":4}\n", QUIESCE_VERSION, (int)getpid());
+	assert_non_null(report);
+	start();
+	/* One round first: the loop's timer heap and fd table grow once, outside the count
+	 * (a timer heap that cannot grow is fatal, by design). */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run_answer(&cases[i]);
+		failalloc_each(cases[i].what, run_answer, &cases[i]);
+	}
+	json_object_put(report);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -524,6 +595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leave_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leave_mid_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_answers, setup, teardown),
 	};
 	unit_guard("test_control", 60);
 	log_hold(true);

@@ -726,7 +726,8 @@ static void test_help_version(void **state)
 
 static void test_bad_usage(void **state)
 {
-	char *bad[] = { "x", "-1", "1025", "3x", "1000", "--fd" };
+	/* Not digits alone: "" (strtol's 0), a blank or a sign before an open fd. */
+	char *bad[] = { "x", "-1", "1025", "3x", "1000", "--fd", "", " 1", "+1", "1 ", "\t2", "-0" };
 	char *none[] = { "quiesce-guardian", NULL };
 	char *two[] = { "quiesce-guardian", "3", "4", NULL };
 	(void)state;

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "unitguard.h"
 
 #include "common/log.h"
@@ -388,6 +389,36 @@ static void test_answers_and_close(void **state)
 	finish(&f);
 }
 
+/* A refusal with each allocation failing in turn: the whole error line, or the fd
+ * closed without a word; never an error without its class or desc (it crashed). */
+static bool run_refuse(void *arg)
+{
+	static const char want[] = "{\"error\":{\"class\":\"GenericError\",\"desc\":\"too many"
+				   " clients\"}}\n";
+	char buf[256];
+	int sv[2];
+	ssize_t n;
+	bool failed;
+
+	(void)arg;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	jsonconn_refuse(sv[0], "too many clients");
+	failed = failalloc_stop();
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	if (!failed || n > 0)
+		assert_string_equal(buf, want);
+	close(sv[1]);
+	return failed;
+}
+
+static void test_refuse_out_of_memory(void **state)
+{
+	(void)state;
+	failalloc_each("jsonconn_refuse", run_refuse, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_ff_resync),
 		cmocka_unit_test(test_parse_error_goes_on),
 		cmocka_unit_test(test_answers_and_close),
+		cmocka_unit_test(test_refuse_out_of_memory),
 	};
 	unit_guard("test_jsonconn", 60);
 	log_hold(true);   /* the warnings stay out of the TAP output */

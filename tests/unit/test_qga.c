@@ -243,6 +243,15 @@ static void wait_backend(void)
 	assert_true(unit_run_until(t.loop, backend_running, NULL, 10000));
 }
 
+/* The channel open, the stand-in qemu-ga up behind it (its timeout_ms), and a client. */
+static int live_client(uint64_t timeout_ms)
+{
+	start_fwd(self, false, timeout_ms);
+	open_channel();
+	wait_backend();
+	return client();
+}
+
 /* Something that never holds: run the loop this long (to show nothing comes). */
 static bool never(void *arg)
 {
@@ -607,10 +616,7 @@ static void test_forward(void **state)
 	bool saw_time = false, saw_noreply = false;
 	int fd, fd2;
 	(void)state;
-	start_fwd(self, false, 10000);
-	open_channel();
-	wait_backend();
-	fd = client();
+	fd = live_client(10000);
 	/* The backend's answer, with the host's id, whatever its shape. */
 	peer_say(fd, "{\"execute\":\"guest-get-time\",\"id\":\"abc\"}\n");
 	expect_json(fd, "{\"return\":1234,\"id\":\"abc\"}");
@@ -667,10 +673,7 @@ static void test_backend_slow(void **state)
 {
 	int fd;
 	(void)state;
-	start_fwd(self, false, 300);
-	open_channel();
-	wait_backend();
-	fd = client();
+	fd = live_client(300);
 	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-fsinfo: the guest agent backend (qemu-ga) did "
 		     "not answer guest-get-fsinfo within 0.");
@@ -688,10 +691,7 @@ static void test_thaw_hurries(void **state)
 {
 	int fd;
 	(void)state;
-	start_fwd(self, false, 600000);
-	open_channel();
-	wait_backend();
-	fd = client();
+	fd = live_client(600000);
 	peer_say(fd, "{\"execute\":\"guest-get-fsinfo\",\"id\":1}\n");
 	assert_false(unit_run_until(t.loop, never, NULL, 100));
 	fake_eng.state = TXN_FROZEN; /* frozen by another client since */
@@ -710,10 +710,7 @@ static void test_backend_dies(void **state)
 {
 	int fd;
 	(void)state;
-	start_fwd(self, false, 10000);
-	open_channel();
-	wait_backend();
-	fd = client();
+	fd = live_client(10000);
 	peer_say(fd, "{\"execute\":\"guest-get-users\",\"id\":1}\n");
 	expect_error(fd, "GenericError", "guest-get-users: the guest agent backend (qemu-ga) ");
 	assert_int_equal(fwd_status("timeouts"), 0);
@@ -818,14 +815,19 @@ static void test_alloc_fwd(void **state)
 /* A request on a live channel with every allocation failing in turn (json-c's too):
  * the right answer, an error, or none, never a crash, a leak or a wrong answer (out
  * of memory for guest-sync's value used to answer {"return": {}}). */
+struct alloc_req {
+	const char *req, *want; /* a request line, its whole answer line */
+	const char *alt;        /* also right out of memory (NULL: none) */
+};
+
 static bool run_request(void *arg)
 {
-	char buf[512];
+	const struct alloc_req *a = arg;
+	char buf[4096];
 	bool failed;
 	int fd, got;
-	(void)arg;
 	fd = client();
-	peer_say(fd, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n");
+	peer_say(fd, a->req);
 	/* Out of memory, no answer may come at all: given up on sooner then. */
 	got = peer_line(t.loop, fd, buf, sizeof(buf), 500);
 	if (got == -1 && !failalloc_fired())
@@ -833,9 +835,10 @@ static bool run_request(void *arg)
 	failed = failalloc_stop();
 	if (!failed) {
 		assert_int_equal(got, 1);
-		assert_string_equal(buf, "{\"return\":3,\"id\":4}\n");
-	} else if (got == 1 && !strstr(buf, "\"error\"")) {
-		assert_string_equal(buf, "{\"return\":3,\"id\":4}\n");
+		assert_string_equal(buf, a->want);
+	} else if (got == 1 && !strstr(buf, "\"desc\":\"out of memory\"") &&
+		   (!a->alt || strcmp(buf, a->alt))) {
+		assert_string_equal(buf, a->want);
 	}
 	close(fd);
 	return failed;
@@ -843,12 +846,87 @@ static bool run_request(void *arg)
 
 static void test_alloc_request(void **state)
 {
+	static struct alloc_req sync = {
+		"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":3},\"id\":4}\n",
+		"{\"return\":3,\"id\":4}\n", NULL };
+	static struct alloc_req nul = {
+		"{\"execute\":\"guest-ping\\u0000junk\",\"id\":5}\n",
+		"{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command "
+		"guest-ping\\u0000junk has not been found\"},\"id\":5}\n",
+		/* its text could not be made: the class, a shorter desc */
+		"{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command has not been "
+		"found\"},\"id\":5}\n" };
 	(void)state;
 	open_channel();
 	/* One round first: the loop's timer heap and fd table grow once, outside the
 	 * count (a timer heap that cannot grow is fatal, by design). */
-	run_request(NULL);
-	failalloc_each("a request", run_request, NULL);
+	run_request(&sync);
+	failalloc_each("a request", run_request, &sync);
+	/* A name with a NUL: its CommandNotFound built apart (cmd.c's not_found_nul). */
+	failalloc_each("a name with a NUL", run_request, &nul);
+}
+
+/* guest-info with the backend's commands, each allocation failing in turn: the whole
+ * answer (as without a failure) or an error, or none; never one with commands or the
+ * backend's version left out (they used to be added unchecked). */
+static void test_alloc_info(void **state)
+{
+	char want[4096];
+	int fd;
+
+	(void)state;
+	fd = live_client(10000);
+	peer_say(fd, "{\"execute\":\"guest-info\"}\n");
+	assert_true(answer_text(fd, want, sizeof(want), 5000));
+	close(fd);
+	assert_non_null(strstr(want, "\"version\":\"7.2.99\""));
+	assert_non_null(strstr(want, "guest-get-time"));
+	failalloc_each("guest-info", run_request,
+		       &(struct alloc_req){ "{\"execute\":\"guest-info\"}\n", want, NULL });
+}
+
+/* qgafwd_status, each allocation failing in turn: -1 and no "qga_backend", or 0 and the
+ * whole of it (its members used to be added unchecked: some left out, or null). */
+static bool run_status(void *arg)
+{
+	struct json_object *o = arg;
+	const char *want = json_object_get_userdata(o);
+	bool failed;
+	int r;
+
+	r = qgafwd_status(t.ctx.qgafwd, o);
+	failed = failalloc_stop();
+	if (r == 0)
+		assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), want);
+	else
+		assert_false(json_object_object_get_ex(o, "qga_backend", NULL));
+	assert_true(r == 0 || failed);
+	json_object_object_del(o, "qga_backend");
+	return failed;
+}
+
+static void test_alloc_status(void **state)
+{
+	struct json_object *o = json_object_new_object();
+	char *want;
+
+	(void)state;
+	for (int running = 0; running < 2; running++) {
+		start_fwd(running ? self : "/nonexistent/qemu-ga", false, 300);
+		if (running)
+			wait_backend();
+		assert_int_equal(qgafwd_status(t.ctx.qgafwd, o), 0);
+		want = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		assert_non_null(want);
+		json_object_object_del(o, "qga_backend");
+		json_object_set_userdata(o, want, NULL);
+		failalloc_each(running ? "qgafwd_status (running)" : "qgafwd_status (none)",
+			       run_status, o);
+		free(want);
+		qgafwd_free(t.ctx.qgafwd);
+		t.ctx.qgafwd = NULL;
+	}
+	json_object_put(o);
 }
 
 int main(int argc, char **argv)
@@ -872,6 +950,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_alloc_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_fwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_status, setup, teardown),
 	};
 	char conf[sizeof(topdir) + 16];
 	FILE *f;

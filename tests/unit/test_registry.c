@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
+
 #include "apps/admit.h"
 #include "apps/registry.h"
 #include "common/appwire.h"
@@ -392,6 +394,88 @@ static void test_freeze_all_answer_and_thaw_order(void **state)
 	teardown(f);
 }
 
+/* registry_list (quiescectl apps), each allocation failing in turn: -1, or the whole
+ * list (as without a failure, the clock's members aside); never an app or a member
+ * left out (they were added unchecked). */
+static char *list_text(struct json_object *o)
+{
+	struct json_object *apps;
+	char *text;
+
+	if (json_object_object_get_ex(o, "apps", &apps))
+		for (size_t i = 0; i < json_object_array_length(apps); i++) {
+			json_object_object_del(json_object_array_get_idx(apps, i), "connected_ms");
+			json_object_object_del(json_object_array_get_idx(apps, i), "asked_ms");
+		}
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	assert_non_null(text);
+	return text;
+}
+
+/* An app's answer has come (its "detail" is in the list). */
+static bool answered(struct fixture *f, int unused)
+{
+	struct json_object *o = json_object_new_object();
+	bool yes;
+	(void)unused;
+	registry_list(f->reg, o);
+	yes = strstr(json_object_to_json_string(o), "\"detail\"") != NULL;
+	json_object_put(o);
+	return yes;
+}
+
+struct list_run {
+	struct fixture *f;
+	struct json_object *o; /* made before the failures, emptied after each run */
+	char *want;
+};
+
+static bool run_list(void *arg)
+{
+	static const char *const keys[] = { "apps", "count", "max", "socket" };
+	struct list_run *l = arg;
+	bool failed;
+	int r;
+
+	r = registry_list(l->f->reg, l->o);
+	failed = failalloc_stop();
+	if (r == 0) {
+		char *text = list_text(l->o);
+		assert_string_equal(text, l->want);
+		free(text);
+	}
+	assert_true(r == 0 || failed);
+	for (size_t i = 0; i < 4; i++)
+		json_object_object_del(l->o, keys[i]);
+	return failed;
+}
+
+static void test_list_out_of_memory(void **state)
+{
+	struct fixture *f = setup(4, 0);
+	/* "first" with a last answer (and its detail), "second" asked and waiting. */
+	struct two t = two_asked(f, "first", 0, 0, "second", TXN_FREEZE);
+	struct list_run l = { f, json_object_new_object(), NULL };
+	(void)state;
+
+	send_reply(t.a, t.ma, APPWIRE_STATUS_SUCCESS, "flushed");
+	wait_for(f, answered, 0);
+	assert_int_equal(registry_list(f->reg, l.o), 0);
+	l.want = list_text(l.o);
+	json_object_put(l.o);
+	l.o = json_object_new_object();
+	assert_non_null(strstr(l.want, "\"detail\":\"flushed\""));
+	assert_non_null(strstr(l.want, "\"asked\":"));
+	failalloc_each("registry_list", run_list, &l);
+	json_object_put(l.o);
+	free(l.want);
+	send_reply(t.b, t.mb, APPWIRE_STATUS_SUCCESS, NULL);
+	wait_for(f, stage_done, 1);
+	close(t.a);
+	close(t.b);
+	teardown(f);
+}
+
 static void test_veto_then_late_success_owed_thaw(void **state)
 {
 	struct fixture *f = setup(4, 0);
@@ -581,6 +665,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_no_apps, cleanup),
 		cmocka_unit_test_teardown(test_register_and_names, cleanup),
 		cmocka_unit_test_teardown(test_freeze_all_answer_and_thaw_order, cleanup),
+		cmocka_unit_test_teardown(test_list_out_of_memory, cleanup),
 		cmocka_unit_test_teardown(test_veto_then_late_success_owed_thaw, cleanup),
 		cmocka_unit_test_teardown(test_optional_veto, cleanup),
 		cmocka_unit_test_teardown(test_timeout_busy_and_late_window, cleanup),

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "unitguard.h"
 
 /* ------------------------------------------------------------ parse_duration_ms */
 
@@ -198,6 +199,45 @@ static void test_unix_socket_answers(void **state)
 	check_answers(SOCK_SEQPACKET, SOCK_STREAM);
 }
 
+/* A listener whose backlog is full (it does not accept): a yes, at once; a blocking
+ * connect waited for the accept (the hang guard ended the binary). */
+static void check_full_backlog(int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type, 0), c[16];
+	size_t n = 0;
+	uint64_t t0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/quiesce-test-util-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	for (; n < 16; n++) {
+		c[n] = socket(AF_UNIX, type | SOCK_NONBLOCK, 0);
+		assert_true(c[n] >= 0);
+		if (connect(c[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			break;
+		}
+	}
+	assert_true(n < 16); /* the backlog is full */
+	t0 = now_ms();
+	assert_true(unix_socket_answers(&sa, type));
+	assert_true(now_ms() - t0 < 1000);
+	for (size_t i = 0; i <= n; i++)
+		close(c[i]);
+	close(fd);
+	unlink(sa.sun_path);
+}
+
+static void test_unix_socket_full_backlog(void **state)
+{
+	(void)state;
+	check_full_backlog(SOCK_STREAM);
+	check_full_backlog(SOCK_SEQPACKET);
+}
+
 /* ------------------------------------------------------------ path_is_under */
 
 static void check_under(const char *path, const char *dir, bool want)
@@ -345,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_duration_invalid),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_unix_socket_answers),
+		cmocka_unit_test_setup_teardown(test_unix_socket_full_backlog, unit_guard_on,
+						unit_guard_off),
 		cmocka_unit_test(test_duration_large),
 		cmocka_unit_test(test_round_u64),
 		cmocka_unit_test(test_path_is_under),
@@ -354,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_fd_set_nonblock),
 	};
 
+	unit_guard("test_util", 10);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
