@@ -104,21 +104,20 @@ static int run_command(char **cmd, uint64_t *ms)
 		fprintf(stderr, "quiescectl snapshot: %s: %s\n", cmd[0], strerror(errno));
 		_exit(errno == ENOENT ? EXIT_SNAP_NOTFOUND : EXIT_SNAP_NOEXEC);
 	}
+	if (pid > 0)
+		child_pid = pid;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL); /* a signal held since the fork: now */
 	if (pid < 0) {
 		fprintf(stderr, "quiescectl snapshot: fork: %s\n", strerror(errno));
 		status = EXIT_SNAP_NOEXEC << 8;
-	} else {
-		child_pid = pid;
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		while (waitpid(pid, &status, 0) < 0) {
-			if (errno != EINTR) {
-				status = EXIT_SNAP_NOEXEC << 8;
-				break;
-			}
-		}
-		child_pid = 0;
 	}
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	while (pid > 0 && waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = EXIT_SNAP_NOEXEC << 8;
+			break;
+		}
+	}
+	child_pid = 0;
 	restore_signals(old);
 	*ms = now_ms() - t0;
 	if (WIFEXITED(status))

@@ -165,13 +165,6 @@ static void stop_signal_thread(void)
 	signal_started = 0;
 }
 
-static int json_report; /* --json: stdout is the report's alone */
-
-static int hold_command(void *ctx, uint64_t limit_ms, struct gres *r)
-{
-	(void)ctx;
-	return gcmd_run(command, &spec, limit_ms, json_report, &run.stop, r);
-}
 
 enum { O_CONNECT = 256, O_DEADLINE, O_HOLD, O_AGENT, O_SNAPNAME, O_METADATA, O_CHECK, O_JSON,
        O_STATEDIR };
@@ -236,6 +229,14 @@ static void option(int c, struct args *a)
 	case 'V': printf("quiesce-group %s\n", QUIESCE_VERSION); exit(0);
 	default: die_usage("%s", "bad option");
 	}
+}
+
+/* ctx: the args. With --json, stdout is the report's alone. */
+static int hold_command(void *ctx, uint64_t limit_ms, struct gres *r)
+{
+	const struct args *a = ctx;
+
+	return gcmd_run(command, &spec, limit_ms, a->json, &run.stop, r);
 }
 
 /* A word that is not an option: the verb "thaw" if first, else a domain name (on the
@@ -365,19 +366,18 @@ static int do_thaw(const struct args *a, const char *dir)
 }
 
 /* A group run: check every guest, then freeze, hold (snapshot or command), thaw. */
-static int do_run(const struct args *a, const char *dir)
+static int do_run(struct args *a, const char *dir)
 {
 	static struct gops ops;
 
 	ops = gvirt_ops;
 	if (command)
 		ops.command = hold_command;
-	json_report = a->json;
 	if (gvirt_init(&spec, &vopts) < 0) {
 		fprintf(stderr, "quiesce-group: libvirt would not initialize\n");
 		return EXIT_USAGE;
 	}
-	gmachine_init(&run, &ops, NULL, &spec);
+	gmachine_init(&run, &ops, a, &spec); /* a: for hold_command */
 	if (gmachine_check(&run) != GR_OK || a->check) {
 		report(a, "check");
 		return run.result;

@@ -108,19 +108,23 @@ void cmd_return(struct cmd_call *call, struct json_object *ret)
 	send_answer(call, ans);
 }
 
-static struct json_object *error_object(const char *klass, const char *desc)
+/* {"class": klass, "desc": the len bytes of desc (a NUL among them too)}; NULL if out
+ * of memory (never one without its class or desc). */
+static struct json_object *error_object_len(const char *klass, const char *desc, size_t len)
 {
 	struct json_object *err = json_object_new_object();
-	struct json_object *k = json_object_new_string(klass), *d = json_object_new_string(desc);
-	if (!err || !k || !d) {
+
+	if (!jput(err, "class", json_object_new_string(klass)) ||
+	    !jput(err, "desc", json_object_new_string_len(desc, (int)len))) {
 		json_object_put(err);
-		json_object_put(k);
-		json_object_put(d);
 		return NULL;
 	}
-	json_object_object_add(err, "class", k);
-	json_object_object_add(err, "desc", d);
 	return err;
+}
+
+static struct json_object *error_object(const char *klass, const char *desc)
+{
+	return error_object_len(klass, desc, strlen(desc));
 }
 
 /* A text cut to its buffer may end in half a UTF-8 character (a long command name or
@@ -206,20 +210,17 @@ static void not_found_nul(struct cmd_call *call, struct json_object *exec)
 {
 	static const char pre[] = "The command ", post[] = " has not been found";
 	size_t len = (size_t)json_object_get_string_len(exec);
-	struct json_object *ans = json_object_new_object(), *err = json_object_new_object();
+	struct json_object *ans = json_object_new_object(), *err;
 	char *desc = len < 4096 ? malloc(sizeof(pre) + len + sizeof(post)) : NULL;
 
 	if (desc) {
 		memcpy(desc, pre, sizeof(pre) - 1);
 		memcpy(desc + sizeof(pre) - 1, json_object_get_string(exec), len);
 		memcpy(desc + sizeof(pre) - 1 + len, post, sizeof(post));
-		len += sizeof(pre) - 1 + sizeof(post) - 1;
-	}
-	if (!jput(err, "class", json_object_new_string("CommandNotFound")) ||
-	    !jput(err, "desc", desc ? json_object_new_string_len(desc, (int)len)
-				    : json_object_new_string("The command has not been found"))) {
-		json_object_put(err);
-		err = NULL;
+		err = error_object_len("CommandNotFound", desc,
+				       len + sizeof(pre) - 1 + sizeof(post) - 1);
+	} else {
+		err = error_object("CommandNotFound", "The command has not been found");
 	}
 	free(desc);
 	if (!jput(ans, "error", err)) {

@@ -16,12 +16,7 @@
 
 #include "failalloc.h"
 #include "group/gagent.h"
-
-#define C(name) "{\"enabled\":true,\"name\":\"" name "\"}"
-#define QUIESCED8                                                                           \
-	C("guest-sync-delimited") "," C("guest-sync") "," C("guest-ping") "," C("guest-info") "," \
-	C("guest-fsfreeze-status") "," C("guest-fsfreeze-freeze") ","                          \
-	C("guest-fsfreeze-freeze-list") "," C("guest-fsfreeze-thaw")
+#include "ginfo.h"
 
 static int classify(const char *reply, struct gres *r)
 {

@@ -41,6 +41,7 @@
 #include <libvirt/libvirt.h>
 
 #include "capture.h"
+#include "ginfo.h"
 #include "unitguard.h"
 
 int group_main(int argc, char **argv);
@@ -53,14 +54,7 @@ static const char *agent_status; /* guest-fsfreeze-status's answer; NULL: none *
 static int agent_on;             /* 0: libvirt's own (the test driver: not supported) */
 static int fail_thaw;
 
-static const char *const quiesced_info =
-	"{\"return\":{\"version\":\"7.2.15\",\"supported_commands\":["
-	"{\"enabled\":true,\"name\":\"guest-sync-delimited\"},{\"enabled\":true,\"name\":\"guest-sync\"},"
-	"{\"enabled\":true,\"name\":\"guest-ping\"},{\"enabled\":true,\"name\":\"guest-info\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-status\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-freeze\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-freeze-list\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-thaw\"}]}}";
+static const char *const quiesced_info = GINFO(QUIESCED8);
 
 char *__real_virDomainQemuAgentCommand(virDomainPtr d, const char *cmd, int timeout,
 				       unsigned int flags);

@@ -29,6 +29,7 @@
 #include <libvirt/libvirt.h>
 
 #include "group/gvirt.h"
+#include "ginfo.h"
 #include "unitguard.h"
 
 #define BAD_URI "test:///nonexistent/quiesce-unit-test.xml"
@@ -110,24 +111,12 @@ virDomainSnapshotPtr __wrap_virDomainSnapshotCreateXML(virDomainPtr d, const cha
 	return __real_virDomainSnapshotCreateXML(d, xml, flags);
 }
 
-static const char *const quiesced_info =
-	"{\"return\":{\"version\":\"7.2.15\",\"supported_commands\":["
-	"{\"enabled\":true,\"name\":\"guest-sync-delimited\"},{\"enabled\":true,\"name\":\"guest-sync\"},"
-	"{\"enabled\":true,\"name\":\"guest-ping\"},{\"enabled\":true,\"name\":\"guest-info\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-status\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-freeze\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-freeze-list\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-thaw\"},"
-	"{\"enabled\":true,\"name\":\"guest-get-time\"}]}}";
+static const char *const quiesced_info = GINFO(QUIESCED8 "," C("guest-get-time"));
 /* quiesced while frozen: its freeze command disabled. */
 static const char *const quiesced_frozen_info =
-	"{\"return\":{\"version\":\"7.2.15\",\"supported_commands\":["
-	"{\"enabled\":true,\"name\":\"guest-sync-delimited\"},{\"enabled\":true,\"name\":\"guest-sync\"},"
-	"{\"enabled\":true,\"name\":\"guest-ping\"},{\"enabled\":true,\"name\":\"guest-info\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-status\"},"
-	"{\"enabled\":false,\"name\":\"guest-fsfreeze-freeze\"},"
-	"{\"enabled\":false,\"name\":\"guest-fsfreeze-freeze-list\"},"
-	"{\"enabled\":true,\"name\":\"guest-fsfreeze-thaw\"}]}}";
+	GINFO(C("guest-sync-delimited") "," C("guest-sync") "," C("guest-ping") "," C("guest-info")
+	      "," C("guest-fsfreeze-status") "," C_OFF("guest-fsfreeze-freeze") ","
+	      C_OFF("guest-fsfreeze-freeze-list") "," C("guest-fsfreeze-thaw"));
 
 static void fake_agent(const char *info, const char *status)
 {
